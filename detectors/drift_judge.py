@@ -1,0 +1,177 @@
+"""The decision rule of DESIGN 3.6: calibrated significance, an effect-size floor,
+Benjamini-Hochberg across the features of a window. (Hysteresis across windows lives in
+``hysteresis.py``.)
+
+>>> import numpy as np
+>>> from .reference import NumericReference, ReferenceProfile
+>>> from .window_sketch import ColumnBatch, MonitorLayout, WindowSketch
+>>> rng = np.random.default_rng(0)
+>>> ref = ReferenceProfile({"x": NumericReference.build(rng.normal(size=50_000))}, {})
+>>> sketch = WindowSketch(MonitorLayout.from_reference(ref))
+>>> sketch.update(ColumnBatch(rng.normal(0.5, 1, size=(1000, 1)), (), None))
+>>> judge = DriftJudge(ref, DriftParams())
+>>> result = judge.judge(sketch)
+>>> result.drifted_features, result.features[0].p_value < 1e-20
+(('x',), True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.stats import false_discovery_control
+
+from .calibration import chi2_homogeneity, ks_pvalue, rate_pvalue
+from .categorical_sketch import CategoricalSketch
+from .judgement import FeatureResult, QualityIssue, WindowJudgement
+from .numeric_sketch import NumericSketch
+from .reference import CategoricalReference, NumericReference, ReferenceProfile
+from .statistics import coarse_counts, js_distance, ks_binned, psi, wasserstein_binned
+from .window_sketch import WindowSketch
+
+
+@dataclass(frozen=True)
+class DriftParams:
+    """Defaults are DESIGN 3.6's; see schemas/config.py for what each one means."""
+
+    fdr_q: float = 0.01
+    numeric_effect: float = 0.1
+    categorical_effect: float = 0.1
+    min_count: int = 30
+
+
+@dataclass(frozen=True)
+class QualityParams:
+    null_rate_increase: float = 0.05
+    out_of_range_rate: float = 0.01
+    new_category_rate: float = 0.05
+
+
+class DriftJudge:
+    """Judges window sketches of one monitor against its reference."""
+
+    def __init__(
+        self,
+        reference: ReferenceProfile,
+        drift: DriftParams | None = None,
+        quality: QualityParams | None = None,
+    ) -> None:
+        self._ref = reference
+        self._drift = drift or DriftParams()
+        self._quality = quality or QualityParams()
+
+    def judge(self, sketch: WindowSketch) -> WindowJudgement:
+        numeric = [
+            self._numeric(name, sketch.numeric, j, self._ref.numeric[name])
+            for j, name in enumerate(sketch.layout.numeric.names)
+        ]
+        categorical = [
+            self._categorical(name, sketch.categorical, j, self._ref.categorical[name])
+            for j, name in enumerate(sketch.layout.categorical.names)
+        ]
+        features = self._decide_fdr(numeric + categorical)
+        prediction = None
+        if sketch.prediction is not None and self._ref.prediction is not None:
+            if isinstance(sketch.prediction, NumericSketch):
+                raw = self._numeric("prediction", sketch.prediction, 0, self._ref.prediction)
+            else:
+                raw = self._categorical("prediction", sketch.prediction, 0, self._ref.prediction)
+            prediction = self._decide_single(raw)
+        return WindowJudgement(tuple(features), prediction, self._quality_issues(features))
+
+    # -- statistics per feature -------------------------------------------------------------
+
+    def _numeric(self, name: str, s: NumericSketch, j: int, ref: NumericReference) -> FeatureResult:
+        fine = s.bin_counts(j)
+        n = int(fine.sum())
+        nulls = int(s.nulls[j])
+        if n == 0:
+            return FeatureResult(name, "numeric", 0, nulls, None, None, None, "wasserstein", None,
+                                 out_of_range=0)
+        coarse = coarse_counts(fine, ref.coarse_starts)
+        ks = ks_binned(fine, ref.fine_probs)
+        w1 = wasserstein_binned(fine, ref.fine_probs, ref.fine_edges,
+                                min(ref.min, float(s.minimum[j])), max(ref.max, float(s.maximum[j])),
+                                ref.std)
+        means, stds = s.mean_std()
+        p = ks_pvalue(ks, n, ref.count) if n >= self._drift.min_count else None
+        return FeatureResult(
+            name, "numeric", n, nulls,
+            psi=psi(coarse, ref.coarse_probs), js=js_distance(coarse, ref.coarse_probs),
+            p_value=p, effect_statistic="wasserstein", effect=None if np.isnan(w1) else w1,
+            ks=ks, wasserstein=None if np.isnan(w1) else w1,
+            mean=_finite(means[j]), std=_finite(stds[j]), out_of_range=int(s.out_of_range[j]),
+        )
+
+    def _categorical(self, name: str, s: CategoricalSketch, j: int, ref: CategoricalReference) -> FeatureResult:
+        counts = s.category_counts(j)
+        n = int(counts.sum())
+        nulls = int(s.nulls[j])
+        if n == 0:
+            return FeatureResult(name, "categorical", 0, nulls, None, None, None, "js", None, unseen=0)
+        js = js_distance(counts, ref.probs)
+        p = chi2_homogeneity(counts, ref.probs, ref.count)[2] if n >= self._drift.min_count else None
+        return FeatureResult(
+            name, "categorical", n, nulls, psi=psi(counts, ref.probs), js=js, p_value=p,
+            effect_statistic="js", effect=js, unseen=int(counts[-1]), new_categories=s.new_names(j),
+        )
+
+    # -- decisions --------------------------------------------------------------------------
+
+    def _floor(self, result: FeatureResult) -> float:
+        return self._drift.numeric_effect if result.type == "numeric" else self._drift.categorical_effect
+
+    def _decide_fdr(self, results: list[FeatureResult]) -> list[FeatureResult]:
+        tested = [i for i, r in enumerate(results) if r.p_value is not None and r.effect is not None]
+        if not tested:
+            return results
+        adjusted = false_discovery_control([results[i].p_value for i in tested], method="bh")
+        out = list(results)
+        for i, adj in zip(tested, adjusted, strict=True):
+            r = results[i]
+            if adj <= self._drift.fdr_q and r.effect >= self._floor(r):
+                out[i] = _with_drift(r)
+        return out
+
+    def _decide_single(self, r: FeatureResult) -> FeatureResult:
+        if r.p_value is not None and r.effect is not None and r.p_value <= self._drift.fdr_q \
+                and r.effect >= self._floor(r):
+            return _with_drift(r)
+        return r
+
+    def _quality_issues(self, features: list[FeatureResult]) -> tuple[QualityIssue, ...]:
+        q = self._quality
+        candidates: list[tuple[QualityIssue, float]] = []
+        for r in features:
+            total = r.count + r.nulls
+            if total < self._drift.min_count:
+                continue
+            if r.type == "numeric":
+                ref = self._ref.numeric[r.name]
+                tests = [("out_of_range_rate", r.out_of_range or 0, r.count, ref.out_of_range_rate,
+                          q.out_of_range_rate)]
+            else:
+                ref = self._ref.categorical[r.name]
+                other = float(ref.probs[-1])
+                tests = [("new_category_rate", r.unseen or 0, r.count, other, other + q.new_category_rate)]
+            tests.append(("null_rate", r.nulls, total, ref.null_rate, ref.null_rate + q.null_rate_increase))
+            for statistic, k, n, base, threshold in tests:
+                value = k / n if n else 0.0
+                p = rate_pvalue(k, n, base)
+                candidates.append((QualityIssue(r.name, statistic, value, threshold, p), value))
+        if not candidates:
+            return ()
+        adjusted = false_discovery_control([c.p_value for c, _ in candidates], method="bh")
+        return tuple(
+            c for (c, value), adj in zip(candidates, adjusted, strict=True)
+            if value > c.threshold and adj <= self._drift.fdr_q
+        )
+
+
+def _with_drift(r: FeatureResult) -> FeatureResult:
+    return replace(r, drift=True)
+
+
+def _finite(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None

@@ -1,0 +1,134 @@
+"""Exact, order-free sums of floats and of their squares.
+
+Floating-point addition is not associative, so a plain running sum merged from partitions in
+another order can differ in its last bits from a sum over the whole stream. ``ExactSums`` keeps
+every sum as an integer multiple of a fixed power of two, which represents any float64 (and any
+square of one) exactly, so ``merge`` is exact, commutative and associative, and the float read
+out of it is the correctly rounded true sum.
+
+Vectorized: a batch is split by (column, binary exponent) with numpy, and each group's
+mantissas are summed in int64 limbs small enough never to overflow; only the per-group
+carries are combined with Python integers.
+
+>>> import numpy as np
+>>> a, b = ExactSums(1), ExactSums(1)
+>>> a.update(np.array([[0.1], [0.2]])); b.update(np.array([[0.3], [np.nan]]))
+>>> a.merge(b).sums().tolist(), 0.1 + 0.2 + 0.3
+([0.6], 0.6000000000000001)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# float64 = M * 2**e with |M| < 2**53 and e >= -1126 (subnormals), so 2**-1126 is a common
+# unit for sums and 2**-2252 for squares.
+_SHIFT = 1126
+_SHIFT_SQ = 2 * _SHIFT
+# Limbs: 27-bit halves of the mantissa for sums, 18-bit thirds for squares. Group sums are
+# taken with float64 ``bincount`` weights, which is exact while every partial sum stays below
+# 2**53: with at most 2**15 rows per pass, 27+15 and 2*18+2+15 bits both fit.
+_MAX_ROWS = 1 << 15
+
+
+class ExactSums:
+    """Exact sums of values and squared values of ``k`` columns (NaN is skipped)."""
+
+    __slots__ = ("_k", "_sq", "_sum")
+
+    def __init__(self, k: int) -> None:
+        self._k = k
+        self._sum = [0] * k
+        self._sq = [0] * k
+
+    @property
+    def k(self) -> int:
+        return self._k
+
+    def update(self, x: np.ndarray) -> None:
+        """Add the rows of ``x`` (shape ``(n, k)``, NaN = missing)."""
+        x = np.asarray(x, dtype=np.float64)
+        for start in range(0, x.shape[0], _MAX_ROWS):
+            self._update(x[start : start + _MAX_ROWS])
+
+    def _update(self, x: np.ndarray) -> None:
+        mant, exp = np.frexp(np.where(np.isnan(x), 0.0, x))
+        m = (mant * 2.0**53).astype(np.int64)
+        e = exp.astype(np.int64)
+        e_min = int(e.min(initial=0))
+        span = int(e.max(initial=0)) - e_min + 1
+        # one bin per (column, binary exponent): no sort needed
+        key = (e - e_min + np.arange(self._k, dtype=np.int64) * span).ravel()
+        m = m.ravel()
+        size = self._k * span
+
+        def group_sums(weights: np.ndarray) -> np.ndarray:
+            return np.bincount(key, weights=weights, minlength=size)
+
+        hi, lo = m >> 27, m & ((1 << 27) - 1)
+        a, b, c = m >> 36, (m >> 18) & ((1 << 18) - 1), m & ((1 << 18) - 1)
+        limbs = np.stack([group_sums(v) for v in (hi, lo, a * a, 2 * a * b, 2 * a * c + b * b, 2 * b * c, c * c)])
+        groups = np.flatnonzero(np.any(limbs != 0, axis=0))
+        if groups.size == 0:
+            return
+        cols = (groups // span).tolist()
+        exps = (groups % span + e_min - 53).tolist()
+        s_hi, s_lo, q72, q54, q36, q18, q00 = limbs[:, groups].astype(np.int64).tolist()
+        sums, sqs = self._sum, self._sq
+        for i, j in enumerate(cols):
+            ex = exps[i]
+            sums[j] += ((s_hi[i] << 27) + s_lo[i]) << (ex + _SHIFT)
+            sq = (q72[i] << 72) + (q54[i] << 54) + (q36[i] << 36) + (q18[i] << 18) + q00[i]
+            sqs[j] += sq << (2 * ex + _SHIFT_SQ)
+
+    def merge(self, other: ExactSums) -> ExactSums:
+        """A new ``ExactSums`` holding both; neither operand changes."""
+        if other._k != self._k:
+            raise ValueError(f"cannot merge sums of {other._k} columns into sums of {self._k}")
+        out = ExactSums(self._k)
+        out._sum = [a + b for a, b in zip(self._sum, other._sum, strict=True)]
+        out._sq = [a + b for a, b in zip(self._sq, other._sq, strict=True)]
+        return out
+
+    def sums(self) -> np.ndarray:
+        """Correctly rounded sums (Python's int true division rounds correctly)."""
+        return np.array([_to_float(s, 1 << _SHIFT) for s in self._sum], dtype=np.float64)
+
+    def sums_of_squares(self) -> np.ndarray:
+        return np.array([_to_float(s, 1 << _SHIFT_SQ) for s in self._sq], dtype=np.float64)
+
+    def mean_std(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and sample standard deviation per column (NaN where undefined), computed
+        exactly from the integer state before the one final rounding."""
+        means = np.full(self._k, np.nan)
+        stds = np.full(self._k, np.nan)
+        for j, n in enumerate(np.asarray(counts).tolist()):
+            if n >= 1:
+                means[j] = _to_float(self._sum[j], n << _SHIFT)
+            if n >= 2:
+                # n*S2 - S1^2 is exact in integers; scale both to 2**-2252.
+                num = n * self._sq[j] - self._sum[j] * self._sum[j]
+                stds[j] = np.sqrt(_to_float(max(num, 0), (n * (n - 1)) << _SHIFT_SQ))
+        return means, stds
+
+    def to_state(self) -> dict[str, list[str]]:
+        return {"sum": [format(v, "x") for v in self._sum], "sq": [format(v, "x") for v in self._sq]}
+
+    @classmethod
+    def from_state(cls, state: dict[str, list[str]]) -> ExactSums:
+        out = cls(len(state["sum"]))
+        out._sum = [int(v, 16) for v in state["sum"]]
+        out._sq = [int(v, 16) for v in state["sq"]]
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ExactSums) and (self._sum, self._sq) == (other._sum, other._sq)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _to_float(num: int, den: int) -> float:
+    try:
+        return num / den
+    except OverflowError:  # beyond float64: the honest float answer is infinity
+        return float("inf") if num > 0 else float("-inf")

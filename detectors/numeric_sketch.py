@@ -1,0 +1,187 @@
+"""Mergeable sketch of a block of numeric features over one window.
+
+Per feature: counts over the reference's fine bins (whose outer bins are open-ended), exact
+sums and sums of squares, min and max, null and out-of-range counts. Everything is additive
+(or a min / max), so ``merge`` is exact and order-free:
+``a.merge(b) == NumericSketch.of(layout, rows_a + rows_b)``.
+
+>>> import numpy as np
+>>> layout = NumericLayout.from_edges(("x",), (np.array([0.0, 1.0]),))
+>>> s = NumericSketch(layout)
+>>> s.update(np.array([[-1.0], [0.5], [0.5], [np.nan], [3.0]]))
+>>> s.bin_counts(0).tolist(), s.counts.tolist(), s.nulls.tolist()
+([1, 2, 1], [4], [1])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .exact_sum import ExactSums
+from .state_codec import floats_in, floats_out
+
+
+@dataclass(frozen=True, eq=False)
+class NumericLayout:
+    """Which features a block holds and where each one's fine bins sit in the flat counts."""
+
+    names: tuple[str, ...]
+    edges: tuple[np.ndarray, ...]
+    lower: np.ndarray        # per feature; -inf when unbounded
+    upper: np.ndarray        # per feature; +inf when unbounded
+    offsets: np.ndarray      # start of feature j's bins in the flat counts; last = total
+
+    @classmethod
+    def from_edges(
+        cls,
+        names: tuple[str, ...],
+        edges: tuple[np.ndarray, ...],
+        lower: tuple[float | None, ...] | None = None,
+        upper: tuple[float | None, ...] | None = None,
+    ) -> NumericLayout:
+        k = len(names)
+        lo = np.array([-np.inf if v is None else v for v in (lower or (None,) * k)], dtype=np.float64)
+        hi = np.array([np.inf if v is None else v for v in (upper or (None,) * k)], dtype=np.float64)
+        sizes = np.array([e.size + 1 for e in edges], dtype=np.int64)
+        offsets = np.concatenate(([0], np.cumsum(sizes)))
+        return cls(tuple(names), tuple(np.asarray(e, dtype=np.float64) for e in edges), lo, hi, offsets)
+
+    @property
+    def k(self) -> int:
+        return len(self.names)
+
+    def compatible(self, other: NumericLayout) -> bool:
+        return self is other or (
+            self.names == other.names
+            and all(np.array_equal(a, b) for a, b in zip(self.edges, other.edges, strict=True))
+            and np.array_equal(self.lower, other.lower)
+            and np.array_equal(self.upper, other.upper)
+        )
+
+
+class NumericSketch:
+    """Window state of the numeric features of a layout; see the module docstring."""
+
+    __slots__ = ("_bins", "_counts", "_layout", "_max", "_min", "_nulls", "_oor", "_sums")
+
+    def __init__(self, layout: NumericLayout) -> None:
+        k = layout.k
+        self._layout = layout
+        self._bins = np.zeros(int(layout.offsets[-1]), dtype=np.int64)
+        self._counts = np.zeros(k, dtype=np.int64)
+        self._nulls = np.zeros(k, dtype=np.int64)
+        self._oor = np.zeros(k, dtype=np.int64)
+        self._min = np.full(k, np.inf)
+        self._max = np.full(k, -np.inf)
+        self._sums = ExactSums(k)
+
+    @property
+    def layout(self) -> NumericLayout:
+        return self._layout
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Non-null values per feature."""
+        return self._counts.copy()
+
+    @property
+    def nulls(self) -> np.ndarray:
+        return self._nulls.copy()
+
+    @property
+    def out_of_range(self) -> np.ndarray:
+        return self._oor.copy()
+
+    @property
+    def minimum(self) -> np.ndarray:
+        return self._min.copy()
+
+    @property
+    def maximum(self) -> np.ndarray:
+        return self._max.copy()
+
+    def bin_counts(self, j: int) -> np.ndarray:
+        """Counts of feature ``j`` over its fine bins."""
+        off = self._layout.offsets
+        return self._bins[off[j] : off[j + 1]].copy()
+
+    def mean_std(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._sums.mean_std(self._counts)
+
+    def update(self, x: np.ndarray) -> None:
+        """Add rows of ``x`` (shape ``(n, k)``, columns in layout order, NaN = null)."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self._layout.k:
+            raise ValueError(f"expected an (n, {self._layout.k}) array, got shape {x.shape}")
+        if x.shape[0] == 0:
+            return
+        null = np.isnan(x)
+        self._nulls += null.sum(axis=0)
+        self._counts += x.shape[0] - null.sum(axis=0)
+        self._oor += ((x < self._layout.lower) | (x > self._layout.upper)).sum(axis=0)
+        np.fmin(self._min, np.fmin.reduce(x, axis=0), out=self._min)
+        np.fmax(self._max, np.fmax.reduce(x, axis=0), out=self._max)
+        idx = []
+        for j, edges in enumerate(self._layout.edges):
+            col = x[:, j]
+            col = col[~null[:, j]]
+            idx.append(np.searchsorted(edges, col, side="left") + self._layout.offsets[j])
+        self._bins += np.bincount(np.concatenate(idx), minlength=self._bins.size)
+        self._sums.update(x)
+
+    def merge(self, other: NumericSketch) -> NumericSketch:
+        """A new sketch of both windows' values; neither operand changes."""
+        if not self._layout.compatible(other._layout):
+            raise ValueError("cannot merge numeric sketches built on different reference bins")
+        out = NumericSketch(self._layout)
+        out._bins = self._bins + other._bins
+        out._counts = self._counts + other._counts
+        out._nulls = self._nulls + other._nulls
+        out._oor = self._oor + other._oor
+        out._min = np.fmin(self._min, other._min)
+        out._max = np.fmax(self._max, other._max)
+        out._sums = self._sums.merge(other._sums)
+        return out
+
+    def to_state(self) -> dict:
+        return {
+            "bins": self._bins.tolist(),
+            "counts": self._counts.tolist(),
+            "nulls": self._nulls.tolist(),
+            "oor": self._oor.tolist(),
+            "min": floats_out(self._min),
+            "max": floats_out(self._max),
+            "sums": self._sums.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, layout: NumericLayout, state: dict) -> NumericSketch:
+        out = cls(layout)
+        bins = np.asarray(state["bins"], dtype=np.int64)
+        if bins.shape != out._bins.shape:
+            raise ValueError("snapshot does not match the reference bins of this monitor")
+        out._bins = bins
+        out._counts = np.asarray(state["counts"], dtype=np.int64)
+        out._nulls = np.asarray(state["nulls"], dtype=np.int64)
+        out._oor = np.asarray(state["oor"], dtype=np.int64)
+        out._min = floats_in(state["min"])
+        out._max = floats_in(state["max"])
+        out._sums = ExactSums.from_state(state["sums"])
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, NumericSketch)
+            and self._layout.compatible(other._layout)
+            and np.array_equal(self._bins, other._bins)
+            and np.array_equal(self._counts, other._counts)
+            and np.array_equal(self._nulls, other._nulls)
+            and np.array_equal(self._oor, other._oor)
+            and np.array_equal(self._min, other._min)
+            and np.array_equal(self._max, other._max)
+            and self._sums == other._sums
+        )
+
+    __hash__ = None  # type: ignore[assignment]

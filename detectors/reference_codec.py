@@ -1,0 +1,95 @@
+"""Reference profiles to and from plain JSON-ready dicts (no files here: see streams).
+
+The format is versioned; ``from_dict`` rejects a version it does not know, so an old worker
+never misreads a newer profile.
+
+>>> import numpy as np
+>>> from .reference import NumericReference, ReferenceProfile
+>>> ref = ReferenceProfile({"x": NumericReference.build(np.arange(50.0))}, {})
+>>> back = from_dict(to_dict(ref))
+>>> np.array_equal(back.numeric["x"].fine_edges, ref.numeric["x"].fine_edges)
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .reference import CategoricalReference, NumericReference, ReferenceProfile
+
+FORMAT = "driftline.reference"
+FORMAT_VERSION = 1
+
+
+def _numeric_out(r: NumericReference) -> dict[str, Any]:
+    return {
+        "type": "numeric", "count": r.count, "null_rate": r.null_rate,
+        "out_of_range_rate": r.out_of_range_rate, "mean": r.mean, "std": r.std,
+        "min": r.min, "max": r.max, "fine_edges": r.fine_edges.tolist(),
+        "fine_probs": r.fine_probs.tolist(), "coarse_starts": r.coarse_starts.tolist(),
+    }
+
+
+def _categorical_out(r: CategoricalReference) -> dict[str, Any]:
+    return {"type": "categorical", "count": r.count, "null_rate": r.null_rate,
+            "categories": list(r.categories), "probs": r.probs.tolist()}
+
+
+def _one_out(r: NumericReference | CategoricalReference) -> dict[str, Any]:
+    return _numeric_out(r) if isinstance(r, NumericReference) else _categorical_out(r)
+
+
+def to_dict(profile: ReferenceProfile) -> dict[str, Any]:
+    features = {n: _one_out(r) for n, r in profile.numeric.items()}
+    features |= {n: _one_out(r) for n, r in profile.categorical.items()}
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "features": features,
+        "prediction": None if profile.prediction is None else _one_out(profile.prediction),
+    }
+
+
+def _one_in(d: dict[str, Any]) -> NumericReference | CategoricalReference:
+    if d["type"] == "numeric":
+        edges = np.asarray(d["fine_edges"], dtype=np.float64)
+        probs = np.asarray(d["fine_probs"], dtype=np.float64)
+        starts = np.asarray(d["coarse_starts"], dtype=np.int64)
+        if probs.size != edges.size + 1 or starts.size == 0 or starts[0] != 0 or starts[-1] > edges.size:
+            raise ValueError("numeric reference has inconsistent bins")
+        if np.any(np.diff(edges) <= 0):
+            raise ValueError("numeric reference edges are not increasing")
+        return NumericReference(
+            count=int(d["count"]), null_rate=float(d["null_rate"]),
+            out_of_range_rate=float(d["out_of_range_rate"]), mean=float(d["mean"]),
+            std=float(d["std"]), min=float(d["min"]), max=float(d["max"]),
+            fine_edges=edges, fine_probs=probs, coarse_starts=starts,
+        )
+    if d["type"] == "categorical":
+        probs = np.asarray(d["probs"], dtype=np.float64)
+        if probs.size != len(d["categories"]) + 1:
+            raise ValueError("categorical reference needs one share per category plus 'other'")
+        return CategoricalReference(count=int(d["count"]), null_rate=float(d["null_rate"]),
+                                    categories=tuple(str(c) for c in d["categories"]), probs=probs)
+    raise ValueError(f"unknown feature type {d['type']!r}")
+
+
+def from_dict(d: dict[str, Any]) -> ReferenceProfile:
+    """Raises ``ValueError`` (with what is wrong) for anything that is not a valid profile."""
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        raise ValueError("not a driftline reference profile (build one with `driftline reference build`)")
+    if d.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"reference format version {d.get('format_version')!r} is not supported "
+                         f"(this driftline reads version {FORMAT_VERSION}); rebuild the reference")
+    numeric: dict[str, NumericReference] = {}
+    categorical: dict[str, CategoricalReference] = {}
+    try:
+        for name, f in d["features"].items():
+            ref = _one_in(f)
+            (numeric if isinstance(ref, NumericReference) else categorical)[name] = ref  # type: ignore[index]
+        prediction = None if d.get("prediction") is None else _one_in(d["prediction"])
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"reference profile is missing or mistypes {exc}") from None
+    return ReferenceProfile(numeric, categorical, prediction)

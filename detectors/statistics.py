@@ -1,0 +1,85 @@
+"""Drift statistics between a window and the reference, exactly as DESIGN 3.4 defines them.
+
+All functions take counts or shares over the reference's bins, so they work the same on a
+window sketch merged from any number of partitions.
+
+- ``psi`` = sum (c - r) ln(c / r) over the coarse bins, shares floored at 1e-4;
+- ``js_distance`` = Jensen-Shannon distance, base 2 (``scipy.spatial.distance.jensenshannon``);
+- ``ks_binned`` = the two-sample KS statistic D evaluated at the fine bin edges. Both empirical
+  CDFs are exact there, so ``D_edges <= D <= D_edges + max_i r_i`` where ``r_i`` is the largest
+  reference share of one fine bin (about 1/200 = 0.005 for a continuous reference; 0 when
+  every bin holds one distinct reference value);
+- ``wasserstein_binned`` = W1 between the two binned distributions, with values spread evenly
+  inside each bin and the open outer bins closed at the smaller minimum / larger maximum of
+  the two samples, divided by the reference standard deviation. With 200 fine quantile bins it
+  is within 0.02 of the exact normed W1 on continuous data (see tests/detectors).
+
+>>> import numpy as np
+>>> round(psi(np.array([50, 50]), np.array([0.5, 0.5])), 6)
+0.0
+>>> round(ks_binned(np.array([0, 10]), np.array([0.5, 0.5])), 3)
+0.5
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.distance import jensenshannon
+
+# PSI floors shares so an empty bin does not make it infinite (the DESIGN 3.4 definition).
+PSI_FLOOR = 1e-4
+
+
+def shares(counts: np.ndarray) -> np.ndarray:
+    total = counts.sum()
+    return counts / total if total > 0 else np.zeros(counts.shape)
+
+
+def psi(window_counts: np.ndarray, ref_probs: np.ndarray, floor: float = PSI_FLOOR) -> float:
+    c = np.maximum(shares(window_counts), floor)
+    r = np.maximum(ref_probs, floor)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def js_distance(window_counts: np.ndarray, ref_probs: np.ndarray) -> float:
+    return float(jensenshannon(shares(window_counts), ref_probs, base=2.0))
+
+
+def ks_binned(window_counts: np.ndarray, ref_probs: np.ndarray) -> float:
+    """Largest gap between the two CDFs at the bin edges."""
+    gaps = np.cumsum(shares(window_counts))[:-1] - np.cumsum(ref_probs)[:-1]
+    return float(np.max(np.abs(gaps), initial=0.0))
+
+
+def wasserstein_binned(
+    window_counts: np.ndarray,
+    ref_probs: np.ndarray,
+    edges: np.ndarray,
+    low: float,
+    high: float,
+    scale: float,
+) -> float:
+    """Normed W1 = integral |F_w - F_r| / ``scale``, CDFs linear inside each bin over
+    ``[low, edges..., high]``."""
+    if scale <= 0:
+        return float("nan")
+    points = np.concatenate(([min(low, edges[0]) if edges.size else low], edges,
+                             [max(high, edges[-1]) if edges.size else high]))
+    width = np.diff(points)
+    d = np.concatenate(([0.0], np.cumsum(shares(window_counts)) - np.cumsum(ref_probs)))
+    d0, d1 = d[:-1], d[1:]
+    a0, a1 = np.abs(d0), np.abs(d1)
+    same_sign = d0 * d1 >= 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        crossing = np.where(a0 + a1 > 0, (d0 * d0 + d1 * d1) / (2 * (a0 + a1)), 0.0)
+    area = np.where(same_sign, (a0 + a1) / 2, crossing) * width
+    return float(area.sum() / scale)
+
+
+def n_effective(n: int, m: int) -> float:
+    """Effective sample size of a two-sample comparison, n*m/(n+m)."""
+    return n * m / (n + m) if n + m > 0 else 0.0
+
+
+def coarse_counts(fine_counts: np.ndarray, coarse_starts: np.ndarray) -> np.ndarray:
+    return np.add.reduceat(fine_counts, coarse_starts)

@@ -1,0 +1,362 @@
+"""Monitor configuration: frozen dataclasses built from a YAML file validated against
+``config.schema.json``.
+
+The dataclasses are the contract the rest of the code uses. ``load_config`` reads YAML
+(DESIGN 3.2), validates it against the JSON Schema, applies the checks a schema cannot express
+(unique monitor names, window size a multiple of slide, min <= max, ...) and builds them.
+Every problem raises :class:`~driftline.schemas.exceptions.ConfigError` naming the exact key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from driftline.schemas.durations import DURATION_HINT, format_duration, parse_duration
+from driftline.schemas.exceptions import ConfigError
+from driftline.schemas.messages import format_path, pick, render, show
+from driftline.schemas.validate import validator_for
+from driftline.schemas.yaml_io import read_yaml
+
+__all__ = [
+    "AlertsConfig",
+    "Config",
+    "ConfigError",
+    "DriftConfig",
+    "FeatureConfig",
+    "FeatureType",
+    "FieldsConfig",
+    "HttpConfig",
+    "LimitsConfig",
+    "MonitorConfig",
+    "OutputsConfig",
+    "PredictionConfig",
+    "QualityConfig",
+    "RetrainConfig",
+    "WindowConfig",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+]
+
+FeatureType = Literal["numeric", "categorical"]
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    name: str
+    type: FeatureType
+    path: tuple[str, ...]  # dotted path split; default: fields.features path + (name,)
+    min: float | None = None  # numeric only: values below are "out of range"
+    max: float | None = None  # numeric only: values above are "out of range"
+
+
+@dataclass(frozen=True)
+class PredictionConfig:
+    type: FeatureType
+    path: tuple[str, ...]  # from fields.prediction, default ("prediction", "score")
+
+
+@dataclass(frozen=True)
+class FieldsConfig:
+    event_id: tuple[str, ...] = ("event_id",)
+    timestamp: tuple[str, ...] = ("timestamp",)
+    model_version: tuple[str, ...] = ("model_version",)
+    features: tuple[str, ...] = ("features",)
+    prediction: tuple[str, ...] = ("prediction", "score")
+    label: tuple[str, ...] = ("label",)
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    size: float = 300.0  # seconds (from "5m")
+    slide: float = 300.0  # seconds; slide < size = hopping; size must be a multiple of slide
+    grace: float = 30.0  # seconds
+    idle_timeout: float = 30.0  # seconds
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    fdr_q: float = 0.01  # Benjamini-Hochberg level across a window's features
+    numeric_effect: float = 0.1  # minimum Wasserstein / reference std for numeric drift
+    categorical_effect: float = 0.1  # minimum Jensen-Shannon distance for categorical drift
+    min_count: int = 30  # windows with fewer non-null values are not judged
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    null_rate_increase: float = 0.05  # window null rate above reference null rate + this
+    out_of_range_rate: float = 0.01  # share of values outside [min, max]
+    new_category_rate: float = 0.05  # share of categorical values unseen in the reference
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    fire_after: int = 1  # consecutive bad windows before an alert fires
+    resolve_after: int = 2  # consecutive good windows before it resolves
+    severity: Literal["info", "warning", "critical"] = "warning"
+    runbook: str = "https://github.com/driftline/driftline/blob/main/README.md#runbook"
+    per_version: bool = False  # also alert per model version (canary vs champion), not only overall
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    enabled: bool = True
+    cooldown: float = 3600.0  # seconds of event time between two requests of a monitor
+    kinds: tuple[str, ...] = ("data_drift", "prediction_drift", "performance")
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    name: str
+    predictions_topic: str
+    labels_topic: str | None
+    fields: FieldsConfig
+    features: tuple[FeatureConfig, ...]
+    prediction: PredictionConfig | None
+    reference_path: Path | None  # resolved relative to the config file's directory
+    window: WindowConfig
+    drift: DriftConfig
+    quality: QualityConfig
+    alerts: AlertsConfig
+    retrain: RetrainConfig
+
+
+@dataclass(frozen=True)
+class OutputsConfig:
+    reports: str = "driftline.reports"
+    alerts: str = "driftline.alerts"
+    retrain: str = "driftline.retrain"
+    dlq: str = "driftline.dlq"
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    port: int = 9464
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_event_bytes: int = 1_048_576  # larger events go to the DLQ (reason "too_large")
+    batch_size: int = 5000  # events decoded per batch
+
+
+@dataclass(frozen=True)
+class Config:
+    monitors: tuple[MonitorConfig, ...]
+    kafka: dict[str, Any] = field(default_factory=dict)  # librdkafka settings, passed through
+    outputs: OutputsConfig = OutputsConfig()
+    http: HttpConfig = HttpConfig()
+    limits: LimitsConfig = LimitsConfig()
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    source_path: Path | None = None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, validate and build a config file; raises ConfigError (file name in ``.file``)."""
+    data = read_yaml(path)
+    try:
+        config = parse_config(data, base_dir=Path(path).absolute().parent)
+    except ConfigError as exc:
+        exc.file = exc.file or str(path)
+        raise
+    return dataclasses.replace(config, source_path=Path(path))
+
+
+def parse_config(data: Any, base_dir: Path | None = None) -> Config:
+    """Validate already-parsed YAML/JSON data and build a :class:`Config`.
+
+    Relative ``reference.path`` values are resolved against ``base_dir`` when given.
+    """
+    if data is None:
+        raise ConfigError("", 'the config is empty; expected a mapping with a "monitors" list')
+    _check_plain(data, [])
+    error = pick(validator_for("config").iter_errors(data))
+    if error is not None:
+        raise ConfigError(*render(error))
+    monitors = tuple(
+        _monitor(m, f"monitors[{i}]", base_dir) for i, m in enumerate(data["monitors"])
+    )
+    _check_unique_names(monitors)
+    outputs = _section(OutputsConfig, data.get("outputs"), "outputs")
+    _check_outputs(outputs, monitors)
+    return Config(
+        monitors=monitors,
+        kafka=dict(data.get("kafka") or {}),
+        outputs=outputs,
+        http=_section(HttpConfig, data.get("http"), "http"),
+        limits=_section(LimitsConfig, data.get("limits"), "limits"),
+        processing_guarantee=data.get("processing_guarantee", "at_least_once"),
+    )
+
+
+_T = TypeVar("_T")
+_DURATIONS = frozenset({"size", "slide", "grace", "idle_timeout", "cooldown"})
+_MAX_INT = 2**63
+
+
+def _check_plain(data: Any, path: list[Any]) -> None:
+    """What JSON Schema cannot see: YAML's non-string keys (``1:``, ``yes:``), ``.nan``, ``.inf``
+    and integers too large for librdkafka or a float."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if not isinstance(key, str):
+                raise ConfigError(
+                    format_path(path), f'key {key!r} is not text; write it in quotes ("{key}")'
+                )
+            _check_plain(value, [*path, key])
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            _check_plain(value, [*path, i])
+    elif isinstance(data, float) and not math.isfinite(data):
+        raise ConfigError(format_path(path), "must be a finite number (not .nan or .inf)")
+    elif isinstance(data, int) and not isinstance(data, bool) and abs(data) >= _MAX_INT:
+        raise ConfigError(format_path(path), "number is too large")
+
+
+def _section(cls: type[_T], data: dict[str, Any] | None, path: str) -> _T:
+    """Build a defaults-only dataclass from a schema-valid mapping (same key names)."""
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if not data or f.name not in data:
+            continue
+        value = data[f.name]
+        if f.name in _DURATIONS:
+            value = _duration(value, f"{path}.{f.name}")
+        elif isinstance(f.default, tuple):
+            value = tuple(value)
+        elif isinstance(f.default, float):
+            value = float(value)
+        elif isinstance(f.default, int) and not isinstance(f.default, bool):
+            value = int(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def _duration(value: Any, path: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise ConfigError(path, f"{show(value)} is not {DURATION_HINT}") from None
+
+
+def _dotted(text: str) -> tuple[str, ...]:
+    return tuple(text.split("."))
+
+
+def _monitor(m: dict[str, Any], path: str, base_dir: Path | None) -> MonitorConfig:
+    fields = FieldsConfig(**{k: _dotted(v) for k, v in (m.get("fields") or {}).items()})
+    source = m["source"]
+    if isinstance(source, str):
+        predictions, labels = source, None
+    else:
+        predictions, labels = source["predictions"], source.get("labels")
+    features = tuple(
+        _feature(name, spec, fields, f"{path}.features.{name}")
+        for name, spec in m["features"].items()
+    )
+    prediction = None
+    if "prediction" in m:
+        prediction = PredictionConfig(type=m["prediction"]["type"], path=fields.prediction)
+    reference_path = None
+    if "reference" in m:
+        reference_path = Path(m["reference"]["path"]).expanduser()
+        if base_dir is not None and not reference_path.is_absolute():
+            reference_path = base_dir / reference_path
+    return MonitorConfig(
+        name=m["name"],
+        predictions_topic=predictions,
+        labels_topic=labels,
+        fields=fields,
+        features=features,
+        prediction=prediction,
+        reference_path=reference_path,
+        window=_window(m.get("window") or {}, f"{path}.window"),
+        drift=_section(DriftConfig, m.get("drift"), f"{path}.drift"),
+        quality=_section(QualityConfig, m.get("quality"), f"{path}.quality"),
+        alerts=_section(AlertsConfig, m.get("alerts"), f"{path}.alerts"),
+        retrain=_section(RetrainConfig, m.get("retrain"), f"{path}.retrain"),
+    )
+
+
+def _feature(name: str, spec: dict[str, Any], fields: FieldsConfig, path: str) -> FeatureConfig:
+    lo, hi = spec.get("min"), spec.get("max")
+    if spec["type"] != "numeric":
+        for key in ("min", "max"):
+            if key in spec:
+                raise ConfigError(
+                    f"{path}.{key}",
+                    f"only numeric features take min/max, this one is {spec['type']}",
+                )
+    if lo is not None and hi is not None and lo > hi:
+        raise ConfigError(f"{path}.min", f"must not be greater than max ({hi}), got {lo}")
+    feature_path = _dotted(spec["path"]) if "path" in spec else (*fields.features, name)
+    return FeatureConfig(
+        name=name,
+        type=spec["type"],
+        path=feature_path,
+        min=None if lo is None else float(lo),
+        max=None if hi is None else float(hi),
+    )
+
+
+def _window(data: dict[str, Any], path: str) -> WindowConfig:
+    if "slide" not in data and "size" in data:
+        data = {**data, "slide": data["size"]}  # only a size given: tumbling windows
+    window = _section(WindowConfig, data, path)
+    for key in ("size", "slide", "idle_timeout"):
+        if getattr(window, key) <= 0:
+            raise ConfigError(f"{path}.{key}", f"must be longer than 0, got {show(data[key])}")
+    if window.slide > window.size:
+        raise ConfigError(
+            f"{path}.slide",
+            f"must not be longer than window.size ({format_duration(window.size)}), "
+            f"got {format_duration(window.slide)}",
+        )
+    ratio = window.size / window.slide
+    if not math.isclose(ratio, round(ratio), rel_tol=1e-9, abs_tol=1e-9):
+        raise ConfigError(
+            f"{path}.size",
+            f"must be a whole multiple of window.slide ({format_duration(window.slide)}), "
+            f"got {format_duration(window.size)}",
+        )
+    return window
+
+
+def _check_unique_names(monitors: tuple[MonitorConfig, ...]) -> None:
+    first: dict[str, int] = {}
+    for i, monitor in enumerate(monitors):
+        if monitor.name in first:
+            raise ConfigError(
+                f"monitors[{i}].name",
+                f'"{monitor.name}" is already the name of monitors[{first[monitor.name]}]; '
+                "monitor names must be unique",
+            )
+        first[monitor.name] = i
+
+
+def _check_outputs(outputs: OutputsConfig, monitors: tuple[MonitorConfig, ...]) -> None:
+    used: dict[str, str] = {}
+    for f in dataclasses.fields(outputs):
+        topic = getattr(outputs, f.name)
+        if topic in used:
+            raise ConfigError(
+                f"outputs.{f.name}",
+                f'"{topic}" is already the topic of outputs.{used[topic]}; each output needs its own topic',
+            )
+        used[topic] = f.name
+    for i, monitor in enumerate(monitors):
+        for key, topic in (
+            ("predictions", monitor.predictions_topic),
+            ("labels", monitor.labels_topic),
+        ):
+            if topic in used:
+                raise ConfigError(
+                    f"outputs.{used[topic]}",
+                    f'"{topic}" is also a source topic (monitors[{i}].source.{key}); '
+                    "driftline must not read its own output",
+                )

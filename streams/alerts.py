@@ -1,0 +1,145 @@
+"""Alert lifecycle (DESIGN 3.5): one ``firing`` alert per episode, one ``resolved`` when the
+condition clears, with hysteresis, deterministic ids, and retrain requests with a cooldown.
+
+Conditions checked per window (and per model version when asked): each feature's data
+drift, the prediction's drift, and each data-quality rate. A condition that was never bad
+has no state; once bad it keeps a ``Hysteresis`` until it resolves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from driftline.detectors.hysteresis import Hysteresis
+from driftline.detectors.judgement import FeatureResult, QualityIssue, WindowJudgement
+from driftline.schemas.config import AlertsConfig, RetrainConfig
+
+from .ids import stable_id
+from .timefmt import rfc3339
+
+Key = tuple[str | None, str, str]   # (model_version, kind, subject)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One bad condition in one window, with the numbers an on-call person needs."""
+
+    kind: str
+    subject: str
+    statistic: str
+    value: float | None
+    threshold: float | None
+    p_value: float | None
+    evidence: dict[str, Any]
+
+
+def conditions(judgement: WindowJudgement, floors: dict[str, float]) -> list[Condition]:
+    """The bad conditions of a judged window; ``floors`` maps feature type to effect floor."""
+    out = [_drift_condition("data_drift", r, floors) for r in judgement.features if r.drift]
+    if judgement.prediction is not None and judgement.prediction.drift:
+        out.append(_drift_condition("prediction_drift", judgement.prediction, floors))
+    out += [_quality_condition(q) for q in judgement.quality]
+    return out
+
+
+def _drift_condition(kind: str, r: FeatureResult, floors: dict[str, float]) -> Condition:
+    evidence: dict[str, Any] = {"count": r.count, "psi": r.psi, "js": r.js}
+    if r.type == "numeric":
+        evidence |= {"ks": r.ks, "wasserstein": r.wasserstein, "mean": r.mean, "std": r.std}
+    else:
+        evidence |= {"new_categories": list(r.new_categories)}
+    return Condition(kind, r.name, r.effect_statistic, r.effect, floors[r.type], r.p_value, evidence)
+
+
+def _quality_condition(q: QualityIssue) -> Condition:
+    return Condition("data_quality", f"{q.feature}:{q.statistic}", q.statistic, q.value, q.threshold,
+                     q.p_value, {"feature": q.feature})
+
+
+@dataclass
+class AlertBook:
+    monitor: str
+    alerts: AlertsConfig
+    retrain: RetrainConfig
+    states: dict[Key, Hysteresis] = field(default_factory=dict)
+    last_request_end: dict[str | None, int] = field(default_factory=dict)
+
+    def observe(
+        self, version: str | None, window_start: int, window_end: int, bad: list[Condition]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Feed one judged window; returns (alert events, retrain requests)."""
+        by_key = {(version, c.kind, c.subject): c for c in bad}
+        events: list[dict[str, Any]] = []
+        for key in sorted(set(self.states) | set(by_key), key=_sort_key):
+            if key[0] != version:
+                continue
+            state = self.states.get(key)
+            if state is None:
+                state = self.states[key] = Hysteresis(self.alerts.fire_after, self.alerts.resolve_after)
+            condition = by_key.get(key)
+            transition = state.update(condition is not None, window_start)
+            if transition is not None:
+                events.append(self._event(key, transition, state, window_start, window_end, condition))
+            if not state.firing and condition is None and transition != "firing":
+                del self.states[key]   # back to "never bad": no state to keep
+        return events, self._retrain(version, window_end, events)
+
+    def _event(self, key: Key, status: str, state: Hysteresis, start: int, end: int,
+               c: Condition | None) -> dict[str, Any]:
+        version, kind, subject = key
+        return {
+            "type": "alert",
+            "alert_id": stable_id(self.monitor, version, kind, subject, state.episode_start),
+            "status": status,
+            "severity": self.alerts.severity,
+            "kind": kind,
+            "monitor": self.monitor,
+            "model_version": version,
+            "subject": subject,
+            "window_start": rfc3339(start),
+            "window_end": rfc3339(end),
+            "statistic": None if c is None else c.statistic,
+            "value": None if c is None else c.value,
+            "threshold": None if c is None else c.threshold,
+            "p_value": None if c is None else c.p_value,
+            "evidence": {} if c is None else c.evidence,
+            "runbook": f"{self.alerts.runbook.split('#')[0]}#{kind.replace('_', '-')}",
+        }
+
+    def _retrain(self, version: str | None, window_end: int, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not self.retrain.enabled:
+            return []
+        fired = [e for e in events if e["status"] == "firing" and e["kind"] in self.retrain.kinds]
+        if not fired:
+            return []
+        last = self.last_request_end.get(version)
+        if last is not None and window_end - last < self.retrain.cooldown * 1000:
+            return []
+        self.last_request_end[version] = window_end
+        return [{
+            "type": "retrain_request",
+            "request_id": stable_id(self.monitor, version, "retrain", window_end),
+            "monitor": self.monitor,
+            "model_version": version,
+            "reasons": [e["alert_id"] for e in fired],
+            "window_end": rfc3339(window_end),
+            "evidence": {e["alert_id"]: {k: e[k] for k in ("kind", "subject", "statistic", "value",
+                                                           "threshold", "p_value")} for e in fired},
+        }]
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "states": [[list(k), s.to_state()] for k, s in self.states.items()],
+            "last_request_end": [[v, t] for v, t in self.last_request_end.items()],
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        a = self.alerts
+        self.states = {tuple(k): Hysteresis.from_state(a.fire_after, a.resolve_after, s)
+                       for k, s in state["states"]}
+        self.last_request_end = {v: t for v, t in state["last_request_end"]}
+
+
+def _sort_key(key: Key) -> tuple[str, str, str]:
+    return ("" if key[0] is None else key[0], key[1], key[2])

@@ -1,0 +1,113 @@
+"""The ``driftline`` command (DESIGN 3.3). User errors exit 2 with one line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from driftline import __version__
+from driftline.schemas.config import Config, load_config
+from driftline.schemas.exceptions import ConfigError
+
+from .exceptions import DriftlineError, InputError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .replay import load_monitors
+
+    config = load_config(args.config)
+    load_monitors(config)
+    names = ", ".join(m.name for m in config.monitors)
+    print(f"{args.config}: ok ({len(config.monitors)} monitor(s): {names})")
+    return 0
+
+
+def _monitor(config: Config, name: str):
+    for m in config.monitors:
+        if m.name == name:
+            return m
+    raise InputError(f"no monitor named {name!r} in {config.source_path or 'the config'}")
+
+
+def _cmd_reference_build(args: argparse.Namespace) -> int:
+    from .reference_io import build_profile, write_reference
+
+    config = load_config(args.config)
+    cfg = _monitor(config, args.monitor)
+    profile = build_profile(cfg, Path(args.input))
+    write_reference(profile, Path(args.out))
+    n = max([r.count for r in (*profile.numeric.values(), *profile.categorical.values())], default=0)
+    print(f"{args.out}: reference for {cfg.name!r} from {n} rows, "
+          f"{len(profile.numeric)} numeric + {len(profile.categorical)} categorical features")
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from .replay import replay
+    from .sinks import JsonlSink
+
+    config = load_config(args.config)
+    if args.labels is not None:
+        raise InputError("--labels: performance on joined labels is not implemented yet in this "
+                         "version; replay without it")
+    sink = JsonlSink(Path(args.out))
+    try:
+        stats = replay(config, Path(args.input), sink, args.monitor)
+    finally:
+        sink.close()
+    print(f"{stats.events} events ({stats.invalid} invalid, {stats.late} late), {stats.windows} windows, "
+          f"{stats.alerts} alert events -> {args.out}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="driftline", description="Drift and data-quality monitoring for ML models on Kafka.")
+    p.add_argument("--version", action="version", version=f"driftline {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    v = sub.add_parser("validate", help="check a config and that its references load")
+    v.add_argument("--config", required=True)
+    v.set_defaults(func=_cmd_validate)
+
+    ref = sub.add_parser("reference", help="reference profiles")
+    ref_sub = ref.add_subparsers(dest="reference_command", required=True, parser_class=_Parser)
+    b = ref_sub.add_parser("build", help="build a reference profile from training data")
+    b.add_argument("--config", required=True)
+    b.add_argument("--monitor", required=True)
+    b.add_argument("--input", required=True, help="training data: .csv, .jsonl or .parquet")
+    b.add_argument("--out", required=True, help="where to write the profile (JSON)")
+    b.set_defaults(func=_cmd_reference_build)
+
+    r = sub.add_parser("replay", help="run the whole pipeline over files")
+    r.add_argument("--config", required=True)
+    r.add_argument("--input", required=True, help="prediction events, one JSON object per line")
+    r.add_argument("--labels", help="label events (JSONL)")
+    r.add_argument("--out", required=True, help="directory for reports/alerts/retrain/dlq .jsonl")
+    r.add_argument("--monitor", help="replay only this monitor (default: all)")
+    r.set_defaults(func=_cmd_replay)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return handler(args)
+    except (ConfigError, DriftlineError) as exc:
+        print(f"driftline: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""Errors of the streaming layer. Each message tells the operator what to do; the CLI prints
+it on one line and exits 2."""
+
+from __future__ import annotations
+
+
+class DriftlineError(Exception):
+    """Base of the user-facing errors of ``streams``."""
+
+
+class ReferenceProfileError(DriftlineError):
+    """A reference profile is missing, unreadable, or does not fit the monitor's config."""
+
+
+class InputError(DriftlineError):
+    """An input file (events, labels, training data) cannot be read."""
+
+
+class KafkaSetupError(DriftlineError):
+    """The broker is unreachable or a topic cannot be used."""

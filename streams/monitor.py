@@ -1,0 +1,128 @@
+"""One monitor's runtime: its decoder, window state factories, judge and alert book, built
+from the config and the reference. The replay driver and the Kafka workers both drive it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from driftline.detectors.drift_judge import DriftJudge, DriftParams, QualityParams
+from driftline.detectors.judgement import WindowJudgement
+from driftline.detectors.reference import CategoricalReference, NumericReference, ReferenceProfile
+from driftline.detectors.window_sketch import MonitorLayout, WindowSketch
+from driftline.schemas.config import LimitsConfig, MonitorConfig
+
+from .alerts import AlertBook, conditions
+from .decode import BatchDecoder, DecoderSpec
+from .exceptions import ReferenceProfileError
+from .merge import MergedWindow, WindowMerger
+from .reports import window_report
+from .windows import PartitionWindows, WindowSpec
+
+
+@dataclass
+class WindowOutputs:
+    """What judging one window produces."""
+
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    retrain: list[dict[str, Any]] = field(default_factory=list)
+    judgement: WindowJudgement | None = None      # all versions together (for metrics)
+    window_end: int = 0
+
+
+def fit_reference(cfg: MonitorConfig, ref: ReferenceProfile, source: str) -> ReferenceProfile:
+    """The part of ``ref`` the config monitors, in config order; raises when something is missing."""
+    numeric: dict[str, NumericReference] = {}
+    categorical: dict[str, CategoricalReference] = {}
+    for f in cfg.features:
+        have = ref.numeric.get(f.name) or ref.categorical.get(f.name)
+        if have is None:
+            raise ReferenceProfileError(
+                f"{source}: has no feature {f.name!r} of monitor {cfg.name!r}; rebuild it with "
+                f"`driftline reference build`")
+        kind = "numeric" if isinstance(have, NumericReference) else "categorical"
+        if kind != f.type:
+            raise ReferenceProfileError(
+                f"{source}: feature {f.name!r} is {kind} in the reference but {f.type} in the config")
+        (numeric if kind == "numeric" else categorical)[f.name] = have  # type: ignore[index]
+    prediction = None
+    if cfg.prediction is not None:
+        prediction = ref.prediction
+        want = NumericReference if cfg.prediction.type == "numeric" else CategoricalReference
+        if not isinstance(prediction, want):
+            raise ReferenceProfileError(
+                f"{source}: has no {cfg.prediction.type} prediction profile for monitor {cfg.name!r}; "
+                f"rebuild it with `driftline reference build`")
+    return ReferenceProfile(numeric, categorical, prediction)
+
+
+class MonitorRuntime:
+    def __init__(self, cfg: MonitorConfig, reference: ReferenceProfile, limits: LimitsConfig,
+                 source: str = "reference") -> None:
+        self.cfg = cfg
+        self.reference = fit_reference(cfg, reference, source)
+        bounds = {f.name: (f.min, f.max) for f in cfg.features if f.type == "numeric"}
+        self.layout = MonitorLayout.from_reference(self.reference, bounds)
+        paths = {f.name: f.path for f in cfg.features}
+        self.decoder = BatchDecoder(DecoderSpec(
+            event_id=cfg.fields.event_id,
+            timestamp=cfg.fields.timestamp,
+            model_version=cfg.fields.model_version,
+            numeric=tuple(paths[n] for n in self.layout.numeric.names),
+            categorical=tuple(paths[n] for n in self.layout.categorical.names),
+            prediction=None if cfg.prediction is None else cfg.prediction.path,
+            prediction_type="numeric" if cfg.prediction is None else cfg.prediction.type,
+            max_event_bytes=limits.max_event_bytes,
+        ))
+        d, q = cfg.drift, cfg.quality
+        self.judge = DriftJudge(
+            self.reference,
+            DriftParams(d.fdr_q, d.numeric_effect, d.categorical_effect, d.min_count),
+            QualityParams(q.null_rate_increase, q.out_of_range_rate, q.new_category_rate),
+        )
+        self.floors = {"numeric": d.numeric_effect, "categorical": d.categorical_effect}
+        w = cfg.window
+        self.window_spec = WindowSpec.from_seconds(w.size, w.slide, w.grace)
+        self.alerts = AlertBook(cfg.name, cfg.alerts, cfg.retrain)
+
+    def new_partition(self) -> PartitionWindows:
+        return PartitionWindows(self.window_spec, self.layout)
+
+    def new_merger(self, partitions: frozenset[int]) -> WindowMerger:
+        return WindowMerger(self.window_spec.size_ms, partitions)
+
+    def judge_window(self, merged: MergedWindow) -> WindowOutputs:
+        name = self.cfg.name
+        start, end = merged.window_start, merged.window_end
+        versions = sorted(merged.sketches, key=lambda v: "" if v is None else v)
+        total = _merge_all([merged.sketches[v] for v in versions], self.layout)
+        overall = self.judge.judge(total)
+        out = WindowOutputs(judgement=overall, window_end=end)
+        out.reports.append(window_report(name, None, start, end, total.events, merged.invalid,
+                                         merged.late, overall))
+        per_version: dict[str, WindowJudgement] = {}
+        for v in versions:
+            if v is None:
+                continue
+            per_version[v] = self.judge.judge(merged.sketches[v])
+            out.reports.append(window_report(name, v, start, end, merged.sketches[v].events, 0, 0,
+                                             per_version[v]))
+        self._alert(out, None, start, end, overall)
+        if self.cfg.alerts.per_version:
+            for v, judgement in per_version.items():
+                self._alert(out, v, start, end, judgement)
+        return out
+
+    def _alert(self, out: WindowOutputs, version: str | None, start: int, end: int,
+               judgement: WindowJudgement) -> None:
+        events, requests = self.alerts.observe(version, start, end, conditions(judgement, self.floors))
+        out.alerts += events
+        out.retrain += requests
+
+
+def _merge_all(sketches: list[WindowSketch], layout: MonitorLayout) -> WindowSketch:
+    total = WindowSketch(layout)
+    for s in sketches:
+        total = total.merge(s)
+    return total

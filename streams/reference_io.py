@@ -1,0 +1,137 @@
+"""Reading training data (CSV, JSONL, Parquet) and reference profiles from files.
+
+A column is found by the feature's configured path in an event-shaped record
+(``features.amount``), or else by its plain name (``amount``) in a flat table; the prediction
+by its configured path or the column ``prediction``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from driftline.detectors.reference import CategoricalReference, NumericReference, ReferenceProfile
+from driftline.detectors.reference_codec import from_dict, to_dict
+from driftline.schemas.config import MonitorConfig
+
+from .exceptions import InputError, ReferenceProfileError
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".jsonl", ".ndjson", ".json"):
+            return _jsonl_rows(path)
+        if suffix == ".csv":
+            with path.open(newline="", encoding="utf-8") as fh:
+                return list(csv.DictReader(fh))
+        if suffix in (".parquet", ".pq"):
+            try:
+                import pyarrow.parquet as pq
+            except ImportError:
+                raise InputError(f"{path}: reading Parquet needs pyarrow (pip install 'driftline[parquet]')") from None
+            return pq.read_table(path).to_pylist()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    raise InputError(f"{path}: unknown file type {suffix!r}; use .csv, .jsonl or .parquet")
+
+
+def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with path.open("rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise InputError(f"{path}:{lineno}: not JSON ({exc})") from None
+            if not isinstance(obj, dict):
+                raise InputError(f"{path}:{lineno}: expected a JSON object per line")
+            rows.append(obj)
+    return rows
+
+
+def _lookup(row: dict[str, Any], path: tuple[str, ...], flat: str) -> Any:
+    obj: Any = row
+    for key in path:
+        if not isinstance(obj, dict) or key not in obj:
+            return row.get(flat) if flat in row else row.get(".".join(path))
+        obj = obj[key]
+    return obj
+
+
+def _numeric(values: list[Any], where: str) -> np.ndarray:
+    out = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(values):
+        if v is None or v == "":
+            out[i] = math.nan
+            continue
+        try:
+            x = float(v) if not isinstance(v, bool) else math.nan
+        except (TypeError, ValueError):
+            raise InputError(f"{where}, row {i + 1}: {v!r} is not a number") from None
+        if isinstance(v, bool) or not math.isfinite(x):
+            raise InputError(f"{where}, row {i + 1}: {v!r} is not a finite number")
+        out[i] = x
+    return out
+
+
+def _labels(values: list[Any]) -> np.ndarray:
+    return np.array([None if v is None or v == "" else str(v) for v in values], dtype=object)
+
+
+def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
+    """Profile the training data at ``path`` for monitor ``cfg``."""
+    rows = _rows(path)
+    if not rows:
+        raise InputError(f"{path}: has no rows")
+    numeric: dict[str, NumericReference] = {}
+    categorical: dict[str, CategoricalReference] = {}
+    for f in cfg.features:
+        values = [_lookup(r, f.path, f.name) for r in rows]
+        where = f"{path}: feature {f.name!r}"
+        try:
+            if f.type == "numeric":
+                numeric[f.name] = NumericReference.build(_numeric(values, where), lower=f.min, upper=f.max)
+            else:
+                categorical[f.name] = CategoricalReference.build(_labels(values))
+        except ValueError as exc:
+            raise InputError(f"{where}: {exc}") from None
+    prediction = None
+    if cfg.prediction is not None:
+        values = [_lookup(r, cfg.prediction.path, "prediction") for r in rows]
+        where = f"{path}: prediction"
+        try:
+            prediction = (NumericReference.build(_numeric(values, where))
+                          if cfg.prediction.type == "numeric" else CategoricalReference.build(_labels(values)))
+        except ValueError as exc:
+            raise InputError(f"{where}: {exc}") from None
+    return ReferenceProfile(numeric, categorical, prediction)
+
+
+def write_reference(profile: ReferenceProfile, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(orjson.dumps(to_dict(profile), option=orjson.OPT_INDENT_2))
+    tmp.replace(path)
+
+
+def read_reference(path: Path) -> ReferenceProfile:
+    try:
+        data = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise ReferenceProfileError(f"{path}: reference not found; build it with `driftline reference build`") from None
+    except OSError as exc:
+        raise ReferenceProfileError(f"{path}: cannot read the reference ({exc.strerror or exc})") from None
+    except orjson.JSONDecodeError as exc:
+        raise ReferenceProfileError(f"{path}: reference is not JSON ({exc})") from None
+    try:
+        return from_dict(data)
+    except ValueError as exc:
+        raise ReferenceProfileError(f"{path}: {exc}") from None

@@ -1,0 +1,57 @@
+"""Window reports (DESIGN 3.4) from a window's judgement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from driftline.detectors.judgement import FeatureResult, WindowJudgement
+
+from .ids import stable_id
+from .timefmt import rfc3339
+
+
+def _feature_entry(r: FeatureResult) -> dict[str, Any]:
+    entry: dict[str, Any] = {"type": r.type, "count": r.count, "null_rate": r.null_rate}
+    if r.type == "numeric":
+        entry |= {"out_of_range_rate": r.out_of_range_rate, "mean": r.mean, "std": r.std,
+                  "psi": r.psi, "ks": r.ks, "wasserstein": r.wasserstein}
+    else:
+        entry |= {"new_category_rate": r.new_category_rate, "new_categories": list(r.new_categories),
+                  "psi": r.psi}
+    entry |= {"js": r.js, "p_value": r.p_value, "drift": r.drift}
+    return entry
+
+
+def _prediction_entry(r: FeatureResult) -> dict[str, Any]:
+    entry = _feature_entry(r)
+    entry.pop("out_of_range_rate", None)
+    return entry
+
+
+def window_report(
+    monitor: str,
+    version: str | None,
+    window_start: int,
+    window_end: int,
+    count: int,
+    invalid: int,
+    late: int,
+    judgement: WindowJudgement,
+    performance: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    return {
+        "type": "window_report",
+        "report_id": stable_id(monitor, version, window_start, window_end),
+        "monitor": monitor,
+        "model_version": version,
+        "window_start": rfc3339(window_start),
+        "window_end": rfc3339(window_end),
+        "count": count,
+        "invalid": invalid,
+        "late": late,
+        "drift": judgement.drift,
+        "drifted_features": list(judgement.drifted_features),
+        "features": {r.name: _feature_entry(r) for r in judgement.features},
+        "prediction": None if judgement.prediction is None else _prediction_entry(judgement.prediction),
+        "performance": performance,
+    }

@@ -1,0 +1,147 @@
+"""The local Kafka broker works end to end with confluent-kafka clients."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter, defaultdict
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+
+N_MESSAGES = 1000
+N_PARTITIONS = 4
+N_KEYS = 97
+
+
+def java_murmur2(key: bytes) -> int:
+    """org.apache.kafka.common.utils.Utils.murmur2 (signed 32-bit result)."""
+    m, r = 0x5BD1E995, 24
+    mask = 0xFFFFFFFF
+    length = len(key)
+    h = (0x9747B28C ^ length) & mask
+    for i in range(length // 4):
+        k = int.from_bytes(key[4 * i : 4 * i + 4], "little")
+        k = (k * m) & mask
+        k ^= k >> r
+        k = (k * m) & mask
+        h = (h * m) & mask
+        h ^= k
+    rest, tail = length % 4, length & ~3
+    if rest == 3:
+        h ^= key[tail + 2] << 16
+    if rest >= 2:
+        h ^= key[tail + 1] << 8
+    if rest >= 1:
+        h ^= key[tail]
+        h = (h * m) & mask
+    h ^= h >> 13
+    h = (h * m) & mask
+    h ^= h >> 15
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def java_murmur2_partition(key: bytes, num_partitions: int) -> int:
+    """Java clients' partition for a keyed record: toPositive(murmur2(key)) % n."""
+    return (java_murmur2(key) & 0x7FFFFFFF) % num_partitions
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [  # Kafka's UtilsTest.testMurmur2, checked against Utils.murmur2 from kafka-clients 4.1.2
+        (b"21", -973932308),
+        (b"foobar", -790332482),
+        (b"a-little-bit-long-string", -985981536),
+        (b"a-little-bit-longer-string", -1486304829),
+        (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+        (b"abc", 479470107),
+        (b"entity-0", -1446874961),
+    ],
+)
+def test_java_murmur2_reference_values(key, expected):
+    assert java_murmur2(key) == expected
+
+
+@pytest.mark.kafka
+def test_produce_consume_1000_keyed_messages(kafka, topic_factory):
+    topic = topic_factory("roundtrip", partitions=N_PARTITIONS)
+
+    producer = Producer(
+        {
+            "bootstrap.servers": kafka.bootstrap,
+            "partitioner": "murmur2_random",  # same placement as Java clients
+            "enable.idempotence": True,
+            "linger.ms": 5,
+        }
+    )
+    delivered: Counter[int] = Counter()
+    errors: list[str] = []
+
+    def on_delivery(err, msg):
+        if err is not None:
+            errors.append(str(err))
+        else:
+            delivered[msg.partition()] += 1
+
+    for i in range(N_MESSAGES):
+        producer.produce(
+            topic,
+            key=f"entity-{i % N_KEYS}".encode(),
+            value=f'{{"seq": {i}}}'.encode(),
+            on_delivery=on_delivery,
+        )
+        producer.poll(0)
+    assert producer.flush(30) == 0, "messages still in flight after 30 s"
+    assert errors == []
+    assert sum(delivered.values()) == N_MESSAGES
+
+    group = f"it-{uuid.uuid4().hex[:8]}"
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka.bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    received: list[tuple[int, bytes, int]] = []
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + 60
+        while len(received) < N_MESSAGES and time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=500, timeout=1.0):
+                if msg.error():
+                    assert msg.error().code() == KafkaError._PARTITION_EOF, msg.error()
+                    continue
+                received.append((msg.partition(), msg.key(), int(msg.value()[8:-1])))
+        consumer.commit(asynchronous=False)
+        committed = consumer.committed(
+            [TopicPartition(topic, p) for p in range(N_PARTITIONS)], timeout=10
+        )
+    finally:
+        consumer.close()
+
+    assert len(received) == N_MESSAGES
+    assert sorted(seq for _, _, seq in received) == list(range(N_MESSAGES))  # no loss, no dupes
+
+    per_partition = Counter(p for p, _, _ in received)
+    assert per_partition == delivered
+    assert set(per_partition) == set(range(N_PARTITIONS)), per_partition
+    assert max(per_partition.values()) < 0.5 * N_MESSAGES, per_partition
+
+    # Every key sticks to one partition, the one a Java producer would choose.
+    partitions_of_key: dict[bytes, set[int]] = defaultdict(set)
+    for p, key, _ in received:
+        partitions_of_key[key].add(p)
+    assert len(partitions_of_key) == N_KEYS
+    for key, parts in partitions_of_key.items():
+        assert parts == {java_murmur2_partition(key, N_PARTITIONS)}, key
+
+    # Per-partition order is preserved.
+    last: dict[int, int] = {}
+    for p, _, seq in received:
+        assert seq > last.get(p, -1)
+        last[p] = seq
+
+    # The group's committed offsets account for every message.
+    assert sum(tp.offset for tp in committed) == N_MESSAGES

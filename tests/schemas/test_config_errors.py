@@ -1,0 +1,175 @@
+"""Broken configs: each names the exact key and says what is expected, on one line."""
+
+from __future__ import annotations
+
+import pytest
+from driftline.schemas.config import load_config
+from driftline.schemas.exceptions import ConfigError
+
+# "@M" stands for a minimal valid monitor body.
+M = "name: fraud, source: predictions, features: {amount: {type: numeric}}"
+
+# fmt: off
+CASES = [
+    # (id, yaml, expected path, message fragment)
+    ("duration-words", "monitors: [{@M, window: {size: 5 minutes}}]",
+     "monitors[0].window.size", '"5 minutes" is not a duration like 30s, 5m, 1h'),
+    ("unknown-monitor-key", "monitors: [{name: fraud, source: p, featurs: {a: {type: numeric}}}]",
+     "monitors[0].featurs", 'unknown key (allowed: name, source, fields, features'),
+    ("typo-suggestion", "monitors: [{name: fraud, source: p, featurs: {a: {type: numeric}}}]",
+     "monitors[0].featurs", 'did you mean "features"?'),
+    ("kafka-list", "monitors: [{@M}]\nkafka: [a, b]",
+     "kafka", "expected a mapping, got a list"),
+    ("kafka-value-type", "monitors: [{@M}]\nkafka: {sasl.password: [s3cret]}",
+     "kafka.sasl.password", "expected a string, number or boolean, got a list"),
+    ("no-monitors-key", "kafka: {}",
+     "monitors", "required key is missing"),
+    ("empty-monitors", "monitors: []",
+     "monitors", "expected a non-empty list of monitors, got an empty list"),
+    ("unknown-top-key", "monitors: [{@M}]\nmetrics: {port: 1}",
+     "metrics", "unknown key (allowed: monitors, kafka, outputs, http, limits, processing_guarantee)"),
+    ("missing-source", "monitors: [{name: fraud, features: {a: {type: numeric}}}]",
+     "monitors[0].source", "required key is missing"),
+    ("bad-name", "monitors: [{name: Fraud Model, source: p, features: {a: {type: numeric}}}]",
+     "monitors[0].name", "is not a monitor name of lowercase letters"),
+    ("duplicate-names", "monitors: [{@M}, {@M}]",
+     "monitors[1].name", "monitor names must be unique"),
+    ("source-list", "monitors: [{name: fraud, source: [a], features: {a: {type: numeric}}}]",
+     "monitors[0].source", "expected a topic name or a mapping"),
+    ("source-bad-topic", "monitors: [{name: fraud, source: 'my topic', features: {a: {type: numeric}}}]",
+     "monitors[0].source", '"my topic" is not a Kafka topic name'),
+    ("source-missing-predictions", "monitors: [{name: fraud, source: {labels: l}, features: {a: {type: numeric}}}]",
+     "monitors[0].source.predictions", "required key is missing"),
+    ("empty-features", "monitors: [{name: fraud, source: p, features: {}}]",
+     "monitors[0].features", "expected a non-empty mapping of feature name"),
+    ("feature-name", "monitors: [{name: fraud, source: p, features: {'bad name': {type: numeric}}}]",
+     "monitors[0].features.bad name", "is not a feature name"),
+    ("feature-type-enum", "monitors: [{name: fraud, source: p, features: {a: {type: numerical}}}]",
+     "monitors[0].features.a.type", 'expected one of numeric, categorical, got "numerical"'),
+    ("feature-shorthand", "monitors: [{name: fraud, source: p, features: {a: numeric}}]",
+     "monitors[0].features.a", "expected a feature mapping like {type: numeric, min: 0}, got a string"),
+    ("min-gt-max", "monitors: [{name: fraud, source: p, features: {a: {type: numeric, min: 5, max: 1}}}]",
+     "monitors[0].features.a.min", "must not be greater than max"),
+    ("min-on-categorical", "monitors: [{name: fraud, source: p, features: {c: {type: categorical, min: 0}}}]",
+     "monitors[0].features.c.min", "only numeric features take min/max"),
+    ("feature-bad-path", "monitors: [{name: fraud, source: p, features: {a: {type: numeric, path: 'x..y'}}}]",
+     "monitors[0].features.a.path", "is not a dotted field path"),
+    ("size-not-multiple", "monitors: [{@M, window: {size: 7m, slide: 5m}}]",
+     "monitors[0].window.size", "must be a whole multiple of window.slide (5m), got 7m"),
+    ("slide-zero", "monitors: [{@M, window: {size: 5m, slide: 0s}}]",
+     "monitors[0].window.slide", "must be longer than 0"),
+    ("slide-gt-size", "monitors: [{@M, window: {size: 1m, slide: 5m}}]",
+     "monitors[0].window.slide", "must not be longer than window.size (1m)"),
+    ("grace-negative", "monitors: [{@M, window: {grace: -5}}]",
+     "monitors[0].window.grace", "-5 is not a duration"),
+    ("window-null", "monitors: [{@M, window: }]",
+     "monitors[0].window", "expected a mapping, got nothing (null)"),
+    ("fdr-q-one", "monitors: [{@M, drift: {fdr_q: 1}}]",
+     "monitors[0].drift.fdr_q", "strictly between 0 and 1"),
+    ("effect-zero", "monitors: [{@M, drift: {categorical_effect: 0}}]",
+     "monitors[0].drift.categorical_effect", "must be greater than 0, got 0"),
+    ("fire-after-zero", "monitors: [{@M, alerts: {fire_after: 0}}]",
+     "monitors[0].alerts.fire_after", "must be at least 1, got 0"),
+    ("resolve-after-float", "monitors: [{@M, alerts: {resolve_after: 1.5}}]",
+     "monitors[0].alerts.resolve_after", "expected an integer, got a number"),
+    ("severity-enum", "monitors: [{@M, alerts: {severity: critcal}}]",
+     "monitors[0].alerts.severity", 'did you mean "critical"?'),
+    ("retrain-kind", "monitors: [{@M, retrain: {kinds: [data_drift, drift]}}]",
+     "monitors[0].retrain.kinds[1]", 'got "drift"'),
+    ("retrain-enabled-type", "monitors: [{@M, retrain: {enabled: 'sometimes'}}]",
+     "monitors[0].retrain.enabled", "expected true or false, got a string"),
+    ("prediction-path-key", "monitors: [{@M, prediction: {type: numeric, path: x}}]",
+     "monitors[0].prediction.path", "unknown key (allowed: type)"),
+    ("reference-no-path", "monitors: [{@M, reference: {file: r.json}}]",
+     "monitors[0].reference.file", "unknown key (allowed: path)"),
+    ("output-topic-invalid", "monitors: [{@M}]\noutputs: {dlq: '..'}",
+     "outputs.dlq", "is not a Kafka topic name"),
+    ("output-topic-reused", "monitors: [{@M}]\noutputs: {alerts: driftline.reports}",
+     "outputs.alerts", "is already the topic of outputs.reports"),
+    ("output-is-source", "monitors: [{@M}]\noutputs: {reports: predictions}",
+     "outputs.reports", "driftline must not read its own output"),
+    ("http-port", "monitors: [{@M}]\nhttp: {port: 70000}",
+     "http.port", "must be at most 65535, got 70000"),
+    ("limits-batch", "monitors: [{@M}]\nlimits: {batch_size: 0}",
+     "limits.batch_size", "must be at least 1"),
+    ("guarantee", "monitors: [{@M}]\nprocessing_guarantee: exactly_twice",
+     "processing_guarantee", "expected one of at_least_once, exactly_once"),
+    ("fields-typo", "monitors: [{@M, fields: {timestmp: ts}}]",
+     "monitors[0].fields.timestmp", 'did you mean "timestamp"?'),
+    ("nan", "monitors: [{@M, drift: {fdr_q: .nan}}]",
+     "monitors[0].drift.fdr_q", "must be a finite number"),
+    ("huge-int", "monitors: [{@M, drift: {numeric_effect: 1000000000000000000000000000000}}]",
+     "monitors[0].drift.numeric_effect", "number is too large"),
+    ("non-string-key", "monitors: [{name: fraud, source: p, features: {1: {type: numeric}}}]",
+     "monitors[0].features", "key 1 is not text"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_broken_config(write_config, text: str, path: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(text.replace("@M", M)))
+    error = info.value
+    assert error.path == path, str(error)
+    assert fragment in error.message, str(error)
+    assert str(error) == f"{path}: {error.message}"
+    assert "\n" not in str(error)
+
+
+def test_case_table_is_big_enough() -> None:
+    assert len(CASES) >= 15
+    assert len({c[0] for c in CASES}) == len(CASES)
+
+
+def test_kafka_values_are_never_shown(write_config) -> None:
+    text = f"monitors: [{{{M}}}]\nkafka: {{sasl.password: [hunter2-secret]}}"
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(text))
+    assert "hunter2" not in str(info.value)
+    assert info.value.path == "kafka.sasl.password"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("monitors:\n  - name: a\n   source: p\n", "not valid YAML at line 3, column"),
+        ("monitors: [{name: a, name: b}]", "duplicate key 'name'"),
+        ("", "the config is empty"),
+        ("- a\n- b\n", 'expected a mapping with a "monitors" list, got a list'),
+        ("monitors: [\n", "not valid YAML at line 2"),
+        ("!!python/object:os.system {}", "not valid YAML at line 1"),
+    ],
+    ids=["indent", "duplicate-key", "empty", "top-level-list", "unclosed", "unsafe-tag"],
+)
+def test_file_level_errors(write_config, text: str, fragment: str) -> None:
+    path = write_config(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.path == ""
+    assert info.value.file == str(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert fragment in str(info.value)
+
+
+def test_missing_file(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="file not found") as info:
+        load_config(tmp_path / "nope.yaml")
+    assert info.value.path == ""
+
+
+def test_directory_and_binary(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path)
+    binary = tmp_path / "x.yaml"
+    binary.write_bytes(b"\xff\xfe\x00\x81")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(binary)
+
+
+def test_config_error_is_a_value_error() -> None:
+    error = ConfigError("a.b", "bad")
+    assert isinstance(error, ValueError)
+    assert str(error) == "a.b: bad"
