@@ -22,13 +22,25 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.stats import false_discovery_control
 
-from .calibration import chi2_homogeneity, ks_pvalue, rate_pvalue
+from .calibration import (
+    SIM_MAX_BUCKETS,
+    chi2_homogeneity,
+    ks_pvalue,
+    needs_simulation,
+    pooled_chi2,
+    rate_pvalue,
+    simulated_null,
+    simulated_pvalue,
+)
 from .categorical_sketch import CategoricalSketch
 from .judgement import FeatureResult, QualityIssue, WindowJudgement
 from .numeric_sketch import NumericSketch
 from .reference import CategoricalReference, NumericReference, ReferenceProfile
 from .statistics import coarse_counts, js_distance, ks_binned, psi, wasserstein_binned
 from .window_sketch import WindowSketch
+
+# Simulated null laws kept per judge (each ~160 kB): windows of a stream mostly share a few sizes.
+_NULL_CACHE_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,8 @@ class DriftJudge:
         self._ref = reference
         self._drift = drift or DriftParams()
         self._quality = quality or QualityParams()
+        # simulated null laws by (feature, window size): derived data, bounded, never state
+        self._null_cache: dict[tuple[str, int], np.ndarray] = {}
 
     def judge(self, sketch: WindowSketch) -> WindowJudgement:
         numeric = [
@@ -111,11 +125,26 @@ class DriftJudge:
         if n == 0:
             return FeatureResult(name, "categorical", 0, nulls, None, None, None, "js", None, unseen=0)
         js = js_distance(counts, ref.probs)
-        p = chi2_homogeneity(counts, ref.probs, ref.count)[2] if n >= self._drift.min_count else None
+        p = self._chi2_pvalue(name, counts, ref) if n >= self._drift.min_count else None
         return FeatureResult(
             name, "categorical", n, nulls, psi=psi(counts, ref.probs), js=js, p_value=p,
             effect_statistic="js", effect=js, unseen=int(counts[-1]), new_categories=s.new_names(j),
         )
+
+    def _chi2_pvalue(self, name: str, counts: np.ndarray, ref: CategoricalReference) -> float:
+        n = int(counts.sum())
+        stat, _, asymptotic = chi2_homogeneity(counts, ref.probs, ref.count)
+        if not needs_simulation(ref.probs, n):
+            return asymptotic
+        if ref.probs.size > SIM_MAX_BUCKETS:
+            return pooled_chi2(counts, ref.probs, ref.count)
+        key = (name, n)
+        null = self._null_cache.get(key)
+        if null is None:
+            if len(self._null_cache) >= _NULL_CACHE_SIZE:
+                self._null_cache.pop(next(iter(self._null_cache)))
+            null = self._null_cache[key] = simulated_null(ref.probs, n, ref.count)
+        return simulated_pvalue(stat, null, asymptotic)
 
     # -- decisions --------------------------------------------------------------------------
 

@@ -7,9 +7,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from driftline import __version__
 from driftline.schemas.config import Config, load_config
 from driftline.schemas.exceptions import ConfigError
+
+from driftline import __version__
 
 from .exceptions import DriftlineError, InputError
 

@@ -22,7 +22,6 @@ from operator import attrgetter, itemgetter
 
 import numpy as np
 import orjson
-
 from driftline.detectors.window_sketch import ColumnBatch
 
 from .records import DeadLetter, DecodedBatch, RawRecord
@@ -82,7 +81,6 @@ class BatchDecoder:
         objs = [loads(v) for v in values]
         if objs and set(map(type, objs)) != {dict}:
             raise _Bad("not_an_object", "")
-        n = len(objs)
         ids = _required(objs, spec.event_id)
         if not _types_within(ids, {str, int}):
             raise _Bad("wrong_type", "event_id")

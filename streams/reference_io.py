@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-
 from driftline.detectors.reference import CategoricalReference, NumericReference, ReferenceProfile
 from driftline.detectors.reference_codec import from_dict, to_dict
 from driftline.schemas.config import MonitorConfig

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 import orjson
-
 from driftline.schemas.dlq import dlq_record
 
 from .records import DeadLetter

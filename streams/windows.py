@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from driftline.detectors.window_sketch import MonitorLayout, WindowSketch
 
 from .records import DecodedBatch
