@@ -143,6 +143,7 @@ class HttpConfig:
 class LimitsConfig:
     max_event_bytes: int = 1_048_576  # larger events go to the DLQ (reason "too_large")
     batch_size: int = 5000  # events decoded per batch
+    checkpoint_interval: float = 5.0  # seconds between checkpoints of state + offsets (run)
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def parse_config(data: Any, base_dir: Path | None = None) -> Config:
 
 
 _T = TypeVar("_T")
-_DURATIONS = frozenset({"size", "slide", "grace", "idle_timeout", "cooldown"})
+_DURATIONS = frozenset({"size", "slide", "grace", "idle_timeout", "cooldown", "checkpoint_interval"})
 _MAX_INT = 2**63
 
 

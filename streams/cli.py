@@ -70,6 +70,17 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .run import run_supervisor, run_worker
+
+    config = load_config(args.config)
+    if args.workers < 1:
+        raise InputError("--workers must be at least 1")
+    if args.workers > 1:
+        return run_supervisor(args.config, args.workers)
+    return run_worker(config, args.worker_index)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="driftline", description="Drift and data-quality monitoring for ML models on Kafka.")
     p.add_argument("--version", action="version", version=f"driftline {__version__}")
@@ -95,6 +106,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="directory for reports/alerts/retrain/dlq .jsonl")
     r.add_argument("--monitor", help="replay only this monitor (default: all)")
     r.set_defaults(func=_cmd_replay)
+
+    k = sub.add_parser("run", help="run Kafka workers (tiers 1 and 2) with /metrics, /healthz, /readyz")
+    k.add_argument("--config", required=True)
+    k.add_argument("--workers", type=int, default=1, help="worker processes in the consumer group")
+    k.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    k.set_defaults(func=_cmd_run)
     return p
 
 

@@ -63,13 +63,18 @@ class BatchDecoder:
         topic: str | None = None,
         partition: int | None = None,
         offsets: Sequence[int] | None = None,
+        skip_blank: bool = False,
     ) -> DecodedBatch:
-        """Decode raw event bytes; ``offsets[i]`` (when known) is where ``values[i]`` was read."""
+        """Decode raw event bytes; ``offsets[i]`` (when known) is where ``values[i]`` was read.
+
+        ``skip_blank``: blank values are not events (blank lines of a file); otherwise an
+        empty message is a dead letter (reason ``invalid_json``).
+        """
         try:
             return self._fast(values)
         except (_Bad, KeyError, TypeError, ValueError, AttributeError, OverflowError,
                 orjson.JSONDecodeError):
-            return self._careful(values, topic, partition, offsets)
+            return self._careful(values, topic, partition, offsets, skip_blank)
 
     # -- fast path --------------------------------------------------------------------------
 
@@ -105,13 +110,14 @@ class BatchDecoder:
         topic: str | None,
         partition: int | None,
         offsets: Sequence[int] | None,
+        skip_blank: bool,
     ) -> DecodedBatch:
         spec = self.spec
         good: list[tuple] = []
         dead: list[DeadLetter] = []
         for i, value in enumerate(values):
-            if not value.strip():
-                continue  # a blank line is not an event
+            if skip_blank and not value.strip():
+                continue
             try:
                 good.append(self._one(value))
             except _Bad as bad:

@@ -34,6 +34,17 @@ class WindowMerger:
     closed_through: dict[int, int] = field(default_factory=dict)          # partition -> ms
     released_through: int | None = None                                   # newest start released
     duplicates: int = 0
+    # partitions silent past idle_timeout -> the window starts they still have open
+    idle: dict[int, set[int]] = field(default_factory=dict)
+
+    def set_idle(self, partition: int, open_starts: set[int] | None) -> list[MergedWindow]:
+        """A silent partition holds back only the windows it still has open (it closes those
+        itself as its watermark advances with wall-clock time); ``None`` = active again."""
+        if open_starts is None:
+            self.idle.pop(partition, None)
+        else:
+            self.idle[partition] = set(open_starts)
+        return self._release()
 
     def add(self, partition: int, partials: list[Partial], closed_through: int | None) -> list[MergedWindow]:
         for p in partials:
@@ -58,7 +69,9 @@ class WindowMerger:
     def _complete(self, start: int) -> bool:
         end = start + self.size_ms
         got = self.pending[start]
-        return all(p in got or self.closed_through.get(p, -1) >= end for p in self.partitions)
+        return all(p in got or self.closed_through.get(p, -1) >= end
+                   or (p in self.idle and start not in self.idle[p])
+                   for p in self.partitions)
 
     def _release(self) -> list[MergedWindow]:
         out = []

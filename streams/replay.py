@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
-from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -13,19 +12,9 @@ from driftline.schemas.config import Config
 
 from .exceptions import InputError
 from .monitor import MonitorRuntime
+from .pipeline import InProcessPipeline, PipelineStats
 from .reference_io import read_reference
 from .sinks import OutputSink
-
-_PARTITION = 0
-
-
-@dataclass
-class ReplayStats:
-    events: int = 0
-    invalid: int = 0
-    late: int = 0
-    windows: int = 0
-    alerts: int = 0
 
 
 def _chunks(path: Path, size: int) -> Iterator[list[bytes]]:
@@ -52,43 +41,23 @@ def load_monitors(config: Config, only: str | None = None) -> list[MonitorRuntim
     return monitors
 
 
-def replay(config: Config, events: Path, sink: OutputSink, only: str | None = None) -> ReplayStats:
-    monitors = load_monitors(config, only)
-    stats = ReplayStats()
-    windows = [m.new_partition() for m in monitors]
-    mergers = [m.new_merger(frozenset({_PARTITION})) for m in monitors]
-    # The batch creates many short-lived containers; the cyclic GC would rescan them for
-    # nothing (they hold no cycles), so it is paused while replaying.
+def replay(config: Config, events: Path, sink: OutputSink, only: str | None = None) -> PipelineStats:
+    """Replay ``events`` (JSON lines) through every monitor (or only ``only``).
+
+    Dead letters carry the 0-based line number as their offset.
+    """
+    pipeline = InProcessPipeline(load_monitors(config, only), sink, skip_blank=True)
+    # Batches create many short-lived containers without cycles; the cyclic GC would rescan
+    # them for nothing, so it is paused while replaying.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
         line = 0
         for chunk in _chunks(events, config.limits.batch_size):
-            offsets = range(line, line + len(chunk))
+            pipeline.feed(chunk, offsets=range(line, line + len(chunk)))
             line += len(chunk)
-            for i, (m, w, merger) in enumerate(zip(monitors, windows, mergers, strict=True)):
-                batch = m.decoder.decode(chunk, None, None, offsets)
-                if i == 0:
-                    stats.events += len(chunk)
-                stats.invalid += len(batch.dead)
-                sink.dead(m.cfg.name, batch.dead)
-                stats.late += w.add(batch)
-                for merged in merger.add(_PARTITION, w.close_ready(), w.closed_through):
-                    _emit(m, merged, sink, stats)
-        for m, w, merger in zip(monitors, windows, mergers, strict=True):
-            merger.add(_PARTITION, w.close_all(), w.closed_through)
-            for merged in merger.flush():
-                _emit(m, merged, sink, stats)
+        pipeline.close()
     finally:
         if gc_was_enabled:
             gc.enable()
-    return stats
-
-
-def _emit(m: MonitorRuntime, merged, sink: OutputSink, stats: ReplayStats) -> None:
-    out = m.judge_window(merged)
-    sink.reports(out.reports)
-    sink.alerts(out.alerts)
-    sink.retrain(out.retrain)
-    stats.windows += 1
-    stats.alerts += len(out.alerts)
+    return pipeline.stats

@@ -14,7 +14,8 @@ from functools import lru_cache
 import numpy as np
 import pytest
 import scipy.stats as ss
-from driftline.detectors.calibration import MIN_EXPECTED, chi2_homogeneity, ks_pvalue
+from driftline.detectors.drift_judge import DriftJudge, DriftParams
+from driftline.detectors.calibration import MIN_EXPECTED, chi2_homogeneity, chi2_statistic, ks_pvalue, pooled_chi2
 from driftline.detectors.reference import CategoricalReference, NumericReference, ReferenceProfile
 from driftline.detectors.statistics import (
     PSI_FLOOR,
@@ -242,15 +243,22 @@ def test_chi2_homogeneity_matches_scipy_without_pooling() -> None:
     assert checked >= 100
 
 
-def test_chi2_homogeneity_pools_small_buckets() -> None:
+def test_pooled_chi2_matches_scipy_on_the_pooled_table() -> None:
     probs = np.array([0.5, 0.3, 0.15, 0.04, 0.01])
     counts = np.array([48, 33, 14, 3, 2])
     m = 10_000
-    stat, dof, p = chi2_homogeneity(counts, probs, m)
-    # expected window counts 50, 30, 15, 4, 1: the last two are pooled
+    # expected window counts 50, 30, 15, 4, 1: the last two are pooled into one bucket
     table = np.array([[48, 33, 14, 5], [5000.0, 3000.0, 1500.0, 500.0]])
     res = ss.chi2_contingency(table, correction=False)
-    assert dof == 3 == res.dof
+    assert pooled_chi2(counts, probs, m) == pytest.approx(res.pvalue, rel=1e-9)
+
+
+def test_chi2_homogeneity_drops_empty_buckets_like_scipy_needs() -> None:
+    probs = np.array([0.5, 0.0, 0.3, 0.2])
+    counts = np.array([40, 0, 35, 25])
+    stat, dof, p = chi2_homogeneity(counts, probs, 5000)
+    res = ss.chi2_contingency(np.array([[40, 35, 25], [2500.0, 1500.0, 1000.0]]), correction=False)
+    assert dof == res.dof == 2
     assert stat == pytest.approx(res.statistic, rel=1e-9)
     assert p == pytest.approx(res.pvalue, rel=1e-9)
 
@@ -258,8 +266,8 @@ def test_chi2_homogeneity_pools_small_buckets() -> None:
 def test_chi2_homogeneity_degenerate_inputs() -> None:
     assert chi2_homogeneity(np.zeros(3), np.array([0.2, 0.3, 0.5]), 100) == (0.0, 0, 1.0)
     assert chi2_homogeneity(np.array([1, 2]), np.array([0.5, 0.5]), 0) == (0.0, 0, 1.0)
-    # every bucket pooled: one bucket left, nothing to test
-    assert chi2_homogeneity(np.array([1, 1]), np.array([0.5, 0.5]), 1000) == (0.0, 0, 1.0)
+    # one non-empty bucket: nothing to test
+    assert chi2_homogeneity(np.array([7, 0]), np.array([1.0, 0.0]), 100) == (0.0, 0, 1.0)
 
 
 # -- KS p-value -----------------------------------------------------------------------------
@@ -279,6 +287,25 @@ def test_ks_pvalue_is_the_asymptotic_kolmogorov_law() -> None:
 
 
 # -- calibration under H0 -------------------------------------------------------------------
+#
+# 10,000 windows per case (binomial standard error 0.001 at a 1% level), so that the 1.2% bar
+# tells a miscalibrated test from sampling noise. Windows come from the same law as the
+# reference sample (the two-sample null hypothesis the p-values are for).
+
+H0_WINDOWS = 10_000
+
+
+def _ks_pvalues(ref: NumericReference, block: np.ndarray) -> np.ndarray:
+    """ks_pvalue(ks_binned(...)) of every row, vectorized; spot-checked against the scalar path."""
+    rows, n = block.shape
+    idx = np.searchsorted(ref.fine_edges, block, side="left") + np.arange(rows)[:, None] * ref.n_fine
+    counts = np.bincount(idx.ravel(), minlength=rows * ref.n_fine).reshape(rows, ref.n_fine)
+    d = np.abs(np.cumsum(counts / n, axis=1)[:, :-1] - np.cumsum(ref.fine_probs)[:-1]).max(axis=1)
+    p = ss.kstwobign.sf(np.sqrt(n_effective(n, ref.count)) * d)
+    for i in range(0, rows, max(1, rows // 20)):
+        assert ks_binned(counts[i], ref.fine_probs) == pytest.approx(d[i], abs=1e-12)
+        assert ks_pvalue(ks_binned(counts[i], ref.fine_probs), n, ref.count) == pytest.approx(p[i], rel=1e-9)
+    return p
 
 
 @pytest.mark.parametrize("shape", ["normal", "bimodal", "poisson"])
@@ -286,29 +313,50 @@ def test_ks_pvalue_is_the_asymptotic_kolmogorov_law() -> None:
 def test_ks_pvalue_is_conservative_under_h0(shape: str, n: int) -> None:
     _, ref, _ = reference(shape)
     rng = np.random.default_rng(20_000 + n + SHAPE_SEED[shape])
-    block = draw(shape, rng, 2000 * n).reshape(2000, n)
-    idx = np.searchsorted(ref.fine_edges, block, side="left")
-    pvalues = np.array([
-        ks_pvalue(ks_binned(np.bincount(row, minlength=ref.n_fine), ref.fine_probs), n, ref.count)
-        for row in idx
-    ])
+    pvalues = np.concatenate([_ks_pvalues(ref, draw(shape, rng, 2000 * n).reshape(2000, n))
+                              for _ in range(H0_WINDOWS // 2000)])
     share = float(np.mean(pvalues <= 0.01))
     assert share <= 0.012, (shape, n, share)
 
 
+CAT_PROBS = np.array([0.3, 0.2, 0.15, 0.12, 0.08, 0.06, 0.04, 0.03, 0.015, 0.005])
+CAT_NAMES = np.array([f"c{i}" for i in range(10)], dtype=object)
+
+
 @pytest.mark.parametrize("n", [100, 1000])
-def test_chi2_pvalue_is_conservative_under_h0(n: int) -> None:
-    probs = np.array([0.3, 0.2, 0.15, 0.12, 0.08, 0.06, 0.04, 0.03, 0.015, 0.005])
-    names = np.array([f"c{i}" for i in range(10)], dtype=object)
+def test_categorical_pvalue_is_conservative_under_h0(n: int) -> None:
+    """The p-value the window report carries (DriftJudge: asymptotic chi-squared, simulated
+    null law where some bucket expects fewer than 5 values), windows drawn from the reference
+    profile's shares."""
     rng = np.random.default_rng(31 + n)
-    ref = CategoricalReference.build(rng.choice(names, size=REF_SIZE, p=probs))
-    slot = {c: i for i, c in enumerate(ref.categories)}
-    perm = np.array([slot[c] for c in names])     # generator index -> reference bucket
+    cref = CategoricalReference.build(rng.choice(CAT_NAMES, size=REF_SIZE, p=CAT_PROBS))
+    profile = ReferenceProfile({}, {"c": cref})
+    layout = MonitorLayout.from_reference(profile)
+    judge = DriftJudge(profile, DriftParams())
+    shares = cref.probs[:-1] / cref.probs[:-1].sum()
+    names = np.array(cref.categories, dtype=object)
     pvalues = []
     for _ in range(2000):
-        gen_counts = rng.multinomial(n, probs)
-        counts = np.zeros(ref.n_buckets, dtype=np.int64)
-        counts[perm] = gen_counts
-        pvalues.append(chi2_homogeneity(counts, ref.probs, ref.count)[2])
+        s = WindowSketch(layout)
+        s.update(ColumnBatch(np.empty((n, 0)), (rng.choice(names, size=n, p=shares),), None))
+        pvalues.append(judge.judge(s).features[0].p_value)
     share = float(np.mean(np.array(pvalues) <= 0.01))
     assert share <= 0.012, (n, share)
+
+
+def test_chi2_asymptotic_pvalue_two_sample_h0() -> None:
+    """Where DriftJudge uses the asymptotic law (every bucket expects >= 5 window values; here
+    the rarest expects exactly 5): reference and window both drawn afresh, 20,000 pairs."""
+    rng = np.random.default_rng(4242)
+    n, m, pairs = 1000, REF_SIZE, 20_000
+    w = rng.multinomial(n, CAT_PROBS, size=pairs).astype(np.float64)
+    r = rng.multinomial(m, CAT_PROBS, size=pairs).astype(np.float64)
+    stats = chi2_statistic(w, r, n, m)
+    dof = np.count_nonzero(w + r, axis=1) - 1
+    pvalues = ss.chi2.sf(stats, dof)
+    for i in range(0, pairs, 200):   # the vectorized law is chi2_homogeneity's
+        stat_i, dof_i, p_i = chi2_homogeneity(w[i], r[i] / m, m)
+        assert (stat_i, dof_i) == (pytest.approx(stats[i], rel=1e-9), dof[i])
+        assert p_i == pytest.approx(pvalues[i], rel=1e-9, abs=1e-300)
+    share = float(np.mean(pvalues <= 0.01))
+    assert share <= 0.012, share

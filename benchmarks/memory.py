@@ -1,0 +1,325 @@
+"""Memory of a replay (DESIGN 5): < 200 MB RSS with 1,000 features; state independent of the
+stream's length.
+
+    .venv/bin/python benchmarks/memory.py            # measure, print the tables
+    .venv/bin/python benchmarks/memory.py --write    # ... and rewrite its BENCHMARKS.md section
+
+Every measurement is a fresh child process (``memory.py child ...``) that imports driftline,
+loads the config, replays the file into a sink that discards its output and reports its peak
+RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), so runs do not share allocator state.
+
+(i) 1,000 numeric features (plus a numeric score): 20,000 events at 100 events/s of event
+    time, 10 s tumbling windows (1,000 events each, 20 windows), 10,000 training rows
+    (``benchmarks/.data/wide-1000/``). The reference is built with the detector API
+    (``NumericReference.build`` + ``write_reference``, what ``driftline reference build`` does
+    per column) from numpy columns, because a 1,000-column JSONL training file is itself heavy.
+    Run at the config's default ``limits.batch_size`` and at smaller ones, since one decoded
+    batch is the largest thing replay holds.
+(ii) 25 features (the throughput benchmark's synthetic stream): the first 50,000, 100,000 and
+    200,000 events of the same file. Peak RSS of each, and in a separate child (the sampling
+    allocates) the size of the open-window state after every batch: the sum over open windows
+    of ``len(orjson.dumps(sketch.to_state()))``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+from _common import (
+    DATA,
+    NullSink,
+    _fingerprint,
+    _stamp_ok,
+    _write_stamp,
+    git_revision,
+    head_lines,
+    machine,
+    machine_line,
+    synth_dataset,
+    write_section,
+)
+
+SECTION = "memory"
+TARGET_MB = 200.0
+WIDE_K = 1000
+WIDE_EVENTS = 20_000
+WIDE_TRAINING = 10_000
+LENGTHS = (50_000, 100_000, 200_000)
+
+
+# -- the child: one replay, measured ----------------------------------------------------------
+
+def _maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def _current_rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def child(config_path: str, events: str, sample_state: bool) -> None:
+    from driftline.schemas.config import load_config
+    from driftline.streams import windows as windows_mod
+    from driftline.streams.replay import replay
+
+    config = load_config(config_path)
+    import_mb = _maxrss_mb()
+    samples: list[tuple[int, int]] = []   # (open windows, state bytes) after each batch
+    if sample_state:
+        original = windows_mod.PartitionWindows.add
+
+        def add(self, batch):
+            late = original(self, batch)
+            sketches = [s for window in self.open.values() for s in window.values()]
+            samples.append((len(self.open), sum(len(orjson.dumps(s.to_state())) for s in sketches)))
+            return late
+
+        windows_mod.PartitionWindows.add = add
+    t0 = time.perf_counter()
+    stats = replay(config, Path(events), NullSink())
+    wall = time.perf_counter() - t0
+    out = {
+        "events": stats.events, "windows": stats.windows, "alerts": stats.alerts,
+        "wall_s": wall, "rss_before_mb": import_mb, "peak_rss_mb": _maxrss_mb(),
+        "rss_end_mb": _current_rss_mb(),
+    }
+    if samples:
+        state = [b for _, b in samples]
+        out.update(max_open_windows=max(o for o, _ in samples), max_state_bytes=max(state),
+                   median_state_bytes=float(np.median(state)), batches=len(samples))
+    print(json.dumps(out))
+
+
+def measure(config: Path, events: Path, sample_state: bool = False) -> dict:
+    cmd = [sys.executable, __file__, "child", "--config", str(config), "--input", str(events)]
+    if sample_state:
+        cmd.append("--sample-state")
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"child failed: {res.stderr.strip()[-2000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+# -- (i) 1,000 features -----------------------------------------------------------------------
+
+def _wide_columns(rng: np.random.Generator, n: int, k: int, shifted: np.ndarray | None = None) -> np.ndarray:
+    """Varied numeric features: feature j ~ N(j % 50, 1 + j % 7), or lognormal every 4th."""
+    j = np.arange(k)
+    x = rng.normal(j % 50, 1.0 + j % 7, size=(n, k))
+    logn = j % 4 == 3
+    x[:, logn] = rng.lognormal(1.0, 0.8, size=(n, int(logn.sum())))
+    if shifted is not None:
+        x += np.where(shifted, 0.5 * (1.0 + j % 7), 0.0)   # half a standard deviation
+    return x
+
+
+def wide_config_yaml(k: int, batch_size: int | None) -> str:
+    lines = ["monitors:", "  - name: wide", "    source: {predictions: wide}", "    features:"]
+    lines += [f"      f{j:04d}: {{type: numeric}}" for j in range(k)]
+    lines += [
+        "    prediction: {type: numeric}",
+        "    reference: {path: reference.json}",
+        "    window: {size: 10s, grace: 2s, idle_timeout: 5s}",
+    ]
+    if batch_size is not None:
+        lines.append(f"limits: {{batch_size: {batch_size}}}")
+    return "\n".join(lines) + "\n"
+
+
+def wide_dataset(regen: bool, log) -> Path:
+    from driftline.detectors.reference import NumericReference, ReferenceProfile
+    from driftline.streams.reference_io import write_reference
+
+    d = DATA / f"wide-{WIDE_K}"
+    key = _fingerprint("wide", WIDE_K, WIDE_EVENTS, WIDE_TRAINING, 1)
+    if regen or not _stamp_ok(d, key):
+        d.mkdir(parents=True, exist_ok=True)
+        log(f"generating {d} (once; cached) ...")
+        names = [f"f{j:04d}" for j in range(WIDE_K)]
+        rng = np.random.default_rng(11)
+        train = _wide_columns(rng, WIDE_TRAINING, WIDE_K)
+        score = 1.0 / (1.0 + np.exp(-(train[:, 0] - 0.0) * 0.8))
+        write_reference(ReferenceProfile(
+            {n: NumericReference.build(train[:, j]) for j, n in enumerate(names)}, {},
+            NumericReference.build(score)), d / "reference.json")
+        del train
+        start = 1_795_600_000.0   # epoch seconds; 100 events/s of event time
+        tmp = d / "events.tmp"
+        with tmp.open("wb") as fh:
+            for off in range(0, WIDE_EVENTS, 1000):
+                n = min(1000, WIDE_EVENTS - off)
+                idx = np.arange(off, off + n)
+                shifted = np.zeros((n, WIDE_K), dtype=bool)
+                shifted[idx >= WIDE_EVENTS // 2, :10] = True
+                x = _wide_columns(rng, n, WIDE_K, shifted)
+                s = (1.0 / (1.0 + np.exp(-x[:, 0] * 0.8))).tolist()
+                rows = x.tolist()
+                fh.write(b"".join(orjson.dumps({
+                    "event_id": f"w{off + i}", "model_id": "wide", "model_version": "v1",
+                    "timestamp": start + (off + i) / 100.0,
+                    "features": dict(zip(names, rows[i], strict=True)),
+                    "prediction": {"score": s[i]},
+                }) + b"\n" for i in range(n)))
+        tmp.replace(d / "events.jsonl")
+        _write_stamp(d, key)
+    return d
+
+
+def wide_config(d: Path, batch_size: int | None) -> Path:
+    path = d / ("driftline.yaml" if batch_size is None else f"driftline-batch{batch_size}.yaml")
+    text = wide_config_yaml(WIDE_K, batch_size)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+# -- report -----------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd")
+    c = sub.add_parser("child", help="(internal) one measured replay")
+    c.add_argument("--config", required=True)
+    c.add_argument("--input", required=True)
+    c.add_argument("--sample-state", action="store_true")
+    p.add_argument("--write", action="store_true", help="rewrite this section of BENCHMARKS.md")
+    p.add_argument("--regen", action="store_true", help="regenerate the cached data")
+    p.add_argument("--batch-sizes", default="default,1000,250",
+                   help="limits.batch_size values for (i); 'default' = the config default")
+    args = p.parse_args(argv)
+    if args.cmd == "child":
+        child(args.config, args.input, args.sample_state)
+        return 0
+
+    def log(s: str) -> None:
+        print(s, file=sys.stderr)
+
+    from driftline.schemas.config import LimitsConfig
+
+    default_batch = LimitsConfig().batch_size
+    info = machine()
+    log(f"machine: {machine_line(info)}")
+
+    # (i) 1,000 features
+    wide = wide_dataset(args.regen, log)
+    wide_rows = []
+    for b in args.batch_sizes.split(","):
+        batch = None if b.strip() == "default" else int(b)
+        cfg = wide_config(wide, batch)
+        r = measure(cfg, wide / "events.jsonl")
+        s = measure(cfg, wide / "events.jsonl", sample_state=True)
+        r.update({k: v for k, v in s.items() if "state" in k or "open" in k})
+        r["batch"] = default_batch if batch is None else batch
+        r["is_default"] = batch is None
+        log(f"  wide batch {r['batch']}: peak {r['peak_rss_mb']:.1f} MB "
+            f"(before replay {r['rss_before_mb']:.1f} MB)")
+        wide_rows.append(r)
+    wide_mb = (wide / "events.jsonl").stat().st_size / 1e6
+    line_kb = (wide / "events.jsonl").stat().st_size / WIDE_EVENTS / 1e3
+
+    # (ii) 25 features, growing streams
+    synth = synth_dataset(max(LENGTHS), log=log)
+    length_rows = []
+    for n in LENGTHS:
+        path = synth / "events.jsonl" if n == max(LENGTHS) else head_lines(
+            synth / "events.jsonl", synth / f"events-{n}.jsonl", n)
+        r = measure(synth / "driftline.yaml", path)
+        s = measure(synth / "driftline.yaml", path, sample_state=True)
+        r.update({k: v for k, v in s.items() if "state" in k or "open" in k})
+        r["n"] = n
+        log(f"  {n} events: peak {r['peak_rss_mb']:.1f} MB, state max {r['max_state_bytes']} B")
+        length_rows.append(r)
+
+    default_row = next((r for r in wide_rows if r["is_default"]), wide_rows[0])
+    best = min(wide_rows, key=lambda r: r["peak_rss_mb"])
+    peaks = [r["peak_rss_mb"] for r in length_rows]
+    states = [r["max_state_bytes"] for r in length_rows]
+    rss_spread = max(peaks) - min(peaks)
+    state_flat = max(states) <= 1.05 * min(states)
+
+    lines = [
+        "## Memory",
+        "",
+        "Command: `.venv/bin/python benchmarks/memory.py --write`",
+        "",
+        f"Machine: {machine_line(info)}. Code: {git_revision()}. "
+        f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}.",
+        "",
+        "Each row is a fresh child process replaying the file in process into a sink that "
+        "discards its output; peak RSS is `resource.getrusage(RUSAGE_SELF).ru_maxrss` at the end "
+        "of the replay. \"Before replay\" is the peak after importing driftline and loading the "
+        "config (interpreter, numpy, scipy). The open-window state is measured in a second child "
+        "of the same input (sampling allocates): after every batch, the sum over open windows of "
+        "`len(orjson.dumps(sketch.to_state()))`.",
+        "",
+        f"### 1,000 numeric features (target < {TARGET_MB:.0f} MB RSS)",
+        "",
+        f"{WIDE_EVENTS:,} events of {WIDE_K:,} numeric features + a numeric score "
+        f"({wide_mb:.0f} MB JSONL, {line_kb:.1f} kB per event, full-precision floats), 10 s "
+        "tumbling windows of 1,000 events, reference from 10,000 rows; a 0.5 sigma shift on 10 "
+        "features from the middle on.",
+        "",
+        "| `limits.batch_size` | peak RSS (MB) | before replay (MB) | RSS at end (MB) | max open windows "
+        "| max open-window state (kB) | windows | alerts | wall (s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in wide_rows:
+        label = f"{r['batch']} (default)" if r["is_default"] else str(r["batch"])
+        lines.append(
+            f"| {label} | {r['peak_rss_mb']:.1f} | {r['rss_before_mb']:.1f} | {r['rss_end_mb']:.1f} | "
+            f"{r.get('max_open_windows', '-')} | {r.get('max_state_bytes', 0) / 1e3:,.0f} | "
+            f"{r['windows']} | {r['alerts']} | {r['wall_s']:.1f} |")
+    ok_default = default_row["peak_rss_mb"] < TARGET_MB
+    lines += [
+        "",
+        f"Target < {TARGET_MB:.0f} MB with 1,000 features: "
+        + (f"**met** at the default batch size ({default_row['peak_rss_mb']:.1f} MB)." if ok_default else
+           f"**not met** at the default batch size ({default_row['batch']}): peak "
+           f"{default_row['peak_rss_mb']:.1f} MB. "
+           + (f"Met with `limits.batch_size: {best['batch']}` ({best['peak_rss_mb']:.1f} MB)."
+              if best["peak_rss_mb"] < TARGET_MB else
+              f"Not met at any batch size tried either (best: {best['peak_rss_mb']:.1f} MB at "
+              f"{best['batch']}).")),
+        "",
+        "### State against stream length (20 numeric + 5 categorical features)",
+        "",
+        "The first N events of the throughput benchmark's synthetic stream (config defaults, "
+        "10 s tumbling windows of 1,000 events).",
+        "",
+        "| events | peak RSS (MB) | before replay (MB) | max open windows | max open-window state (kB) "
+        "| median open-window state (kB) | windows | wall (s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in length_rows:
+        lines.append(
+            f"| {r['n']:,} | {r['peak_rss_mb']:.1f} | {r['rss_before_mb']:.1f} | {r['max_open_windows']} | "
+            f"{r['max_state_bytes'] / 1e3:,.1f} | {r['median_state_bytes'] / 1e3:,.1f} | "
+            f"{r['windows']} | {r['wall_s']:.1f} |")
+    lines += [
+        "",
+        "State independent of stream length: "
+        + ("**met**" if state_flat and rss_spread < 10 else "**not met**")
+        + f": the open-window state stays within {min(states) / 1e3:,.1f}-{max(states) / 1e3:,.1f} kB "
+        f"and peak RSS within {min(peaks):.1f}-{max(peaks):.1f} MB (spread {rss_spread:.1f} MB) "
+        f"while the stream grows {LENGTHS[-1] // LENGTHS[0]}x.",
+    ]
+    body = "\n".join(lines) + "\n"
+    print(body)
+    if args.write:
+        write_section(SECTION, body)
+        log("BENCHMARKS.md: section memory rewritten")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

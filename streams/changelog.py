@@ -1,0 +1,66 @@
+"""Checkpoints in a compacted changelog topic: the latest value per key wins.
+
+Keys: ``tier1|<topic>|<partition>`` (every monitor's open windows of one source partition,
+written together so they share one offset) and ``tier2|<partition>`` (the mergers and alert
+books of the monitors whose partials land in that partition of the internal topic).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from . import state_codec
+from .exceptions import KafkaSetupError
+
+
+def tier1_key(topic: str, partition: int) -> str:
+    return f"tier1|{topic}|{partition}"
+
+
+def tier2_key(partition: int) -> str:
+    return f"tier2|{partition}"
+
+
+def read_all(conf: dict[str, Any], topic: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Every key's latest snapshot (tombstones remove keys)."""
+    consumer = Consumer(conf)
+    try:
+        meta = consumer.list_topics(topic, timeout=10)
+        if topic not in meta.topics or meta.topics[topic].error is not None:
+            raise KafkaSetupError(f"changelog topic {topic!r} is missing; driftline creates it at start-up")
+        ends: dict[int, int] = {}
+        tps = []
+        for p in meta.topics[topic].partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high > low:
+                ends[p] = high
+                tps.append(TopicPartition(topic, p, OFFSET_BEGINNING))
+        out: dict[str, Any] = {}
+        if not tps:
+            return out
+        consumer.assign(tps)
+        deadline = time.monotonic() + timeout
+        done: set[int] = set()
+        while len(done) < len(ends):
+            if time.monotonic() > deadline:
+                raise KafkaSetupError(f"reading changelog {topic!r} took over {timeout:.0f}s")
+            for msg in consumer.consume(1000, timeout=0.5):
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        done.add(msg.partition())
+                        continue
+                    raise KafkaSetupError(f"reading changelog {topic!r}: {err.str()}")
+                key = msg.key().decode()
+                if msg.value() is None:
+                    out.pop(key, None)
+                else:
+                    out[key] = state_codec.loads(msg.value())
+                if msg.offset() + 1 >= ends[msg.partition()]:
+                    done.add(msg.partition())
+        return out
+    finally:
+        consumer.close()

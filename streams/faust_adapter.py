@@ -1,0 +1,319 @@
+"""Feed a driftline monitor from a stream of an existing Faust app (faust-streaming).
+
+Teams that already run a Faust app can watch the topic its agents consume without a second
+consumer: a driftline monitor is driven by the app's own stream, through the very pipeline
+``driftline replay`` uses (``streams.pipeline.InProcessPipeline``: decode and validate, per-partition
+event-time windows, merge, judge, alerts).
+
+Attach a monitor as a separate agent of the app (the simplest way)::
+
+    import faust
+    from driftline.streams.faust_adapter import attach
+    from driftline.streams.sinks import JsonlSink
+
+    app = faust.App("fraud-scorer", broker="kafka://localhost:9092")
+    monitor = attach(app, "predictions", "driftline.yaml", JsonlSink(Path("driftline-out")))
+
+or drive it from an agent of your own::
+
+    from driftline.streams.faust_adapter import CallbackSink, DriftlineFaustMonitor
+
+    monitor = DriftlineFaustMonitor("driftline.yaml", CallbackSink(on_alert=page_someone))
+    predictions = app.topic("predictions", value_serializer="raw")
+
+    @app.agent(predictions)
+    async def watch(stream):
+        await monitor.consume(stream)
+
+Points to know:
+
+* Give the topic ``value_serializer="raw"``: the monitor wants the bytes as they are on Kafka,
+  and undecodable events then reach driftline's dead-letter output instead of being dropped
+  by Faust. Values that arrive as ``bytes`` are fed as they are, ``str`` is UTF-8 encoded,
+  Faust ``Record`` models and other JSON-able values are serialized with ``orjson``.
+* Windows are event-time and per source partition, exactly as in ``driftline replay`` and
+  ``driftline run``; a window is judged once every partition of the topic has passed it. So the
+  monitor must see *every* partition of the topic: run the agent in a single Faust worker (or
+  pass ``partitions=`` with the partitions this worker owns). A partition that stays silent holds
+  the windows back until :meth:`DriftlineFaustMonitor.close` (there is no idle timeout here yet);
+  a scaled-out deployment that needs both is what ``driftline run`` is for.
+* Window state lives in memory and is not checkpointed: after a restart the window in progress
+  is judged from the events read since the restart.
+* :meth:`~DriftlineFaustMonitor.close` judges every open window (as the end of a replay does) and
+  closes the sink; ``attach`` calls it when the app stops.
+* Faust is an optional integration: this module imports without it, and imports ``faust`` only
+  inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from driftline.schemas.config import Config, load_config
+
+from .pipeline import InProcessPipeline, PipelineStats
+from .records import DeadLetter
+from .replay import load_monitors
+from .sinks import OutputSink, dead_letter_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .monitor import MonitorRuntime
+
+__all__ = ["CallbackSink", "DriftlineFaustMonitor", "attach", "event_value_bytes"]
+
+log = logging.getLogger("driftline.faust")
+
+_Callback = Callable[[dict[str, Any]], Any] | None
+
+
+class CallbackSink:
+    """An :class:`~driftline.streams.sinks.OutputSink` calling a function per output.
+
+    Each callback receives one JSON-able dict (DESIGN 3.4 / 3.5); dead letters are given as
+    their ``dlq.jsonl`` record (``type: dead_letter``, ``reason``, ``raw``, ``monitor``, ...).
+    The callbacks run in the Faust event loop and must not block: to forward an output to a
+    topic use ``topic.send_soon(value=...)``.
+    """
+
+    def __init__(self, on_report: _Callback = None, on_alert: _Callback = None,
+                 on_retrain: _Callback = None, on_dead: _Callback = None,
+                 on_close: Callable[[], Any] | None = None) -> None:
+        self._report, self._alert, self._retrain = on_report, on_alert, on_retrain
+        self._dead, self._close = on_dead, on_close
+
+    def reports(self, items: Iterable[dict[str, Any]]) -> None:
+        _call_each(self._report, items)
+
+    def alerts(self, items: Iterable[dict[str, Any]]) -> None:
+        _call_each(self._alert, items)
+
+    def retrain(self, items: Iterable[dict[str, Any]]) -> None:
+        _call_each(self._retrain, items)
+
+    def dead(self, monitor: str, letters: Iterable[DeadLetter]) -> None:
+        if self._dead is not None:
+            for d in letters:
+                self._dead(dead_letter_json(monitor, d))
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+
+
+def _call_each(fn: _Callback, items: Iterable[dict[str, Any]]) -> None:
+    if fn is not None:
+        for item in items:
+            fn(item)
+
+
+def event_value_bytes(value: Any) -> bytes:
+    """The raw event bytes of a Faust event value (see the module notes).
+
+    >>> event_value_bytes(b'{"a": 1}'), event_value_bytes({"a": 1}), event_value_bytes(None)
+    (b'{"a": 1}', b'{"a":1}', b'')
+    """
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if value is None:           # a tombstone: goes to the dead letters as not JSON
+        return b""
+    to_repr = getattr(value, "to_representation", None)   # faust.Record
+    if callable(to_repr):
+        value = to_repr()
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY, default=_fallback)
+
+
+def _fallback(obj: Any) -> Any:
+    to_repr = getattr(obj, "to_representation", None)
+    if callable(to_repr):
+        return to_repr()
+    raise TypeError(f"cannot serialize a {type(obj).__name__} as JSON for driftline")
+
+
+def _partition_ids(partitions: int | Iterable[int]) -> tuple[int, ...]:
+    ids = tuple(range(partitions)) if isinstance(partitions, int) else tuple(sorted(set(partitions)))
+    if not ids or any(not isinstance(p, int) or p < 0 for p in ids):
+        raise ValueError(f"partitions must be a positive count or partition numbers, not {partitions!r}")
+    return ids
+
+
+class DriftlineFaustMonitor:
+    """The monitors of a driftline config, fed from one Faust stream (one Kafka topic).
+
+    ``config``: a :class:`~driftline.schemas.config.Config` or the path of a driftline YAML
+    config (every monitor in it is fed, or only ``monitor``). ``sink``: where reports, alerts,
+    retrain requests and dead letters go (any ``OutputSink``: ``JsonlSink``,
+    :class:`CallbackSink`, your own). ``partitions``: the topic's partition count, or the
+    partition numbers this monitor sees; by default it is read from the Faust topic or the
+    consumer's metadata when the first batch arrives.
+    """
+
+    def __init__(self, config: Config | str | Path, sink: OutputSink, *, monitor: str | None = None,
+                 partitions: int | Iterable[int] | None = None) -> None:
+        self.config = config if isinstance(config, Config) else load_config(config)
+        self.sink = sink
+        self.monitors: list[MonitorRuntime] = load_monitors(self.config, monitor)
+        self.partitions: tuple[int, ...] | None = None if partitions is None else _partition_ids(partitions)
+        self.topic: str | None = None
+        self._pipeline: InProcessPipeline | None = None
+        self._stats = PipelineStats()
+        self.closed = False
+        self.batches = 0
+        self.agent: Any = None      # the Faust agent, when registered by :func:`attach`
+
+    @property
+    def stats(self) -> PipelineStats:
+        """Events, invalid, late, windows judged and alerts so far."""
+        return self._pipeline.stats if self._pipeline is not None else self._stats
+
+    # -- feeding -------------------------------------------------------------------------
+
+    def _ensure_pipeline(self, partitions: Sequence[int] | None = None) -> InProcessPipeline:
+        if self._pipeline is None:
+            if self.partitions is None:
+                if partitions is None:
+                    raise ValueError(
+                        "the number of partitions of the source topic is unknown: pass "
+                        "partitions= to DriftlineFaustMonitor (or give the Faust topic partitions=)")
+                self.partitions = _partition_ids(partitions)
+            self._pipeline = InProcessPipeline(self.monitors, self.sink, self.partitions)
+        return self._pipeline
+
+    def feed(self, values: Sequence[bytes], partition: int = 0, topic: str | None = None,
+             offsets: Sequence[int] | None = None) -> None:
+        """Feed one batch of raw event bytes read in order from ``partition``."""
+        if self.closed:
+            raise RuntimeError("this DriftlineFaustMonitor is closed")
+        pipeline = self._ensure_pipeline()
+        assert self.partitions is not None
+        if partition not in self.partitions:
+            raise ValueError(
+                f"event from partition {partition} of topic {topic or self.topic!r}, but the monitor "
+                f"was set up for partitions {list(self.partitions)}; pass partitions= with every "
+                f"partition of the topic")
+        if topic is not None:
+            if self.topic is None:
+                self.topic = topic
+            elif topic != self.topic:
+                raise ValueError(
+                    f"event from topic {topic!r}, but this monitor is fed from {self.topic!r}: use "
+                    f"one DriftlineFaustMonitor per source topic")
+        pipeline.feed(values, partition, topic, offsets)
+
+    def feed_events(self, events: Sequence[Any]) -> None:
+        """Feed a batch of Faust events (as ``stream.take_events`` yields them).
+
+        The batch is split by source partition (``event.message.partition``; 0 for events
+        without one, e.g. from an in-memory channel), keeping the order within each partition.
+        """
+        if self.closed:
+            # A batch can still be in flight while the app stops; it is not judged.
+            log.warning("driftline: %d events arrived after close(); ignored", len(events))
+            return
+        groups: dict[tuple[str | None, int], tuple[list[bytes], list[int]]] = {}
+        for event in events:
+            message = getattr(event, "message", None)
+            partition = getattr(message, "partition", None)
+            offset = getattr(message, "offset", None)
+            topic = getattr(message, "topic", None)
+            key = (topic if isinstance(topic, str) else None,
+                   partition if isinstance(partition, int) else 0)
+            values, offsets = groups.setdefault(key, ([], []))
+            values.append(event_value_bytes(event.value))
+            offsets.append(offset if isinstance(offset, int) else -1)
+        for (topic, partition), (values, offsets) in groups.items():
+            self.feed(values, partition, topic, offsets if all(o >= 0 for o in offsets) else None)
+        self.batches += 1
+
+    async def consume(self, stream: Any, batch_size: int = 1000, within: float = 1.0) -> None:
+        """Feed the monitor from a Faust stream until the stream stops.
+
+        Reads ``stream.take_events(batch_size, within=within)``: batches of up to
+        ``batch_size`` events, or what arrived within ``within`` seconds. Events are acked by
+        Faust once their batch has been fed.
+        """
+        if self._pipeline is None and self.partitions is None:
+            self._ensure_pipeline(_stream_partitions(stream))
+        async for events in stream.take_events(batch_size, within=within):
+            if self._pipeline is None and self.partitions is None:
+                self._ensure_pipeline(_stream_partitions(stream))
+            self.feed_events(events)
+
+    def close(self, judge_open_windows: bool = True) -> PipelineStats:
+        """Judge every open window (unless ``judge_open_windows`` is false) and close the sink.
+
+        Idempotent. Returns the final statistics.
+        """
+        if not self.closed:
+            self.closed = True
+            try:
+                if judge_open_windows and self._pipeline is not None:
+                    self._pipeline.close()
+            finally:
+                self.sink.close()
+        return self.stats
+
+
+def _stream_partitions(stream: Any) -> tuple[int, ...] | None:
+    """The partition count of the stream's Kafka topic, when Faust knows it."""
+    channel = getattr(stream, "channel", None)
+    count = getattr(channel, "partitions", None)
+    if isinstance(count, int) and count > 0:
+        return tuple(range(count))
+    topics = getattr(channel, "topics", None)
+    app = getattr(stream, "app", None) or getattr(channel, "app", None)
+    consumer = getattr(app, "_consumer", None)   # not `app.consumer`: that would create one
+    if topics and consumer is not None:
+        counts = set()
+        for t in topics:
+            try:
+                counts.add(consumer.topic_partitions(t))
+            except Exception:  # not started, no metadata yet
+                return None
+        if len(counts) == 1 and isinstance(n := counts.pop(), int) and n > 0:
+            return tuple(range(n))
+    return None
+
+
+def attach(app: Any, topic: Any, config: Config | str | Path, sink: OutputSink, *,
+           monitor: str | None = None, partitions: int | Iterable[int] | None = None,
+           batch_size: int = 1000, within: float = 1.0, name: str | None = None,
+           close_on_stop: bool = True) -> DriftlineFaustMonitor:
+    """Register a Faust agent on ``app`` that feeds a driftline monitor; return the monitor.
+
+    ``topic``: a topic name (the agent then subscribes with ``value_serializer="raw"``) or a
+    Faust topic of yours. ``partitions``: see :class:`DriftlineFaustMonitor`; when the topic
+    is given by name, its partition count is looked up from the consumer's metadata at the
+    first batch (pass it to skip the look-up). ``name``: the agent's name (default
+    ``driftline-<topic>``). With ``close_on_stop`` the monitor is closed (open windows judged,
+    sink closed) when the agent stops with the app. If the agent crashes, Faust restarts it and
+    the monitor keeps its state.
+    """
+    mon = DriftlineFaustMonitor(config, sink, monitor=monitor, partitions=partitions)
+    if isinstance(topic, str):
+        channel = app.topic(topic, value_serializer="raw")
+        topic_name = topic
+    else:
+        channel = topic
+        topic_name = "-".join(getattr(topic, "topics", None) or ["stream"])
+
+    async def driftline_monitor(stream: Any) -> None:
+        try:
+            await mon.consume(stream, batch_size=batch_size, within=within)
+        except asyncio.CancelledError:
+            if close_on_stop:
+                mon.close()
+            raise
+        if close_on_stop:
+            mon.close()
+
+    mon.agent = app.agent(channel, name=name or f"driftline-{topic_name}")(driftline_monitor)
+    return mon

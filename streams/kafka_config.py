@@ -1,0 +1,65 @@
+"""librdkafka settings for driftline's consumers, producers and admin clients.
+
+Settings from the config's ``kafka:`` section pass through unchanged (SASL and SSL included);
+driftline only fills in defaults. Values are never logged: ``redacted`` shows the keys only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_GROUP = "driftline"
+# Settings only a consumer understands; librdkafka warns when a producer gets them.
+_CONSUMER_ONLY = frozenset({
+    "group.id", "group.instance.id", "auto.offset.reset", "enable.auto.commit",
+    "auto.commit.interval.ms", "enable.auto.offset.store", "session.timeout.ms",
+    "heartbeat.interval.ms", "max.poll.interval.ms", "partition.assignment.strategy",
+    "fetch.min.bytes", "fetch.wait.max.ms", "fetch.max.bytes", "max.partition.fetch.bytes",
+    "isolation.level", "group.protocol", "queued.min.messages", "queued.max.messages.kbytes",
+    "enable.partition.eof", "check.crcs", "group.remote.assignor",
+})
+_PRODUCER_ONLY = frozenset({
+    "acks", "linger.ms", "batch.size", "batch.num.messages", "compression.type", "compression.codec",
+    "enable.idempotence", "transactional.id", "partitioner", "queue.buffering.max.messages",
+    "queue.buffering.max.kbytes", "message.timeout.ms", "delivery.timeout.ms", "retries",
+    "max.in.flight.requests.per.connection", "request.required.acks",
+})
+
+
+def group_id(settings: dict[str, Any]) -> str:
+    return str(settings.get("group.id", DEFAULT_GROUP))
+
+
+def consumer_config(settings: dict[str, Any], *, auto_commit: bool = False) -> dict[str, Any]:
+    conf = {k: v for k, v in settings.items() if k not in _PRODUCER_ONLY}
+    conf.setdefault("group.id", DEFAULT_GROUP)
+    conf.setdefault("auto.offset.reset", "latest")
+    # driftline commits itself, and only after the checkpoint that matches the offsets
+    conf["enable.auto.commit"] = auto_commit
+    conf.setdefault("enable.partition.eof", False)
+    return conf
+
+
+def producer_config(settings: dict[str, Any]) -> dict[str, Any]:
+    conf = {k: v for k, v in settings.items() if k not in _CONSUMER_ONLY}
+    conf.setdefault("partitioner", "murmur2_random")   # keys land where Java clients put them
+    conf.setdefault("enable.idempotence", True)
+    conf.setdefault("linger.ms", 5)
+    return conf
+
+
+def admin_config(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k not in _CONSUMER_ONLY and k not in _PRODUCER_ONLY}
+
+
+def reader_config(settings: dict[str, Any]) -> dict[str, Any]:
+    """A group-less consumer that reads a topic from the beginning (changelog restore)."""
+    conf = {k: v for k, v in settings.items() if k not in _PRODUCER_ONLY and k not in _CONSUMER_ONLY}
+    conf.update({"group.id": f"{group_id(settings)}.restore", "enable.auto.commit": False,
+                 "enable.partition.eof": True, "auto.offset.reset": "earliest"})
+    return conf
+
+
+def redacted(settings: dict[str, Any]) -> list[str]:
+    """The keys that were set (values may be secrets and are never shown)."""
+    return sorted(settings)

@@ -1,0 +1,124 @@
+"""Prometheus metrics (DESIGN 3.7): the worker keeps plain counters and last values; a
+``Collector`` turns them into metric families at scrape time. Label values come from the
+config (monitor, feature, topic names) and bounded code sets, never from payloads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from driftline.detectors.judgement import WindowJudgement
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+# Batch durations from 1 ms to ~8 s: a batch of up to a few thousand events.
+BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass
+class RuntimeStats:
+    """What the worker counts; read by :class:`DriftlineCollector` under ``lock``."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    events: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    invalid: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    late: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    alerts: dict[tuple[str, str, str], int] = field(default_factory=lambda: defaultdict(int))
+    last_event_ts: dict[str, float] = field(default_factory=dict)
+    close_lag: dict[str, float] = field(default_factory=dict)
+    judgements: dict[str, WindowJudgement] = field(default_factory=dict)
+    consumer_lag: dict[tuple[str, int], int] = field(default_factory=dict)
+    windows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def judged(self, monitor: str, judgement: WindowJudgement, lag: float, alerts: list[dict]) -> None:
+        with self.lock:
+            self.judgements[monitor] = judgement
+            self.close_lag[monitor] = lag
+            self.windows[monitor] += 1
+            for a in alerts:
+                if a["status"] == "firing":
+                    self.alerts[(monitor, a["kind"], a["severity"])] += 1
+
+
+_FEATURE_STATS = ("psi", "ks", "wasserstein", "js")
+
+
+class DriftlineCollector(Collector):
+    def __init__(self, stats: RuntimeStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._stats
+        with s.lock:
+            yield _counter("driftline_events", "Events read from source topics.", ["monitor", "topic"], s.events)
+            yield _counter("driftline_events_invalid", "Events sent to the dead-letter topic.",
+                           ["monitor", "reason"], s.invalid)
+            yield _counter("driftline_events_late", "Events older than the watermark of their window.",
+                           ["monitor"], {(k,): v for k, v in s.late.items()})
+            yield _counter("driftline_alerts", "Alerts fired.", ["monitor", "kind", "severity"], s.alerts)
+            yield _counter("driftline_windows_judged", "Windows closed and judged.", ["monitor"],
+                           {(k,): v for k, v in s.windows.items()})
+            yield _gauge("driftline_last_event_timestamp_seconds", "Event time of the newest event seen.",
+                         ["monitor"], {(k,): v for k, v in s.last_event_ts.items()})
+            yield _gauge("driftline_window_close_lag_seconds",
+                         "Seconds from the watermark closing a window to its report.", ["monitor"],
+                         {(k,): v for k, v in s.close_lag.items()})
+            yield _gauge("driftline_consumer_lag_messages", "Messages behind the end of each source partition.",
+                         ["topic", "partition"], {(t, str(p)): v for (t, p), v in s.consumer_lag.items()})
+            yield from self._drift(s)
+
+    @staticmethod
+    def _drift(s: RuntimeStats) -> Iterator[Metric]:
+        score = GaugeMetricFamily("driftline_feature_drift_score", "Drift statistic of a feature in the last window.",
+                                  labels=["monitor", "feature", "statistic"])
+        flag = GaugeMetricFamily("driftline_feature_drift", "1 when the feature drifted in the last window.",
+                                 labels=["monitor", "feature"])
+        ratio = GaugeMetricFamily("driftline_drifted_features_ratio", "Share of features that drifted in the last window.",
+                                  labels=["monitor"])
+        pred = GaugeMetricFamily("driftline_prediction_drift_score", "Drift statistic of the prediction in the last window.",
+                                 labels=["monitor", "statistic"])
+        pvalue = GaugeMetricFamily("driftline_feature_drift_p_value", "Calibrated p-value of a feature in the last window.",
+                                   labels=["monitor", "feature"])
+        for monitor, j in s.judgements.items():
+            for r in j.features:
+                for stat in _FEATURE_STATS:
+                    value = getattr(r, stat)
+                    if value is not None:
+                        score.add_metric([monitor, r.name, stat], value)
+                flag.add_metric([monitor, r.name], 1.0 if r.drift else 0.0)
+                if r.p_value is not None:
+                    pvalue.add_metric([monitor, r.name], r.p_value)
+            if j.features:
+                ratio.add_metric([monitor], len(j.drifted_features) / len(j.features))
+            if j.prediction is not None:
+                for stat in _FEATURE_STATS:
+                    value = getattr(j.prediction, stat)
+                    if value is not None:
+                        pred.add_metric([monitor, stat], value)
+        yield from (score, flag, ratio, pred, pvalue)
+
+
+def _counter(name: str, doc: str, labels: list[str], values: dict) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=labels)
+    for key, value in sorted(values.items()):
+        family.add_metric(list(key), value)
+    return family
+
+
+def _gauge(name: str, doc: str, labels: list[str], values: dict) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=labels)
+    for key, value in sorted(values.items()):
+        family.add_metric(list(key), value)
+    return family
+
+
+def build_registry(stats: RuntimeStats) -> tuple[CollectorRegistry, Histogram]:
+    registry = CollectorRegistry()
+    registry.register(DriftlineCollector(stats))
+    batch = Histogram("driftline_batch_seconds", "Wall time to process one consumed batch.",
+                      buckets=BATCH_BUCKETS, registry=registry)
+    return registry, batch

@@ -1,0 +1,61 @@
+"""``driftline run``: one worker, or ``--workers N`` worker processes in one consumer group."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from driftline.schemas.config import Config
+
+from . import logs
+from .logs import fields
+
+log = logging.getLogger("driftline.run")
+
+# Test hook: makes the worker commit offsets before its checkpoint (see streams/worker.py).
+BROKEN_ENV = "DRIFTLINE_UNSAFE_COMMIT_BEFORE_CHECKPOINT"
+
+
+def run_worker(config: Config, index: int = 0) -> int:
+    from .replay import load_monitors
+    from .worker import Worker
+
+    logs.setup(os.environ.get("DRIFTLINE_LOG_LEVEL", "INFO"))
+    worker = Worker(config, load_monitors(config), index=index,
+                    commit_before_checkpoint=os.environ.get(BROKEN_ENV) == "1")
+    worker.run()
+    return 0
+
+
+def run_supervisor(config_path: str, workers: int) -> int:
+    """Start ``workers`` processes (each its own consumer in the group) and stop them together."""
+    logs.setup()
+    children = [
+        subprocess.Popen([sys.executable, "-m", "driftline", "run", "--config", config_path,
+                          "--worker-index", str(i)])
+        for i in range(workers)
+    ]
+    log.info("workers started", extra=fields(pids=[c.pid for c in children]))
+
+    def forward(signum: int, _frame) -> None:
+        for c in children:
+            if c.poll() is None:
+                c.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    code = 0
+    while children:
+        for c in list(children):
+            rc = c.poll()
+            if rc is not None:
+                children.remove(c)
+                code = code or rc
+                if rc != 0:
+                    log.error("worker exited", extra=fields(pid=c.pid, code=rc))
+        time.sleep(0.2)
+    return code

@@ -1,0 +1,30 @@
+"""Per-partition state the Kafka worker owns: tier 1 per source partition, tier 2 per
+partition of the internal partials topic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .merge import WindowMerger
+from .windows import PartitionWindows
+
+
+@dataclass
+class Tier1Partition:
+    topic: str
+    partition: int
+    windows: dict[str, PartitionWindows]          # by monitor name
+    next_offset: int | None = None                # first offset not yet in the state
+    last_event_wall: float = 0.0                  # monotonic time of the last event
+    base_max_ms: dict[str, int | None] = field(default_factory=dict)  # newest event time at last event
+    idle: bool = False
+    dirty: bool = False
+    last_sent: dict[str, tuple] = field(default_factory=dict)          # progress last told to tier 2
+
+
+@dataclass
+class Tier2Partition:
+    partition: int
+    mergers: dict[str, WindowMerger] = field(default_factory=dict)    # by monitor name
+    next_offset: int | None = None
+    dirty: bool = False

@@ -1,0 +1,379 @@
+"""``driftline run``: one Kafka worker process running tiers 1 and 2 (DESIGN 2 and 4).
+
+Tier 1 consumes the source topics in batches and keeps per-partition window sketches; when a
+partition's watermark closes windows it sends their partials to the internal topic
+``driftline.<group>.partials`` (key = monitor). Tier 2 consumes that topic, merges the
+partials of each window from every partition and judges it. Every few seconds a checkpoint
+writes each partition's state together with the source offset it reflects to the compacted
+``driftline.<group>.changelog`` topic, and only then commits the group's offsets; on
+assignment a worker restores the snapshot and seeks to the offset stored in it, so state and
+position never disagree. Partials and outputs carry deterministic ids and tier 2 ignores a
+partial it already merged, so replays after a crash change nothing downstream.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections import defaultdict
+from itertools import groupby
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from driftline.schemas.config import Config
+
+from . import changelog, state_codec
+from .exceptions import KafkaSetupError
+from .http import Health, serve
+from .kafka_config import admin_config, consumer_config, group_id, producer_config, reader_config
+from .kafka_sink import KafkaSink
+from .logs import fields
+from .merge import WindowMerger
+from .metrics import RuntimeStats, build_registry
+from .monitor import MonitorRuntime
+from .tiers import Tier1Partition, Tier2Partition
+
+log = logging.getLogger("driftline.worker")
+
+# How often idle partitions are checked and consumer lag is sampled (seconds).
+IDLE_CHECK_INTERVAL = 0.2
+LAG_SAMPLE_INTERVAL = 5.0
+# How long one consume() call waits for messages; bounds the latency of idle handling.
+POLL_TIMEOUT = 0.1
+
+
+def _tp(msg: Message) -> tuple[str | None, int]:
+    return msg.topic(), msg.partition()
+
+
+class Worker:
+    def __init__(self, config: Config, monitors: list[MonitorRuntime], *, index: int = 0,
+                 commit_before_checkpoint: bool = False) -> None:
+        self.config = config
+        self.index = index
+        self.monitors = {m.cfg.name: m for m in monitors}
+        self.by_topic: dict[str, list[MonitorRuntime]] = defaultdict(list)
+        for m in monitors:
+            self.by_topic[m.cfg.predictions_topic].append(m)
+        settings = dict(config.kafka)
+        self.settings = settings
+        group = group_id(settings)
+        self.partials_topic = f"driftline.{group}.partials"
+        self.changelog_topic = f"driftline.{group}.changelog"
+        # A deliberately broken mode for the crash-safety test: offsets are auto-committed as
+        # events are consumed (before the checkpoint) and restored from the group, not the snapshot.
+        self.broken = commit_before_checkpoint
+        self.consumer = Consumer(consumer_config(settings, auto_commit=self.broken))
+        self.producer = Producer(producer_config(settings))
+        self.sink = KafkaSink(self.producer, config.outputs)
+        self.tier1: dict[tuple[str, int], Tier1Partition] = {}
+        self.tier2: dict[int, Tier2Partition] = {}
+        self.partition_counts: dict[str, int] = {}
+        self.stats = RuntimeStats()
+        self.registry, self.batch_seconds = build_registry(self.stats)
+        self.health = Health()
+        self.stopping = False
+        self._http = None
+
+    # -- set-up -----------------------------------------------------------------------------
+
+    def ensure_topics(self) -> None:
+        admin = AdminClient(admin_config(self.settings))
+        meta = admin.list_topics(timeout=15)
+        missing_sources = [t for t in self.by_topic if t not in meta.topics]
+        if missing_sources:
+            raise KafkaSetupError(f"source topic(s) {', '.join(missing_sources)} do not exist; "
+                                  f"create them or fix monitors[].source in the config")
+        o = self.config.outputs
+        wanted = {t: NewTopic(t, 1) for t in (o.reports, o.alerts, o.retrain, o.dlq, self.partials_topic)}
+        wanted[self.changelog_topic] = NewTopic(self.changelog_topic, 1, config={
+            "cleanup.policy": "compact", "min.compaction.lag.ms": "60000"})
+        create = [t for name, t in wanted.items() if name not in meta.topics]
+        if create:
+            for name, fut in admin.create_topics(create, operation_timeout=15).items():
+                try:
+                    fut.result()
+                except Exception as exc:
+                    if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                        raise KafkaSetupError(f"cannot create topic {name!r}: {exc}") from None
+                log.info("created topic", extra=fields(topic=name))
+        self._refresh_partition_counts(meta)
+
+    def _refresh_partition_counts(self, meta=None) -> None:
+        meta = meta or self.consumer.list_topics(timeout=10)
+        for topic in self.by_topic:
+            if topic in meta.topics:
+                self.partition_counts[topic] = len(meta.topics[topic].partitions)
+
+    # -- main loop --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.ensure_topics()
+        http = self.config.http
+        port = http.port + self.index if http.port else 0
+        self._http = serve(http.host, port, self.registry, self.health)
+        log.info("worker started", extra=fields(worker=self.index, metrics=f"http://{http.host}:{self._http.server_port}/metrics",
+                                                monitors=sorted(self.monitors)))
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        self.consumer.subscribe([*self.by_topic, self.partials_topic], on_assign=self._on_assign,
+                                on_revoke=self._on_revoke, on_lost=self._on_lost)
+        interval = self.config.limits.checkpoint_interval
+        batch = self.config.limits.batch_size
+        last_checkpoint = last_idle = last_lag = time.monotonic()
+        try:
+            while not self.stopping:
+                msgs = self.consumer.consume(batch, timeout=POLL_TIMEOUT)
+                self.health.beat()
+                if msgs:
+                    self.process(msgs)
+                now = time.monotonic()
+                if now - last_idle >= IDLE_CHECK_INTERVAL:
+                    self.check_idle(now)
+                    last_idle = now
+                if now - last_lag >= LAG_SAMPLE_INTERVAL:
+                    self._sample_lag()
+                    last_lag = now
+                if now - last_checkpoint >= interval:
+                    self.checkpoint()
+                    last_checkpoint = now
+                self.producer.poll(0)
+            log.info("stopping: finishing the batch, checkpointing, leaving the group")
+            self.checkpoint()
+        finally:
+            self.consumer.close()
+            if self._http is not None:
+                self._http.shutdown()
+        log.info("worker stopped", extra=fields(worker=self.index))
+
+    def _stop(self, signum: int, _frame: Any) -> None:
+        self.stopping = True
+
+    def process(self, msgs: list[Message]) -> None:
+        t0 = time.perf_counter()
+        if any(map(Message.error, msgs)):
+            msgs = self._drop_errors(msgs)
+        for (topic, partition), run in groupby(msgs, key=_tp):
+            run = list(run)
+            if topic == self.partials_topic:
+                self._tier2(partition, run)
+            elif topic in self.by_topic:
+                self._tier1(topic, partition, run)
+        self.batch_seconds.observe(time.perf_counter() - t0)
+
+    def _drop_errors(self, msgs: list[Message]) -> list[Message]:
+        ok = []
+        for m in msgs:
+            err = m.error()
+            if err is None:
+                ok.append(m)
+            elif err.code() != KafkaError._PARTITION_EOF:
+                log.warning("consumer error", extra=fields(error=err.str(), topic=m.topic()))
+        return ok
+
+    # -- tier 1 -----------------------------------------------------------------------------
+
+    def _tier1(self, topic: str, partition: int, run: list[Message]) -> None:
+        st = self.tier1.get((topic, partition))
+        if st is None:   # not assigned through our callback (should not happen): start fresh
+            st = self.tier1[(topic, partition)] = self._new_tier1(topic, partition)
+        values = list(map(Message.value, run))
+        if None in values:
+            values = [b"" if v is None else v for v in values]
+        offsets = list(map(Message.offset, run))
+        stats = self.stats
+        for m in self.by_topic[topic]:
+            name = m.cfg.name
+            batch = m.decoder.decode(values, topic, partition, offsets)
+            w = st.windows[name]
+            late = w.add(batch)
+            self.sink.dead(name, batch.dead)
+            with stats.lock:
+                stats.events[(name, topic)] += len(values)
+                for d in batch.dead:
+                    stats.invalid[(name, d.reason)] += 1
+                stats.late[name] += late
+                if w.max_event_ms is not None:
+                    stats.last_event_ts[name] = max(stats.last_event_ts.get(name, 0.0), w.max_event_ms / 1000)
+            st.base_max_ms[name] = w.max_event_ms
+            self._send_progress(m, st, w.close_ready(), None)
+        st.next_offset = offsets[-1] + 1
+        st.last_event_wall = time.monotonic()
+        st.idle = False
+        st.dirty = True
+
+    def _send_progress(self, m: MonitorRuntime, st: Tier1Partition, partials: list, idle_open: list[int] | None) -> None:
+        name = m.cfg.name
+        w = st.windows[name]
+        progress = (w.closed_through, None if idle_open is None else tuple(idle_open))
+        if not partials and st.last_sent.get(name) == progress:
+            return
+        message = {
+            "monitor": name, "topic": st.topic, "partition": st.partition,
+            "closed_through": w.closed_through, "idle_open": idle_open, "closed_at": time.time(),
+            "partials": [state_codec.partial_to_dict(p) for p in partials],
+        }
+        self.sink.produce(self.partials_topic, name, state_codec.dumps(message))
+        st.last_sent[name] = progress
+
+    def _caught_up(self, st: Tier1Partition) -> bool:
+        """True when nothing is left to read in the partition (silence is not mere lag)."""
+        tp = TopicPartition(st.topic, st.partition)
+        try:
+            _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            position = self.consumer.position([tp])[0].offset
+        except Exception:  # noqa: BLE001 - not fetched yet: unknown, so not idle
+            return False
+        return high >= 0 and position >= 0 and position >= high
+
+    def check_idle(self, now: float) -> None:
+        for st in self.tier1.values():
+            silent = now - st.last_event_wall
+            if silent < min(m.cfg.window.idle_timeout for m in self.by_topic[st.topic]):
+                continue
+            if not self._caught_up(st):
+                st.last_event_wall = now if st.next_offset is None else st.last_event_wall
+                continue
+            for m in self.by_topic[st.topic]:
+                if silent < m.cfg.window.idle_timeout:
+                    continue
+                w = st.windows[m.cfg.name]
+                partials = []
+                base = st.base_max_ms.get(m.cfg.name)
+                if base is not None:
+                    # advance by the wall-clock time since the last event, not to the wall clock
+                    partials = w.close_ready(base + round(silent * 1000) - m.window_spec.grace_ms)
+                    if partials:
+                        st.dirty = True
+                st.idle = True
+                self._send_progress(m, st, partials, sorted(w.open))
+
+    # -- tier 2 -----------------------------------------------------------------------------
+
+    def _tier2(self, partition: int, run: list[Message]) -> None:
+        st = self.tier2.get(partition)
+        if st is None:
+            st = self.tier2[partition] = Tier2Partition(partition)
+        for msg in run:
+            d = state_codec.loads(msg.value())
+            st.next_offset = msg.offset() + 1
+            st.dirty = True
+            m = self.monitors.get(d["monitor"])
+            if m is None:
+                log.warning("partial of an unknown monitor ignored", extra=fields(monitor=d["monitor"]))
+                continue
+            merger = st.mergers.get(m.cfg.name)
+            if merger is None:
+                merger = st.mergers[m.cfg.name] = self._new_merger(m)
+            p = int(d["partition"])
+            idle = d["idle_open"]
+            partials = [state_codec.partial_from_dict(x, m.layout) for x in d["partials"]]
+            # the partials first: an idle report must not release a window its own message completes
+            merged = merger.add(p, partials, d["closed_through"])
+            merged += merger.set_idle(p, None if idle is None else set(idle))
+            for window in merged:
+                out = m.judge_window(window)
+                self.sink.reports(out.reports)
+                self.sink.alerts(out.alerts)
+                self.sink.retrain(out.retrain)
+                self.stats.judged(m.cfg.name, out.judgement, max(0.0, time.time() - d["closed_at"]), out.alerts)
+
+    def _new_merger(self, m: MonitorRuntime) -> WindowMerger:
+        count = self.partition_counts.get(m.cfg.predictions_topic, 1)
+        return m.new_merger(frozenset(range(count)))
+
+    # -- checkpoints and rebalancing ---------------------------------------------------------
+
+    def checkpoint(self, only: set[tuple[str, int]] | None = None) -> None:
+        """Outputs and partials first, then state + offsets to the changelog, then commit."""
+        self.sink.flush()
+        commits = []
+        for key, st in self.tier1.items():
+            if (only is not None and key not in only) or st.next_offset is None:
+                continue
+            if st.dirty:
+                snap = {"offset": st.next_offset,
+                        "monitors": {n: state_codec.windows_to_dict(w) for n, w in st.windows.items()}}
+                self.sink.produce(self.changelog_topic, changelog.tier1_key(*key), state_codec.dumps(snap))
+                st.dirty = False
+            commits.append(TopicPartition(st.topic, st.partition, st.next_offset))
+        for p, st in self.tier2.items():
+            if (only is not None and (self.partials_topic, p) not in only) or st.next_offset is None:
+                continue
+            if st.dirty:
+                snap = {"offset": st.next_offset, "monitors": {
+                    n: {"merger": state_codec.merger_to_dict(mg), "alerts": self.monitors[n].alerts.to_state()}
+                    for n, mg in st.mergers.items()}}
+                self.sink.produce(self.changelog_topic, changelog.tier2_key(p), state_codec.dumps(snap))
+                st.dirty = False
+            commits.append(TopicPartition(self.partials_topic, p, st.next_offset))
+        self.sink.flush()
+        if commits and not self.broken:
+            self.consumer.commit(offsets=commits, asynchronous=False)
+
+    def _new_tier1(self, topic: str, partition: int) -> Tier1Partition:
+        return Tier1Partition(topic, partition, {m.cfg.name: m.new_partition() for m in self.by_topic[topic]},
+                              last_event_wall=time.monotonic())
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        snaps = changelog.read_all(reader_config(self.settings), self.changelog_topic)
+        self._refresh_partition_counts()
+        for tp in partitions:
+            if tp.topic == self.partials_topic:
+                st = self.tier2[tp.partition] = Tier2Partition(tp.partition)
+                snap = snaps.get(changelog.tier2_key(tp.partition))
+                if snap is not None:
+                    for name, d in snap["monitors"].items():
+                        m = self.monitors.get(name)
+                        if m is None:
+                            continue
+                        parts = frozenset(range(self.partition_counts.get(m.cfg.predictions_topic, 1)))
+                        st.mergers[name] = state_codec.merger_from_dict(d["merger"], m.window_spec.size_ms, parts, m.layout)
+                        m.alerts.load_state(d["alerts"])
+                    st.next_offset = snap["offset"]
+            else:
+                st1 = self.tier1[(tp.topic, tp.partition)] = self._new_tier1(tp.topic, tp.partition)
+                snap = snaps.get(changelog.tier1_key(tp.topic, tp.partition))
+                if snap is not None:
+                    for m in self.by_topic[tp.topic]:
+                        d = snap["monitors"].get(m.cfg.name)
+                        if d is not None:
+                            st1.windows[m.cfg.name] = state_codec.windows_from_dict(d, m.window_spec, m.layout)
+                            st1.base_max_ms[m.cfg.name] = st1.windows[m.cfg.name].max_event_ms
+                    st1.next_offset = snap["offset"]
+            if snap is not None and not self.broken:
+                tp.offset = snap["offset"]
+        consumer.assign(partitions)
+        self.health.ready = True
+        log.info("partitions assigned", extra=fields(
+            worker=self.index, partitions=[f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions]))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        keys = {(tp.topic, tp.partition) for tp in partitions}
+        try:
+            self.checkpoint(keys)
+        finally:
+            self._forget(keys)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._forget({(tp.topic, tp.partition) for tp in partitions})   # another worker owns them now
+
+    def _forget(self, keys: set[tuple[str, int]]) -> None:
+        for key in keys:
+            self.tier1.pop(key, None)
+            if key[0] == self.partials_topic:
+                self.tier2.pop(key[1], None)
+
+    def _sample_lag(self) -> None:
+        lags = {}
+        for (topic, p), st in self.tier1.items():
+            try:
+                _, high = self.consumer.get_watermark_offsets(TopicPartition(topic, p), cached=True)
+            except Exception:
+                continue
+            if high >= 0 and st.next_offset is not None:
+                lags[(topic, p)] = max(0, high - st.next_offset)
+        with self.stats.lock:
+            self.stats.consumer_lag = lags

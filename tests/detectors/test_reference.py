@@ -1,0 +1,284 @@
+"""Reference profiles (detectors/reference.py) and their JSON codec (reference_codec.py)."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import orjson
+import pytest
+from driftline.detectors.reference import (
+    COARSE_BINS,
+    FINE_BINS,
+    MAX_CATEGORIES,
+    CategoricalReference,
+    NumericReference,
+    ReferenceProfile,
+)
+from driftline.detectors.reference_codec import FORMAT, FORMAT_VERSION, from_dict, to_dict
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+def right_closed_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts over (-inf, e0], (e0, e1], ..., (e_last, inf), independently of the code under test."""
+    bins = np.concatenate(([-np.inf], np.nextafter(edges, np.inf), [np.inf]))
+    return np.histogram(values, bins=bins)[0]
+
+
+def coarse_edges(ref: NumericReference) -> np.ndarray:
+    return ref.fine_edges[ref.coarse_starts[1:] - 1]
+
+
+# -- numeric ----------------------------------------------------------------------------------
+
+
+def test_continuous_reference_quantile_edges() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=20_000)
+    ref = NumericReference.build(x)
+    np.testing.assert_array_equal(ref.fine_edges, np.quantile(x, np.arange(1, FINE_BINS) / FINE_BINS))
+    assert ref.n_fine == FINE_BINS
+    assert ref.coarse_starts.tolist() == list(range(0, FINE_BINS, FINE_BINS // COARSE_BINS))
+    np.testing.assert_array_equal(coarse_edges(ref), np.quantile(x, np.arange(1, COARSE_BINS) / COARSE_BINS))
+    np.testing.assert_allclose(ref.fine_probs, 1 / FINE_BINS, atol=1 / x.size)
+    np.testing.assert_allclose(ref.coarse_probs, 1 / COARSE_BINS, atol=1 / x.size)
+    assert ref.count == x.size
+    assert ref.null_rate == 0.0
+    assert ref.mean == pytest.approx(float(np.mean(x)))
+    assert ref.std == pytest.approx(float(np.std(x, ddof=1)))
+    assert (ref.min, ref.max) == (float(x.min()), float(x.max()))
+
+
+def _check_bins(ref: NumericReference, present: np.ndarray) -> None:
+    edges = ref.fine_edges
+    assert np.all(np.diff(edges) > 0), "fine edges strictly increasing"
+    assert ref.fine_probs.size == edges.size + 1
+    assert ref.fine_probs.sum() == pytest.approx(1.0, abs=1e-6)
+    assert np.all(ref.fine_probs >= 0)
+    # fine shares are the sample's shares over right-closed bins (stored to 9 decimals)
+    np.testing.assert_allclose(ref.fine_probs, right_closed_counts(present, edges) / present.size, atol=1e-9)
+    # coarse bins: start at 0, strictly increasing, every coarse edge is a fine edge
+    starts = ref.coarse_starts
+    assert starts[0] == 0
+    assert np.all(np.diff(starts) > 0)
+    assert starts[-1] <= edges.size
+    assert set(coarse_edges(ref).tolist()) <= set(edges.tolist())
+    assert ref.coarse_probs.size == starts.size
+    assert ref.coarse_probs.sum() == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_allclose(ref.coarse_probs, right_closed_counts(present, coarse_edges(ref)) / present.size,
+                               atol=1e-8)
+    # coarse edges are the decile values of the sample
+    deciles = np.unique(np.quantile(present, np.arange(1, COARSE_BINS) / COARSE_BINS))
+    np.testing.assert_array_equal(coarse_edges(ref), deciles)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.floats(-1e6, 1e6), st.integers(-3, 3).map(float), st.just(math.nan)),
+                min_size=2, max_size=400))
+def test_numeric_reference_bins_property(values: list[float]) -> None:
+    x = np.array(values)
+    present = x[~np.isnan(x)]
+    if present.size < 2:
+        with pytest.raises(ValueError):
+            NumericReference.build(x)
+        return
+    ref = NumericReference.build(x)
+    _check_bins(ref, present)
+    assert ref.count == present.size
+    assert ref.null_rate == pytest.approx((x.size - present.size) / x.size, abs=1e-6)
+
+
+def test_null_rate_and_out_of_range() -> None:
+    x = np.array([1.0, 2.0, np.nan, 3.0, 40.0, np.nan, -5.0, 6.0])
+    ref = NumericReference.build(x, lower=0.0, upper=10.0)
+    assert ref.null_rate == 0.25
+    assert ref.count == 6
+    assert ref.out_of_range_rate == pytest.approx(2 / 6, abs=1e-6)   # 40 and -5, of non-null values
+    assert NumericReference.build(x).out_of_range_rate == 0.0
+
+
+def test_discrete_reference_few_distinct_values() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.choice([0.0, 1.0, 2.0, 5.0], p=[0.5, 0.3, 0.15, 0.05], size=10_000)
+    ref = NumericReference.build(x)
+    _check_bins(ref, x)
+    # every distinct value sits alone in its own fine bin with its exact share
+    for v in (0.0, 1.0, 2.0, 5.0):
+        i = int(np.searchsorted(ref.fine_edges, v, side="left"))
+        assert ref.fine_probs[i] == pytest.approx(np.mean(x == v), abs=1e-9)
+    assert ref.n_fine < FINE_BINS
+
+
+def test_constant_reference() -> None:
+    ref = NumericReference.build(np.full(1000, 3.5))
+    assert ref.std == 0.0
+    assert ref.fine_edges.tolist() == [3.5]
+    assert ref.fine_probs.tolist() == [1.0, 0.0]
+    assert ref.coarse_starts.tolist() == [0, 1]
+    assert ref.coarse_probs.tolist() == [1.0, 0.0]
+    assert (ref.min, ref.max, ref.mean) == (3.5, 3.5, 3.5)
+
+
+def test_numeric_reference_rejects_too_few_values() -> None:
+    with pytest.raises(ValueError):
+        NumericReference.build(np.array([1.0, np.nan, np.nan]))
+    with pytest.raises(ValueError):
+        NumericReference.build(np.array([1.0, 2.0]), fine_bins=25, coarse_bins=10)
+
+
+# -- categorical ------------------------------------------------------------------------------
+
+
+def test_categorical_reference_shares_and_nulls() -> None:
+    x = np.array(["b", "a", "b", None, "c", "b", "a", None], dtype=object)
+    ref = CategoricalReference.build(x)
+    assert ref.categories == ("b", "a", "c")        # by frequency, then by name
+    assert ref.probs.tolist() == pytest.approx([0.5, 1 / 3, 1 / 6, 0.0], abs=1e-6)
+    assert ref.null_rate == 0.25
+    assert ref.count == 6
+    assert ref.n_buckets == 4
+    with pytest.raises(ValueError):
+        CategoricalReference.build(np.array([None, None], dtype=object))
+
+
+def test_categorical_cap_folds_the_tail_into_other() -> None:
+    # MAX_CATEGORIES + 50 categories: the 50 rarest (ties broken by name) fold into "other"
+    total = MAX_CATEGORIES + 50
+    names = [f"k{i:05d}" for i in range(total)]
+    counts = [3 if i < 10 else (2 if i < MAX_CATEGORIES else 1) for i in range(total)]
+    values = np.array([n for n, c in zip(names, counts, strict=True) for _ in range(c)], dtype=object)
+    np.random.default_rng(3).shuffle(values)
+    ref = CategoricalReference.build(values)
+    assert len(ref.categories) == MAX_CATEGORIES
+    assert ref.categories == tuple(names[:MAX_CATEGORIES])
+    assert ref.probs.size == MAX_CATEGORIES + 1
+    assert ref.probs[-1] == pytest.approx(50 / values.size, abs=1e-6)
+    assert ref.probs.sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_categorical_small_cap() -> None:
+    values = np.array(list("aaaabbbccd") + [None], dtype=object)
+    ref = CategoricalReference.build(values, max_categories=2)
+    assert ref.categories == ("a", "b")
+    assert ref.probs.tolist() == pytest.approx([0.4, 0.3, 0.3], abs=1e-6)
+
+
+# -- codec ------------------------------------------------------------------------------------
+
+
+def _profile() -> ReferenceProfile:
+    rng = np.random.default_rng(5)
+    amount = rng.lognormal(size=5000)
+    amount[::50] = np.nan
+    return ReferenceProfile(
+        {"amount": NumericReference.build(amount, lower=0.0),
+         "flag": NumericReference.build(rng.integers(0, 2, 3000).astype(float)),
+         "const": NumericReference.build(np.zeros(10))},
+        {"country": CategoricalReference.build(rng.choice(np.array(["DE", "FR", "US", None], dtype=object), 3000)),
+         "city": CategoricalReference.build(rng.choice(np.array([f"c{i}" for i in range(40)], dtype=object), 2000),
+                                            max_categories=5)},
+        CategoricalReference.build(np.array(["0", "1", "1"], dtype=object)),
+    )
+
+
+def _same(a: NumericReference | CategoricalReference, b: NumericReference | CategoricalReference) -> None:
+    assert type(a) is type(b)
+    if isinstance(a, NumericReference):
+        for field in ("count", "null_rate", "out_of_range_rate", "mean", "std", "min", "max"):
+            assert getattr(a, field) == getattr(b, field), field
+        for field in ("fine_edges", "fine_probs", "coarse_starts"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+            assert getattr(a, field).dtype == getattr(b, field).dtype
+    else:
+        assert (a.count, a.null_rate, a.categories) == (b.count, b.null_rate, b.categories)
+        np.testing.assert_array_equal(a.probs, b.probs)
+
+
+def test_codec_roundtrip_through_orjson() -> None:
+    ref = _profile()
+    d = to_dict(ref)
+    assert d["format"] == FORMAT and d["format_version"] == FORMAT_VERSION
+    back = from_dict(orjson.loads(orjson.dumps(d)))
+    assert set(back.numeric) == set(ref.numeric)
+    assert set(back.categorical) == set(ref.categorical)
+    for name in ref.numeric:
+        _same(ref.numeric[name], back.numeric[name])
+    for name in ref.categorical:
+        _same(ref.categorical[name], back.categorical[name])
+    _same(ref.prediction, back.prediction)
+    # and the dict of the decoded profile is the same JSON
+    assert orjson.dumps(to_dict(back)) == orjson.dumps(d)
+
+
+def test_codec_roundtrip_numeric_prediction_and_none() -> None:
+    ref = ReferenceProfile({"x": NumericReference.build(np.arange(100.0))}, {},
+                           NumericReference.build(np.linspace(0, 1, 50)))
+    back = from_dict(orjson.loads(orjson.dumps(to_dict(ref))))
+    _same(ref.prediction, back.prediction)
+    ref = ReferenceProfile({}, {"c": CategoricalReference.build(np.array(["a"], dtype=object))})
+    back = from_dict(orjson.loads(orjson.dumps(to_dict(ref))))
+    assert back.prediction is None and back.numeric == {}
+
+
+def _valid() -> dict:
+    return orjson.loads(orjson.dumps(to_dict(_profile())))
+
+
+def _mutate(path: list, value=None, delete: bool = False):
+    def apply(d: dict) -> dict:
+        node = d
+        for key in path[:-1]:
+            node = node[key]
+        if delete:
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+        return d
+    return apply
+
+
+BAD = {
+    "not-a-dict": lambda d: [d],
+    "wrong-format": _mutate(["format"], "something.else"),
+    "no-format": _mutate(["format"], delete=True),
+    "version-2": _mutate(["format_version"], 2),
+    "version-string": _mutate(["format_version"], "1"),
+    "no-version": _mutate(["format_version"], delete=True),
+    "no-features": _mutate(["features"], delete=True),
+    "features-list": _mutate(["features"], []),
+    "feature-null": _mutate(["features", "amount"], None),
+    "unknown-type": _mutate(["features", "amount", "type"], "ordinal"),
+    "no-type": _mutate(["features", "amount", "type"], delete=True),
+    "probs-too-short": lambda d: _mutate(["features", "amount", "fine_probs"],
+                                         d["features"]["amount"]["fine_probs"][:-1])(d),
+    "edges-too-long": lambda d: _mutate(["features", "amount", "fine_edges"],
+                                        [*d["features"]["amount"]["fine_edges"], 1e9])(d),
+    "edges-decreasing": lambda d: _mutate(["features", "amount", "fine_edges"],
+                                          d["features"]["amount"]["fine_edges"][::-1])(d),
+    "edges-null": lambda d: _mutate(["features", "amount", "fine_edges"],
+                                    [None, *d["features"]["amount"]["fine_edges"][1:]])(d),
+    "coarse-not-from-0": _mutate(["features", "amount", "coarse_starts"], [1, 20, 40]),
+    "coarse-empty": _mutate(["features", "amount", "coarse_starts"], []),
+    "coarse-past-end": _mutate(["features", "amount", "coarse_starts"], [0, 20, 400]),
+    "coarse-decreasing": _mutate(["features", "amount", "coarse_starts"], [0, 100, 40]),
+    "coarse-repeated": _mutate(["features", "amount", "coarse_starts"], [0, 40, 40, 60]),
+    "no-fine-edges": _mutate(["features", "amount", "fine_edges"], delete=True),
+    "count-text": _mutate(["features", "amount", "count"], "many"),
+    "cat-probs-short": lambda d: _mutate(["features", "country", "probs"],
+                                         d["features"]["country"]["probs"][:-1])(d),
+    "cat-no-categories": _mutate(["features", "country", "categories"], delete=True),
+    "prediction-bad": _mutate(["prediction", "type"], "text"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_from_dict_rejects_invalid_profiles_with_valueerror(name: str) -> None:
+    bad = BAD[name](copy.deepcopy(_valid()))
+    with pytest.raises(ValueError):
+        from_dict(bad)
+
+
+def test_from_dict_accepts_the_valid_base() -> None:
+    from_dict(_valid())   # the BAD cases above differ from this by one change each
