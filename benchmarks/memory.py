@@ -6,7 +6,10 @@ stream's length.
 
 Every measurement is a fresh child process (``memory.py child ...``) that imports driftline,
 loads the config, replays the file into a sink that discards its output and reports its peak
-RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), so runs do not share allocator state.
+RSS, so runs do not share allocator state. Peak RSS is ``VmHWM`` of /proc/self/status: the
+high-water mark of the child's own process image. ``resource.getrusage(RUSAGE_SELF).ru_maxrss``
+is also recorded, but on Linux it is carried over fork + exec (a child reports at least its
+parent's peak at the time it was started), so it is only a cross-check.
 
 (i) 1,000 numeric features (plus a numeric score): 20,000 events at 100 events/s of event
     time, 10 s tumbling windows (1,000 events each, 20 windows), 10,000 training rows
@@ -25,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -58,13 +60,19 @@ LENGTHS = (50_000, 100_000, 200_000)
 
 # -- the child: one replay, measured ----------------------------------------------------------
 
+def _status_mb(field: str) -> float:
+    """``VmHWM`` (peak RSS of this process image) or ``VmRSS`` from /proc/self/status, in MiB."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
 def _maxrss_mb() -> float:
+    """``getrusage`` peak RSS in MiB. On Linux it survives fork + exec, so a child started by a
+    big parent reports at least the parent's size: kept as a cross-check only."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-
-
-def _current_rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def child(config_path: str, events: str, sample_state: bool) -> None:
@@ -73,7 +81,7 @@ def child(config_path: str, events: str, sample_state: bool) -> None:
     from driftline.streams.replay import replay
 
     config = load_config(config_path)
-    import_mb = _maxrss_mb()
+    import_mb = _status_mb("VmHWM")
     samples: list[tuple[int, int]] = []   # (open windows, state bytes) after each batch
     if sample_state:
         original = windows_mod.PartitionWindows.add
@@ -90,8 +98,8 @@ def child(config_path: str, events: str, sample_state: bool) -> None:
     wall = time.perf_counter() - t0
     out = {
         "events": stats.events, "windows": stats.windows, "alerts": stats.alerts,
-        "wall_s": wall, "rss_before_mb": import_mb, "peak_rss_mb": _maxrss_mb(),
-        "rss_end_mb": _current_rss_mb(),
+        "wall_s": wall, "rss_before_mb": import_mb, "peak_rss_mb": _status_mb("VmHWM"),
+        "rss_end_mb": _status_mb("VmRSS"), "ru_maxrss_mb": _maxrss_mb(),
     }
     if samples:
         state = [b for _, b in samples]
@@ -217,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         batch = None if b.strip() == "default" else int(b)
         cfg = wide_config(wide, batch)
         r = measure(cfg, wide / "events.jsonl")
-        s = measure(cfg, wide / "events.jsonl", sample_state=True)
-        r.update({k: v for k, v in s.items() if "state" in k or "open" in k})
+        if batch is None:  # the state does not depend on the batch size's memory; sample once
+            s = measure(cfg, wide / "events.jsonl", sample_state=True)
+            r.update({k: v for k, v in s.items() if "state" in k or "open" in k})
         r["batch"] = default_batch if batch is None else batch
         r["is_default"] = batch is None
         log(f"  wide batch {r['batch']}: peak {r['peak_rss_mb']:.1f} MB "
@@ -255,11 +264,16 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {machine_line(info)}. Code: {git_revision()}. "
         f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}.",
         "",
-        "Each row is a fresh child process replaying the file in process into a sink that "
-        "discards its output; peak RSS is `resource.getrusage(RUSAGE_SELF).ru_maxrss` at the end "
-        "of the replay. \"Before replay\" is the peak after importing driftline and loading the "
-        "config (interpreter, numpy, scipy). The open-window state is measured in a second child "
-        "of the same input (sampling allocates): after every batch, the sum over open windows of "
+        "Each row is a fresh child process (`memory.py child`) replaying the file in process into "
+        "a sink that discards its output. Peak RSS is `VmHWM` of `/proc/self/status` at the end of "
+        "the replay: the child's own high-water mark. (`resource.getrusage(RUSAGE_SELF).ru_maxrss` "
+        "is recorded too but on Linux it is inherited across fork + exec, i.e. it is at least the "
+        "parent's peak when the child started, so it cannot be trusted for a child of this script; "
+        f"it read {max(r['ru_maxrss_mb'] for r in wide_rows + length_rows):.1f} MB at most.) "
+        "\"Before replay\" is the peak after importing driftline and loading the config "
+        "(interpreter, numpy, driftline modules). The open-window state is measured in a second "
+        "child on the same input (sampling allocates): after every batch (after "
+        "`PartitionWindows.add`, before windows close), the sum over open windows of "
         "`len(orjson.dumps(sketch.to_state()))`.",
         "",
         f"### 1,000 numeric features (target < {TARGET_MB:.0f} MB RSS)",
@@ -277,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         label = f"{r['batch']} (default)" if r["is_default"] else str(r["batch"])
         lines.append(
             f"| {label} | {r['peak_rss_mb']:.1f} | {r['rss_before_mb']:.1f} | {r['rss_end_mb']:.1f} | "
-            f"{r.get('max_open_windows', '-')} | {r.get('max_state_bytes', 0) / 1e3:,.0f} | "
+            f"{r.get('max_open_windows', '-')} | "
+            f"{format(r['max_state_bytes'] / 1e3, ',.0f') if 'max_state_bytes' in r else '-'} | "
             f"{r['windows']} | {r['alerts']} | {r['wall_s']:.1f} |")
     ok_default = default_row["peak_rss_mb"] < TARGET_MB
     lines += [

@@ -226,6 +226,8 @@ class Worker:
             position = self.consumer.position([tp])[0].offset
         except Exception:  # noqa: BLE001 - not fetched yet: unknown, so not idle
             return False
+        if position < 0:   # nothing consumed since assignment: we start where the state ends
+            position = -1 if st.next_offset is None else st.next_offset
         return high >= 0 and position >= 0 and position >= high
 
     def check_idle(self, now: float) -> None:
@@ -345,10 +347,27 @@ class Worker:
                     st1.next_offset = snap["offset"]
             if snap is not None and not self.broken:
                 tp.offset = snap["offset"]
+        self._start_offsets(consumer, [tp for tp in partitions if tp.offset < 0])
         consumer.assign(partitions)
         self.health.ready = True
         log.info("partitions assigned", extra=fields(
             worker=self.index, partitions=[f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions]))
+
+    def _start_offsets(self, consumer: Consumer, fresh: list[TopicPartition]) -> None:
+        """Where partitions without a snapshot start (committed offset, else the reset policy),
+        so an empty state knows which offset it reflects."""
+        if not fresh:
+            return
+        earliest = str(consumer_config(self.settings)["auto.offset.reset"]) in ("earliest", "smallest", "beginning")
+        for tp in consumer.committed([TopicPartition(t.topic, t.partition) for t in fresh], timeout=10):
+            offset = tp.offset
+            if offset < 0:
+                low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
+                offset = low if earliest else high
+            if tp.topic == self.partials_topic:
+                self.tier2[tp.partition].next_offset = offset
+            else:
+                self.tier1[(tp.topic, tp.partition)].next_offset = offset
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = {(tp.topic, tp.partition) for tp in partitions}

@@ -159,7 +159,7 @@ def test_categorical_cap_folds_the_tail_into_other() -> None:
 
 
 def test_categorical_small_cap() -> None:
-    values = np.array(list("aaaabbbccd") + [None], dtype=object)
+    values = np.array([*list("aaaabbbccd"), None], dtype=object)
     ref = CategoricalReference.build(values, max_categories=2)
     assert ref.categories == ("a", "b")
     assert ref.probs.tolist() == pytest.approx([0.4, 0.3, 0.3], abs=1e-6)

@@ -9,13 +9,19 @@ statistics.py documents the approximation bounds checked here:
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
 import scipy.stats as ss
+from driftline.detectors.calibration import (
+    MIN_EXPECTED,
+    chi2_homogeneity,
+    chi2_statistic,
+    ks_pvalue,
+    pooled_chi2,
+)
 from driftline.detectors.drift_judge import DriftJudge, DriftParams
-from driftline.detectors.calibration import MIN_EXPECTED, chi2_homogeneity, chi2_statistic, ks_pvalue, pooled_chi2
 from driftline.detectors.reference import CategoricalReference, NumericReference, ReferenceProfile
 from driftline.detectors.statistics import (
     PSI_FLOOR,
@@ -51,7 +57,7 @@ def draw(shape: str, rng: np.random.Generator, n: int) -> np.ndarray:
     raise AssertionError(shape)
 
 
-@lru_cache(maxsize=None)
+@cache
 def reference(shape: str) -> tuple[np.ndarray, NumericReference, MonitorLayout]:
     rng = np.random.default_rng(SHAPE_SEED[shape])
     sample = draw(shape, rng, REF_SIZE)
@@ -142,7 +148,7 @@ def test_wasserstein_binned_within_0_02_on_continuous_data(shape: str, shift: fl
     rows = _w1_errors(shape, shift)
     worst = max(rows, key=lambda r: abs(r[1] - r[2]))
     assert abs(worst[1] - worst[2]) <= 0.02, (
-        f"{shape} shift={shift}σ: binned W1 {worst[1]:.4f} vs exact {worst[2]:.4f} "
+        f"{shape} shift={shift} sd: binned W1 {worst[1]:.4f} vs exact {worst[2]:.4f} "
         f"at n={worst[0]} (error {abs(worst[1] - worst[2]):.4f})")
 
 

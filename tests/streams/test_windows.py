@@ -13,6 +13,7 @@ per index, so a sketch's bin counts say exactly which events it holds.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
 
 import numpy as np
@@ -21,7 +22,7 @@ from driftline.detectors.categorical_sketch import CategoricalLayout
 from driftline.detectors.numeric_sketch import NumericLayout
 from driftline.detectors.window_sketch import ColumnBatch, MonitorLayout
 from driftline.streams.records import DecodedBatch
-from driftline.streams.windows import PartitionWindows, Partial, WindowSpec
+from driftline.streams.windows import Partial, PartitionWindows, WindowSpec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -92,7 +93,7 @@ def run(spec: WindowSpec, times: list[int], versions: list[str | None], cuts: li
     partials: list[Partial] = []
     late = 0
     bounds = [0, *sorted(set(c for c in cuts if 0 < c < len(times))), len(times)]
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+    for a, b in itertools.pairwise(bounds):
         late += pw.add(batch(list(range(a, b)), times[a:b], versions[a:b]))
         if close_between:
             partials += pw.close_ready()
@@ -251,8 +252,8 @@ def test_out_of_order_within_grace_lands_in_its_window() -> None:
     late = pw.add(batch([0, 1, 2], [BASE_MS + 10_000, BASE_MS + 62_000, BASE_MS + 55_000], ["v1"] * 3))
     assert late == 0
     assert pw.close_ready() == []
-    pw.add(batch([3], [BASE_MS + 125_000], ["v1"]))
-    out = pw.close_ready()                        # watermark 115 s closes windows 0 and 60 s
+    pw.add(batch([3], [BASE_MS + 135_000], ["v1"]))
+    out = pw.close_ready()                        # watermark 125 s closes windows 0 and 60 s
     assert [p.window_start - BASE_MS for p in out] == [0, 60_000]
     assert out[0].sketches["v1"].numeric.bin_counts(0)[:4].tolist() == [1, 0, 1, 0]
     assert out[1].sketches["v1"].numeric.bin_counts(0)[:4].tolist() == [0, 1, 0, 0]
@@ -282,16 +283,17 @@ def test_millisecond_timestamps_on_a_window_boundary() -> None:
 
     Epoch seconds with millisecond precision are not exact in binary: 1.001 s is stored as
     1.00099999...; PartitionWindows computes floor(seconds * 1000) and gets 1000 ms, so the
-    event at 1.001 s lands in the window that ENDS at 1.001 s. It happens to ~0.6% of
-    millisecond timestamps (also at today's epoch), and matters when a window edge is not a
-    whole second (slide of 1 ms here; e.g. 100 ms or 250 ms slides in practice).
+    event at 1.001 s lands in the window that ENDS at 1.001 s. About 0.6% of millisecond
+    timestamps are hit in many ranges (small epochs, 2004, after 2038; none measured in
+    2023-2027), and it matters where a window edge is not a whole second (a 1 ms slide here;
+    100 ms or 250 ms slides in practice).
     """
     spec = WindowSpec(1, 1, 0)
     wrong = []
-    for ms in (1001, 1003, 4350, 1_764_064_800_123, 1_764_064_800_617):
+    for ms in (1001, 1003, 4350, 1_089_762_689_215, 1_764_064_800_123, 2_149_079_795_490):
         pw = PartitionWindows(spec, LAYOUT)
         pw.add(DecodedBatch(ColumnBatch(np.zeros((1, 1)), (), None), np.array([ms / 1000.0]),
-                            np.array([None], dtype=object), ()))
+                            np.array(["v"], dtype=object), ()))
         got = list(pw.open)
         if got != [ms]:
             wrong.append((ms, got))

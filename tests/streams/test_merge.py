@@ -1,0 +1,221 @@
+"""Tier 2 (streams/merge.py): WindowMerger merges the partials of a window from every partition.
+
+- a window completes only when every partition has sent its partial for it or reported
+  (closed_through) that it closed every window ending by then;
+- completed windows leave in start order;
+- a repeated partial (same partition, same window) is ignored, before or after release, and
+  counted in ``duplicates``: replays of the internal topic change nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from driftline.detectors.categorical_sketch import CategoricalLayout
+from driftline.detectors.numeric_sketch import NumericLayout
+from driftline.detectors.window_sketch import ColumnBatch, MonitorLayout, WindowSketch
+from driftline.streams.merge import MergedWindow, WindowMerger
+from driftline.streams.windows import Partial
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+LAYOUT = MonitorLayout(
+    NumericLayout.from_edges(("x",), (np.arange(15) + 0.5,)),
+    CategoricalLayout.from_categories((), ()),
+    None,
+)
+SIZE = 60_000
+BASE = 1_764_064_800_000
+
+
+def sketch(*values: float) -> WindowSketch:
+    s = WindowSketch(LAYOUT)
+    s.update(ColumnBatch(np.array(values, dtype=np.float64).reshape(-1, 1), (), None))
+    return s
+
+
+def partial(start: int, values: dict[str | None, tuple[float, ...]], late: int = 0, invalid: int = 0) -> Partial:
+    return Partial(start, {v: sketch(*vals) for v, vals in values.items()}, late, invalid)
+
+
+def starts(out: list[MergedWindow]) -> list[int]:
+    return [m.window_start - BASE for m in out]
+
+
+def test_window_completes_only_when_every_partition_reported_or_closed_past_it() -> None:
+    m = WindowMerger(SIZE, frozenset({0, 1, 2}))
+    assert m.add(0, [partial(BASE, {None: (1.0,)}, late=1)], BASE + SIZE) == []
+    assert m.add(1, [partial(BASE, {None: (2.0, 3.0), "v1": (4.0,)}, invalid=2)], BASE + SIZE) == []
+    # partition 2 has closed up to just before the end: not enough
+    assert m.add(2, [], BASE + SIZE - 1) == []
+    out = m.add(2, [], BASE + SIZE)              # closed through the window's end, no partial
+    assert starts(out) == [0]
+    (w,) = out
+    assert (w.window_start, w.window_end, w.late, w.invalid) == (BASE, BASE + SIZE, 1, 2)
+    assert w.sketches[None] == sketch(1.0, 2.0, 3.0)
+    assert w.sketches["v1"] == sketch(4.0)
+    assert m.pending == {}
+
+
+def test_partition_that_never_reported_holds_the_window() -> None:
+    m = WindowMerger(SIZE, frozenset({0, 1}))
+    assert m.add(0, [partial(BASE, {None: (1.0,)})], BASE + 10 * SIZE) == []
+    assert list(m.pending) == [BASE]
+    out = m.add(1, [partial(BASE, {None: (2.0,)})], None)
+    assert starts(out) == [0]
+    assert out[0].sketches[None] == sketch(1.0, 2.0)
+
+
+def test_pre_1970_window_also_waits_for_every_partition() -> None:
+    """Event times are epoch numbers and may be negative. Partition 1 has not reported
+    anything, yet the merger treats it as closed through -1 ms (its default), so a window
+    ending before the epoch is released without it."""
+    m = WindowMerger(SIZE, frozenset({0, 1}))
+    start = -2 * SIZE
+    out = m.add(0, [partial(start, {None: (1.0,)})], start + SIZE)
+    assert out == [], "released before partition 1 reported"
+
+
+def test_release_in_start_order() -> None:
+    m = WindowMerger(SIZE, frozenset({0, 1}))
+    # window 60 s is complete first (both partials), window 0 s waits for partition 1
+    assert m.add(0, [partial(BASE, {None: (1.0,)}), partial(BASE + SIZE, {None: (2.0,)})], None) == []
+    assert m.add(1, [partial(BASE + SIZE, {None: (3.0,)})], None) == []
+    out = m.add(1, [], BASE + SIZE)              # partition 1 had nothing for window 0
+    assert starts(out) == [0, SIZE]
+    assert out[0].sketches[None] == sketch(1.0)
+    assert out[1].sketches[None] == sketch(2.0, 3.0)
+
+
+def test_duplicate_partial_is_ignored_before_release() -> None:
+    m = WindowMerger(SIZE, frozenset({0, 1}))
+    p = partial(BASE, {None: (1.0,)}, late=3, invalid=1)
+    assert m.add(0, [p], None) == []
+    assert m.add(0, [partial(BASE, {None: (1.0,)}, late=3, invalid=1)], None) == []
+    assert m.duplicates == 1
+    out = m.add(1, [partial(BASE, {None: (2.0,)})], None)
+    assert out[0].sketches[None] == sketch(1.0, 2.0)
+    assert (out[0].late, out[0].invalid) == (3, 1)
+
+
+def test_duplicate_after_release_is_ignored_and_counted() -> None:
+    m = WindowMerger(SIZE, frozenset({0}))
+    assert starts(m.add(0, [partial(BASE, {None: (1.0,)})], BASE + SIZE)) == [0]
+    assert m.add(0, [partial(BASE, {None: (1.0,)})], BASE + SIZE) == []
+    assert m.duplicates == 1
+    assert m.pending == {}
+    # an older window arriving after a newer one was released is not released out of order
+    assert m.add(0, [partial(BASE - SIZE, {None: (5.0,)})], None) == []
+    assert m.duplicates == 2
+    assert m.pending == {}
+
+
+def test_flush_releases_everything_pending_in_order() -> None:
+    m = WindowMerger(SIZE, frozenset({0, 1}))
+    m.add(0, [partial(BASE + SIZE, {None: (2.0,)}), partial(BASE + 3 * SIZE, {None: (3.0,)})], None)
+    m.add(1, [partial(BASE, {None: (1.0,)})], None)
+    out = m.flush()
+    assert starts(out) == [0, SIZE, 3 * SIZE]
+    assert m.pending == {}
+    assert m.add(1, [partial(BASE + SIZE, {None: (9.0,)})], None) == []
+    assert m.duplicates == 1
+
+
+def test_set_partitions_rejudges_completeness() -> None:
+    m = WindowMerger(SIZE, frozenset({0, 1}))
+    assert m.add(0, [partial(BASE, {None: (1.0,)})], BASE + SIZE) == []
+    assert starts(m.set_partitions(frozenset({0}))) == [0]
+
+
+# -- property: any delivery order, any duplicates -> the same windows, once each, in order ----
+
+
+@st.composite
+def deliveries(draw):
+    n_parts = draw(st.integers(1, 4))
+    n_windows = draw(st.integers(1, 6))
+    # which partitions saw which windows, and what (values by version)
+    seen = {}
+    for p in range(n_parts):
+        for w in range(n_windows):
+            if draw(st.booleans()):
+                values = {v: tuple(draw(st.lists(st.integers(0, 15).map(float), min_size=1, max_size=3)))
+                          for v in draw(st.sets(st.sampled_from([None, "v1"]), min_size=1))}
+                seen[(p, w)] = (values, draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    # each partition sends its partials in window order, in messages of a few partials, each
+    # with the closed_through of that moment; messages of different partitions interleave
+    streams = {}
+    for p in range(n_parts):
+        mine = [w for w in range(n_windows) if (p, w) in seen]
+        msgs, i = [], 0
+        while i < len(mine):
+            k = draw(st.integers(1, 3))
+            chunk = mine[i:i + k]
+            i += k
+            msgs.append((chunk, BASE + (chunk[-1] + 1) * SIZE))
+        msgs.append(([], BASE + (n_windows + 1) * SIZE))         # finally closed past everything
+        streams[p] = msgs
+    order = []
+    cursors = dict.fromkeys(streams, 0)
+    while any(cursors[p] < len(streams[p]) for p in streams):
+        p = draw(st.sampled_from(sorted(q for q in streams if cursors[q] < len(streams[q]))))
+        msg = streams[p][cursors[p]]
+        cursors[p] += 1
+        order.append((p, msg))
+        if draw(st.integers(0, 4)) == 0:       # redelivery of the same message
+            order.append((p, msg))
+    return n_parts, n_windows, seen, order
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(deliveries())
+def test_merger_model(case) -> None:
+    n_parts, _n_windows, seen, order = case
+    m = WindowMerger(SIZE, frozenset(range(n_parts)))
+    released: list[MergedWindow] = []
+    delivered: set[tuple[int, int]] = set()
+    repeats = 0
+    for p, (windows, closed) in order:
+        for w in windows:
+            repeats += (p, w) in delivered
+            delivered.add((p, w))
+        out = m.add(p, [partial(BASE + w * SIZE, *_args(seen[(p, w)])) for w in windows], closed)
+        # everything released is complete: each partition sent it or closed past its end
+        for mw in out:
+            w = (mw.window_start - BASE) // SIZE
+            for q in range(n_parts):
+                assert (q, w) in delivered or m.closed_through.get(q, -1) >= mw.window_end
+        released += out
+    assert m.pending == {}
+    expected_windows = sorted({w for (_, w) in seen})
+    assert starts(released) == [w * SIZE for w in expected_windows]
+    for mw in released:
+        w = (mw.window_start - BASE) // SIZE
+        parts = [seen[(p, w)] for p in range(n_parts) if (p, w) in seen]
+        assert mw.late == sum(x[1] for x in parts)
+        assert mw.invalid == sum(x[2] for x in parts)
+        versions = {v for x in parts for v in x[0]}
+        assert set(mw.sketches) == versions
+        for v in versions:
+            values = [val for x in parts if v in x[0] for val in x[0][v]]
+            assert mw.sketches[v] == sketch(*values)
+    assert m.duplicates == repeats
+
+
+def _args(entry):
+    values, late, invalid = entry
+    return values, late, invalid
+
+
+def test_idle_partition_holds_back_only_its_open_windows() -> None:
+    m = WindowMerger(SIZE, frozenset({0, 1}))
+    assert m.add(0, [partial(BASE, {None: (1.0,)}), partial(BASE + SIZE, {None: (2.0,)})], BASE + 2 * SIZE) == []
+    # partition 1 is silent but still has window 60 s open: window 0 s may go, 60 s waits
+    assert starts(m.set_idle(1, {BASE + SIZE})) == [0]
+    assert list(m.pending) == [BASE + SIZE]
+    out = m.add(1, [partial(BASE + SIZE, {None: (3.0,)})], BASE + 2 * SIZE)
+    assert starts(out) == [SIZE]
+    assert out[0].sketches[None] == sketch(2.0, 3.0)
+    # active again: it holds windows back as any partition does
+    assert m.set_idle(1, None) == []
+    assert m.add(0, [partial(BASE + 5 * SIZE, {None: (4.0,)})], BASE + 6 * SIZE) == []
+    assert starts(m.set_idle(1, set())) == [5 * SIZE]

@@ -1,0 +1,349 @@
+"""``docker-compose.yml`` and ``docker/`` are shipped for users and validated here, not run
+(no Docker engine on the development machines, DESIGN 6).
+
+The structure checks always run (PyYAML); ``docker compose config`` runs when the docker CLI has
+the compose plugin, and ``promtool`` / ``amtool`` checks when Prometheus's tools are installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+from driftline.schemas.config import load_config
+
+from driftline import synth
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKER = ROOT / "docker"
+SERVICES = {"kafka", "driftline", "demo-producer", "prometheus", "alertmanager", "grafana"}
+CONFIG_IN_CONTAINER = "/etc/driftline/driftline.yaml"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(data, dict) and isinstance(data.get("services"), dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def services(compose) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
+def _env(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {k: str(v) for k, v in env.items()}
+
+
+def _command(service: dict[str, Any]) -> list[str]:
+    cmd = service.get("command") or []
+    return shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]
+
+
+def _arg(cmd: list[str], flag: str) -> str:
+    assert flag in cmd, f"{flag} missing from {cmd}"
+    return cmd[cmd.index(flag) + 1]
+
+
+def _binds(service: dict[str, Any]) -> dict[str, Path]:
+    """container path -> repo path of the service's bind mounts (``./x:/y[:ro]``)."""
+    out = {}
+    for v in service.get("volumes") or []:
+        if isinstance(v, str) and v.startswith("./"):
+            source, target = v.split(":")[:2]
+            out[target] = (ROOT / source).resolve()
+    return out
+
+
+def _named_volumes(service: dict[str, Any]) -> dict[str, str]:
+    """container path -> named volume."""
+    out = {}
+    for v in service.get("volumes") or []:
+        if isinstance(v, str) and not v.startswith(("./", "/", "~")):
+            name, target = v.split(":")[:2]
+            out[target] = name
+    return out
+
+
+def _published(service: dict[str, Any]) -> dict[int, int]:
+    """host port -> container port."""
+    out = {}
+    for p in service.get("ports") or []:
+        parts = str(p).split("/")[0].split(":")
+        assert len(parts) in (2, 3), f"publish ports as HOST:CONTAINER, not {p!r}"
+        out[int(parts[-2])] = int(parts[-1])
+    return out
+
+
+def _driftline_config_path(services) -> Path:
+    cmd = _command(services["driftline"])
+    path = _arg(cmd, "--config")
+    binds = _binds(services["driftline"])
+    assert path in binds, f"{path} is not mounted into the driftline service"
+    return binds[path]
+
+
+def _project_version() -> str:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+# --------------------------------------------------------------------------- compose CLI
+
+
+def _compose_cli() -> list[str] | None:
+    docker = shutil.which("docker")
+    if docker:
+        try:
+            ok = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        if ok:
+            return [docker, "compose"]
+    standalone = shutil.which("docker-compose")
+    return [standalone] if standalone else None
+
+
+def test_docker_compose_config_accepts_the_file():
+    cli = _compose_cli()
+    if cli is None:
+        pytest.skip("no docker compose CLI here (the structure tests below still run)")
+    res = subprocess.run([*cli, "-f", str(COMPOSE), "config", "-q"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr or res.stdout
+
+
+# --------------------------------------------------------------------------- structure
+
+
+def test_services_exist(services):
+    assert services.keys() >= SERVICES, f"missing: {sorted(SERVICES - services.keys())}"
+
+
+def test_images_are_pinned(services):
+    version = _project_version()
+    for name, s in services.items():
+        image = s.get("image")
+        assert image, f"{name}: give an image (with a tag)"
+        repo, _, tag = image.rpartition(":") if "@" not in image else (image, "", "digest")
+        assert repo and tag and "/" not in tag, f"{name}: image {image!r} has no explicit tag"
+        assert tag != "latest" and not tag.startswith("latest-"), f"{name}: {image!r} is not pinned"
+        if "build" in s:
+            assert image == f"driftline:{version}", f"{name}: built image should be tagged driftline:{version}"
+    assert re.fullmatch(r"apache/kafka:4\.1\.\d+", services["kafka"]["image"])
+
+
+def test_kafka_is_single_node_kraft(services):
+    kafka = services["kafka"]
+    env = _env(kafka)
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].startswith(f"{env['KAFKA_NODE_ID']}@kafka:")
+    for key in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"):
+        assert env[key] == "1", key
+    listeners = dict(item.split("://") for item in env["KAFKA_LISTENERS"].split(","))
+    advertised = dict(item.split("://") for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(listeners) == set(protocols), "every listener needs a security protocol"
+    assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] in listeners
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in advertised
+    assert _published(kafka) == {9092: 9092}
+    assert advertised["EXTERNAL"] == "localhost:9092", "the host reaches the broker at localhost:9092"
+    for name, addr in advertised.items():
+        assert listeners[name].rsplit(":", 1)[1] == addr.rsplit(":", 1)[1], f"{name}: port mismatch"
+    assert "healthcheck" in kafka
+
+
+def test_driftline_service_runs_the_cli_on_the_repo_config(services):
+    d = services["driftline"]
+    assert d["build"]["context"] == "."
+    dockerfile = ROOT / d["build"]["dockerfile"]
+    assert dockerfile.is_file()
+    assert re.search(r"^FROM python:3\.11-slim", dockerfile.read_text(), re.M)
+    cmd = _command(d)
+    assert cmd[:2] == ["driftline", "run"] and _arg(cmd, "--config") == CONFIG_IN_CONTAINER
+    depends = d.get("depends_on") or {}
+    assert "kafka" in depends
+    assert _published(d) == {9464: 9464}
+
+
+def test_driftline_config_loads_and_fits_the_stack(services):
+    path = _driftline_config_path(services)
+    assert path.is_file() and path.is_relative_to(ROOT), path
+    cfg = load_config(path)
+    # reachable: /metrics served on all interfaces at the published port
+    assert cfg.http.host == "0.0.0.0"
+    assert cfg.http.port in _published(services["driftline"]).values()
+    # the broker address containers are given
+    advertised = dict(item.split("://") for item in _env(services["kafka"])["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    assert cfg.kafka["bootstrap.servers"] in advertised.values()
+    assert cfg.kafka["bootstrap.servers"].split(":")[0] == "kafka"
+    # the source topic exists before driftline starts (kafka-init), and the demo events fit
+    init = _command(services["kafka-init"])
+    (monitor,) = cfg.monitors
+    assert _arg(init, "--topic") == monitor.predictions_topic
+    assert services["driftline"]["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
+    assert [f.name for f in monitor.features] == [*synth.NUMERIC, *synth.CATEGORIES]
+    producer = _command(services["demo-producer"])
+    assert _arg(producer, "--topic") == monitor.predictions_topic
+    assert _arg(producer, "--bootstrap") == cfg.kafka["bootstrap.servers"]
+    # the reference is built (one-shot service) into the volume driftline reads it from
+    ref = str(monitor.reference_path)
+    builder = services["driftline-reference"]
+    assert f"--out {ref}" in " ".join(_command(builder))
+    assert services["driftline"]["depends_on"]["driftline-reference"]["condition"] == \
+        "service_completed_successfully"
+    volume_of = [(target, vol) for target, vol in _named_volumes(services["driftline"]).items()
+                 if ref.startswith(target.rstrip("/") + "/")]
+    assert volume_of, f"{ref} is not on a volume of the driftline service"
+    target, vol = volume_of[0]
+    assert _named_volumes(builder).get(target) == vol
+    assert _binds(builder).get(CONFIG_IN_CONTAINER) == path
+
+
+def test_prometheus_scrapes_driftline_and_alerts_to_alertmanager(services):
+    prom = services["prometheus"]
+    binds = _binds(prom)
+    config_path = _arg([a for c in _command(prom) for a in c.split("=", 1)], "--config.file")
+    conf = yaml.safe_load(binds[config_path].read_text())
+    targets = [t for job in conf["scrape_configs"] for sc in job.get("static_configs", [])
+               for t in sc["targets"]]
+    http_port = load_config(_driftline_config_path(services)).http.port
+    assert f"driftline:{http_port}" in targets, targets
+    am_targets = [t for am in conf["alerting"]["alertmanagers"] for sc in am["static_configs"]
+                  for t in sc["targets"]]
+    am_port = next(iter(_published(services["alertmanager"]).values()))
+    assert am_targets == [f"alertmanager:{am_port}"]
+    for rule_file in conf["rule_files"]:
+        assert rule_file in binds and binds[rule_file].is_file(), f"{rule_file} is not mounted"
+        rules = yaml.safe_load(binds[rule_file].read_text())
+        exprs = " ".join(r["expr"] for g in rules["groups"] for r in g["rules"])
+        assert "driftline_feature_drift" in exprs
+
+
+def test_alertmanager_and_grafana_files_exist(services):
+    am = services["alertmanager"]
+    config_path = _arg([a for c in _command(am) for a in c.split("=", 1)], "--config.file")
+    assert yaml.safe_load(_binds(am)[config_path].read_text())["route"]["receiver"]
+    grafana = _binds(services["grafana"])
+    datasources = grafana["/etc/grafana/provisioning"] / "datasources"
+    (ds,) = yaml.safe_load(next(datasources.glob("*.yml")).read_text())["datasources"]
+    assert ds["url"] == f"http://prometheus:{next(iter(_published(services['prometheus']).values()))}"
+    dashboards = list(grafana["/var/lib/grafana/dashboards"].glob("*.json"))
+    assert dashboards and all(orjson.loads(p.read_bytes())["panels"] for p in dashboards)
+
+
+def test_ports_do_not_collide(services):
+    seen: dict[int, str] = {}
+    for name, s in services.items():
+        for host_port in _published(s):
+            assert host_port not in seen, f"host port {host_port}: {seen.get(host_port)} and {name}"
+            seen[host_port] = name
+    assert {3000, 9090, 9092, 9093, 9464} <= seen.keys()
+
+
+def test_mounted_and_copied_files_exist(services):
+    for name, s in services.items():
+        for target, source in _binds(s).items():
+            assert source.exists(), f"{name}: {source} (mounted at {target}) is missing"
+    copies = re.findall(r"^COPY\s+(.+)$", (DOCKER / "Dockerfile").read_text(), re.M)
+    ignore = (DOCKER / "Dockerfile.dockerignore").read_text().split()
+    for line in copies:
+        sources = [s for s in line.split()[:-1] if not s.startswith("--")]
+        assert any((ROOT / src).exists() for src in sources if "[" not in src), line
+        for src in sources:
+            if "[" in src:      # an optional file (the glob may match nothing)
+                assert f"!{src.replace('[', '').replace(']', '')}" in ignore, src
+                continue
+            assert (ROOT / src).exists(), f"Dockerfile copies {src}, which is not in the repo"
+            assert f"!{src}" in ignore, f"{src} is excluded from the build context by Dockerfile.dockerignore"
+    # every package directory of pyproject.toml goes into the image
+    package_dirs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    copied = {src.rstrip("/") for line in copies for src in line.split()[:-1]}
+    assert set(package_dirs.values()) <= copied
+
+
+# --------------------------------------------------------------------------- tools, when present
+
+
+def test_promtool_and_amtool_accept_the_files(tmp_path, services):
+    promtool, amtool = shutil.which("promtool"), shutil.which("amtool")
+    if not promtool and not amtool:
+        pytest.skip("promtool / amtool not installed (apt-get install prometheus prometheus-alertmanager)")
+    if promtool:
+        prom_binds = _binds(services["prometheus"])
+        conf = yaml.safe_load((DOCKER / "prometheus.yml").read_text())
+        # rule files at their repo paths, since /etc/prometheus is the container's
+        conf["rule_files"] = [str(prom_binds[f]) for f in conf["rule_files"]]
+        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(conf))
+        res = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")],
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+    if amtool:
+        res = subprocess.run([amtool, "check-config", str(DOCKER / "alertmanager.yml")],
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+
+
+# --------------------------------------------------------------------------- demo producer
+
+
+def _load_demo_producer():
+    spec = importlib.util.spec_from_file_location("driftline_demo_producer", DOCKER / "demo_producer.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_demo_producer_sends_wall_clock_events_that_drift(monkeypatch, tmp_path):
+    mod = _load_demo_producer()
+    sent: list[tuple[str, bytes, bytes]] = []
+
+    class FakeProducer:
+        def __init__(self, conf):
+            assert conf["partitioner"] == "murmur2_random"
+
+        def produce(self, topic, value, key):
+            sent.append((topic, key, value))
+
+        def poll(self, _timeout):
+            return 0
+
+        def flush(self, _timeout):
+            return 0
+
+    monkeypatch.setattr(mod, "Producer", FakeProducer)
+    before = datetime.now(UTC).timestamp()
+    assert mod.main(["--topic", "t", "--total", "3000", "--rate", "1000000", "--drift-after", "0.0015"]) == 0
+    assert len(sent) == 3000 and {t for t, _, _ in sent} == {"t"}
+    events = [orjson.loads(v) for _, _, v in sent]
+    assert [k for _, k, _ in sent] == [e["event_id"].encode() for e in events]
+    stamps = [datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")).timestamp() for e in events]
+    assert stamps == sorted(stamps) and before - 1 <= stamps[0] and stamps[-1] <= before + 60
+    # events fit the demo config, and the drift (from event 1500) shows in the DE share
+    (monitor,) = load_config(DOCKER / "demo-config.yaml").monitors
+    assert set(events[0]["features"]) == {f.name for f in monitor.features}
+    de = [sum(e["features"]["country"] == "DE" for e in part) / len(part)
+          for part in (events[:1500], events[1500:])]
+    assert de[0] < 0.15 < 0.2 < de[1], de
+
+
+def test_demo_producer_help_runs():
+    res = subprocess.run([sys.executable, str(DOCKER / "demo_producer.py"), "--help"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "--drift-after" in res.stdout, res.stderr
