@@ -1,0 +1,115 @@
+"""Poison pills, late and out-of-order events on the real broker (DESIGN 3.2, 3.5)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import numpy as np
+import orjson
+import pytest
+
+from driftline import synth
+
+from .harness import (
+    http_get,
+    produce,
+    read_json,
+    read_topic,
+    replay_reports,
+    start_worker,
+    stop,
+    wait_for_reports,
+    wait_ready,
+    write_setup,
+)
+
+pytestmark = pytest.mark.kafka
+
+POISON = [
+    (b"not json at all", "invalid_json"),
+    (b'{"event_id": "p1", "timestamp": NaN}', "non_finite"),
+    (b"[1, 2, 3]", "not_an_object"),
+    (b'{"timestamp": "2026-11-25T10:00:01Z", "features": {}}', "missing_field"),
+    (b'{"event_id": "p2", "timestamp": "yesterday", "features": {}}', "bad_timestamp"),
+    (b'{"event_id": "p3", "timestamp": "2026-11-25T10:00:01Z", "features": {"n00_normal": "high"}}', "wrong_type"),
+    (b"\xff\xfe binary", "invalid_json"),
+    (b"", "invalid_json"),
+]
+
+
+def test_poison_pills_reach_the_dlq_and_the_worker_keeps_going(kafka, topic_factory, tmp_path):
+    topic = topic_factory("poison", partitions=3)
+    group = f"poison-{topic[-6:]}"
+    cfg = write_setup(tmp_path, kafka.bootstrap, topic, group)
+    good = synth.events(np.random.default_rng(9), 9000, rate=500.0)
+    rng = random.Random(4)
+    mixed, bad = [], []
+    for line in good:
+        mixed.append(line)
+        if rng.random() < 1 / 9:   # ~10% of all events are malformed
+            raw, reason = POISON[len(bad) % len(POISON)]
+            mixed.append(raw)
+            bad.append((raw, reason))
+    synth.write_lines(tmp_path / "good.jsonl", good)
+    want = {r["report_id"]: r for r in replay_reports(cfg, tmp_path / "good.jsonl", tmp_path / "replay")}
+    produce(kafka.bootstrap, topic, mixed, key_of=lambda line: str(hash(line) % 1000).encode())
+    log = tmp_path / "worker.log"
+    proc = start_worker(cfg, log=log)
+    try:
+        url = wait_ready(log, proc)
+        got = {r["report_id"]: r for r in wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc)}
+        assert proc.poll() is None and http_get(url.replace("/metrics", "/healthz"))[0] == 200
+    finally:
+        stop(proc)
+    assert {k: r["count"] for k, r in got.items()} == {k: r["count"] for k, r in want.items()}
+    assert sum(r["invalid"] for r in got.values() if r["model_version"] is None) == len(bad)
+    dlq = read_topic(kafka.bootstrap, f"{group}.dlq")
+    assert len(dlq) == len(bad)
+    seen = sorted((m.value() or b"", dict(m.headers())["driftline.error.reason"].decode()) for m in dlq)
+    assert seen == sorted(bad)
+    for m in dlq:
+        h = dict(m.headers())
+        assert m.key() == b"fraud"
+        assert h["driftline.error.topic"].decode() == topic
+        assert int(h["driftline.error.partition"]) in range(3)
+        assert int(h["driftline.error.offset"]) >= 0
+        assert h["driftline.error.stage"] == b"decode"
+
+
+def _at(event: bytes, seconds: float) -> bytes:
+    obj = orjson.loads(event)
+    obj["timestamp"] = datetime.fromtimestamp(synth.START + seconds, UTC).isoformat().replace("+00:00", "Z")
+    return orjson.dumps(obj)
+
+
+def test_late_and_out_of_order_events(kafka, topic_factory, tmp_path):
+    topic = topic_factory("late", partitions=1)
+    group = f"late-{topic[-6:]}"
+    cfg = write_setup(tmp_path, kafka.bootstrap, topic, group)   # 5 s windows, 1 s grace
+    base = synth.events(np.random.default_rng(2), 8)
+    # times (s): 4.8 arrives after 5.5 but within the grace (watermark 4.5): window [0, 5);
+    # 3.0 arrives after 7.0 moved the watermark to 6.0, past the end of [0, 5): late
+    times = [0.5, 1.0, 5.5, 4.8, 7.0, 3.0, 12.0, 13.0]
+    events = [_at(e, t) for e, t in zip(base, times, strict=True)]
+    produce(kafka.bootstrap, topic, events)
+    log = tmp_path / "worker.log"
+    proc = start_worker(cfg, log=log)
+    try:
+        wait_ready(log, proc)
+        import time
+
+        deadline = time.monotonic() + 60
+        reports = []
+        while time.monotonic() < deadline:
+            reports = [r for r in read_json(kafka.bootstrap, f"{group}.reports") if r["model_version"] is None]
+            if len(reports) >= 3:
+                break
+            time.sleep(1)
+    finally:
+        stop(proc)
+    by_start = {r["window_start"]: r for r in reports}
+    assert by_start["2026-11-25T10:00:00Z"]["count"] == 3      # 0.5, 1.0 and the out-of-order 4.8
+    assert by_start["2026-11-25T10:00:05Z"]["count"] == 2      # 5.5, 7.0
+    assert by_start["2026-11-25T10:00:10Z"]["count"] == 2      # 12, 13
+    assert sum(r["late"] for r in by_start.values()) == 1      # 3.0, counted, never silently dropped
