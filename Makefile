@@ -46,7 +46,10 @@ demo-replay: venv
 	@echo "--- alerts ---"
 	@$(PY) -m driftline.show $(DEMO_DIR)/out/alerts.jsonl
 
-demo: demo-replay
+# The main job: a local Kafka broker, a live synthetic stream drifting after a minute,
+# `driftline run`, and the alerts printed as they fire (DEMO_SECONDS=150 by default).
+demo: venv kafka-jars
+	$(PY) -m driftline.demo --dir $(DEMO_DIR)
 
 bench: venv
 	$(PY) benchmarks/replay_throughput.py

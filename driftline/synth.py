@@ -90,8 +90,8 @@ def draw(rng: np.random.Generator, n: int, drift: Drift | None = None, offset: i
 
 
 def events(rng: np.random.Generator, n: int, rate: float = 100.0, drift: Drift | None = None,
-           offset: int = 0, versions: tuple[str, ...] = ("v3",)) -> list[bytes]:
-    """JSON lines of prediction events, ``rate`` events per second of event time."""
+           offset: int = 0, versions: tuple[str, ...] = ("v3",), start: float = START) -> list[bytes]:
+    """JSON lines of prediction events, ``rate`` events per second of event time from ``start``."""
     x, cats, s = draw(rng, n, drift, offset)
     out = []
     names = list(CATEGORIES)
@@ -100,7 +100,7 @@ def events(rng: np.random.Generator, n: int, rate: float = 100.0, drift: Drift |
         g = offset + i
         features = dict(zip(NUMERIC, xs[i], strict=True))
         features.update({c: cs[j][i] for j, c in enumerate(names)})
-        ts = datetime.fromtimestamp(START + g / rate, UTC).isoformat(timespec="milliseconds")
+        ts = datetime.fromtimestamp(start + g / rate, UTC).isoformat(timespec="milliseconds")
         out.append(orjson.dumps({
             "event_id": f"e{g}", "model_id": "fraud-scorer", "model_version": versions[g % len(versions)],
             "timestamp": ts.replace("+00:00", "Z"), "features": features,

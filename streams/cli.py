@@ -74,6 +74,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .run import run_supervisor, run_worker
 
     config = load_config(args.config)
+    if config.processing_guarantee == "exactly_once":
+        raise InputError("processing_guarantee: exactly_once (Kafka transactions) is not supported by this "
+                         "version; use at_least_once (outputs carry deterministic ids for deduplication)")
     if args.workers < 1:
         raise InputError("--workers must be at least 1")
     if args.workers > 1:

@@ -1,0 +1,131 @@
+"""``make demo``: a local Kafka broker, a synthetic live stream whose drift begins after a
+minute, ``driftline run`` watching it, and the alerts printed as they fire.
+
+    python -m driftline.demo [--seconds 150] [--dir demo-out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from . import synth
+from .show import format_alert
+
+ROOT = Path(__file__).resolve().parents[1]
+RATE = 200.0          # events per second, event time = wall time
+DRIFT_AFTER = 60.0    # seconds until the drift begins
+
+
+def _wait_file(path: Path, proc: subprocess.Popen, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the local Kafka broker did not start; see {path.parent}/broker.log")
+        time.sleep(0.2)
+    return path.read_text().strip()
+
+
+def _produce(bootstrap: str, seconds: float, stop: threading.Event) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 20})
+    rng = np.random.default_rng(11)
+    start = time.time()
+    drift = synth.Drift(at=int(DRIFT_AFTER * RATE), mean_shift=0.5, category_share=0.25, score_shift=0.6)
+    sent = 0
+    while not stop.is_set() and time.time() - start < seconds:
+        due = int((time.time() - start) * RATE)
+        if due > sent:
+            for line in synth.events(rng, due - sent, rate=RATE, drift=drift, offset=sent, start=start):
+                producer.produce("predictions", line, orjson.loads(line)["event_id"].encode())
+            sent = due
+        producer.poll(0)
+        time.sleep(0.05)
+    producer.flush(10)
+
+
+def _follow_alerts(bootstrap: str, stop: threading.Event) -> None:
+    from confluent_kafka import Consumer
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"demo-viewer-{os.getpid()}",
+                  "auto.offset.reset": "earliest"})
+    c.subscribe(["driftline.alerts", "driftline.retrain"])
+    while not stop.is_set():
+        for m in c.consume(100, 0.5):
+            if m.error():
+                continue
+            event = orjson.loads(m.value())
+            if event.get("type") == "alert":
+                print(format_alert(event), flush=True)
+            else:
+                print(f"RETRAIN  request {event['request_id']} for {event['monitor']}: "
+                      f"{len(event['reasons'])} alert(s) at {event['window_end']}", flush=True)
+    c.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m driftline.demo")
+    p.add_argument("--seconds", type=float, default=float(os.environ.get("DEMO_SECONDS", 150)))
+    p.add_argument("--dir", default="demo-out")
+    args = p.parse_args(argv)
+    d = Path(args.dir).resolve()
+    d.mkdir(parents=True, exist_ok=True)
+    broker_dir = d / "broker"
+    for f in ("bootstrap", "pid"):
+        (broker_dir / f).unlink(missing_ok=True)
+    broker = subprocess.Popen([sys.executable, str(ROOT / "kafka" / "broker.py"), "start", "--data-dir", str(broker_dir)])
+    procs = [broker]
+    stop = threading.Event()
+    try:
+        bootstrap = _wait_file(broker_dir / "bootstrap", broker, 180)
+        print(f"Kafka broker up at {bootstrap}")
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        for fut in admin.create_topics([NewTopic("predictions", 4)]).values():
+            fut.result(timeout=30)
+        synth.write_lines(d / "training.jsonl", synth.training_rows(np.random.default_rng(7), 20_000))
+        (d / "driftline.yaml").write_text(
+            synth.config_yaml("reference.json", window="10s", bootstrap=bootstrap)
+            + "http: {port: 9464}\nlimits: {checkpoint_interval: 2s}\n")
+        driftline = [sys.executable, "-m", "driftline"]
+        subprocess.run([*driftline, "reference", "build", "--config", "driftline.yaml", "--monitor", "fraud",
+                        "--input", "training.jsonl", "--out", "reference.json"], cwd=d, check=True)
+        with (d / "driftline.log").open("wb") as log:
+            procs.append(subprocess.Popen([*driftline, "run", "--config", "driftline.yaml"], cwd=d,
+                                          stdout=log, stderr=log))
+        print(f"driftline running (logs: {d}/driftline.log, metrics: http://127.0.0.1:9464/metrics)")
+        print(f"producing {RATE:.0f} events/s for {args.seconds:.0f}s; drift begins after {DRIFT_AFTER:.0f}s; "
+              "alerts appear below as they fire (windows of 10 s)\n")
+        threads = [threading.Thread(target=_follow_alerts, args=(bootstrap, stop), daemon=True),
+                   threading.Thread(target=_produce, args=(bootstrap, args.seconds, stop), daemon=True)]
+        for t in threads:
+            t.start()
+        threads[1].join()
+        time.sleep(15)   # the last windows close once the stream has been idle for a while
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        stop.set()
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
