@@ -49,8 +49,12 @@ class CategoricalLayout:
     def k(self) -> int:
         return len(self.names)
 
-    def compatible(self, other: CategoricalLayout) -> bool:
-        return self is other or (self.names == other.names and self.categories == other.categories)
+    def compatible(self, other: object) -> bool:
+        return self is other or (
+            isinstance(other, CategoricalLayout)
+            and self.names == other.names
+            and self.categories == other.categories
+        )
 
 
 class CategoricalSketch:
@@ -109,7 +113,7 @@ class CategoricalSketch:
 
     def merge(self, other: CategoricalSketch) -> CategoricalSketch:
         """A new sketch of both windows' values; neither operand changes."""
-        if not self._layout.compatible(other._layout):
+        if not isinstance(other, CategoricalSketch) or not self._layout.compatible(other._layout):
             raise ValueError("cannot merge categorical sketches built on different reference categories")
         out = CategoricalSketch(self._layout)
         out._bins = self._bins + other._bins

@@ -52,9 +52,10 @@ class NumericLayout:
     def k(self) -> int:
         return len(self.names)
 
-    def compatible(self, other: NumericLayout) -> bool:
+    def compatible(self, other: object) -> bool:
         return self is other or (
-            self.names == other.names
+            isinstance(other, NumericLayout)
+            and self.names == other.names
             and all(np.array_equal(a, b) for a, b in zip(self.edges, other.edges, strict=True))
             and np.array_equal(self.lower, other.lower)
             and np.array_equal(self.upper, other.upper)
@@ -133,7 +134,7 @@ class NumericSketch:
 
     def merge(self, other: NumericSketch) -> NumericSketch:
         """A new sketch of both windows' values; neither operand changes."""
-        if not self._layout.compatible(other._layout):
+        if not isinstance(other, NumericSketch) or not self._layout.compatible(other._layout):
             raise ValueError("cannot merge numeric sketches built on different reference bins")
         out = NumericSketch(self._layout)
         out._bins = self._bins + other._bins

@@ -52,6 +52,7 @@ def _produce(bootstrap: str, seconds: float, stop: threading.Event) -> None:
         producer.poll(0)
         time.sleep(0.05)
     producer.flush(10)
+    del producer   # disconnect now, before the broker goes away
 
 
 def _follow_alerts(bootstrap: str, stop: threading.Event) -> None:
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             t.start()
         threads[1].join()
         time.sleep(15)   # the last windows close once the stream has been idle for a while
+        stop.set()
+        threads[0].join(timeout=5)
         return 0
     except KeyboardInterrupt:
         return 130
