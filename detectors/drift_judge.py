@@ -105,9 +105,7 @@ class DriftJudge:
                                  out_of_range=0)
         coarse = coarse_counts(fine, ref.coarse_starts)
         ks = ks_binned(fine, ref.fine_probs)
-        w1 = wasserstein_binned(fine, ref.fine_probs, ref.fine_edges,
-                                min(ref.min, float(s.minimum[j])), max(ref.max, float(s.maximum[j])),
-                                ref.std)
+        w1 = wasserstein_binned(fine, ref.fine_probs, ref.fine_edges, s.tail_means(j), ref.tail_means, ref.std)
         means, stds = s.mean_std()
         p = ks_pvalue(ks, n, ref.count) if n >= self._drift.min_count else None
         return FeatureResult(

@@ -27,7 +27,7 @@ _SHIFT = 1126
 _SHIFT_SQ = 2 * _SHIFT
 # Limbs: 27-bit halves of the mantissa for sums, 18-bit thirds for squares. Group sums are
 # taken with float64 ``bincount`` weights, which is exact while every partial sum stays below
-# 2**53: with at most 2**15 rows per pass, 27+15 and 2*18+2+15 bits both fit.
+# 2**53: with at most 2**15 values per pass, 27+15 and 2*18+2+15 bits both fit.
 _MAX_ROWS = 1 << 15
 
 
@@ -48,18 +48,23 @@ class ExactSums:
     def update(self, x: np.ndarray) -> None:
         """Add the rows of ``x`` (shape ``(n, k)``, NaN = missing)."""
         x = np.asarray(x, dtype=np.float64)
-        for start in range(0, x.shape[0], _MAX_ROWS):
-            self._update(x[start : start + _MAX_ROWS])
+        cols = np.broadcast_to(np.arange(self._k, dtype=np.int64), x.shape)
+        self.add_values(x.ravel(), cols.ravel())
 
-    def _update(self, x: np.ndarray) -> None:
+    def add_values(self, values: np.ndarray, cols: np.ndarray) -> None:
+        """Add ``values[i]`` to column ``cols[i]`` (NaN = missing): for sparse updates."""
+        values = np.asarray(values, dtype=np.float64)
+        cols = np.asarray(cols, dtype=np.int64)
+        for start in range(0, values.size, _MAX_ROWS):
+            self._add(values[start : start + _MAX_ROWS], cols[start : start + _MAX_ROWS])
+
+    def _add(self, x: np.ndarray, col: np.ndarray) -> None:
         mant, exp = np.frexp(np.where(np.isnan(x), 0.0, x))
         m = (mant * 2.0**53).astype(np.int64)
         e = exp.astype(np.int64)
         e_min = int(e.min(initial=0))
         span = int(e.max(initial=0)) - e_min + 1
-        # one bin per (column, binary exponent): no sort needed
-        key = (e - e_min + np.arange(self._k, dtype=np.int64) * span).ravel()
-        m = m.ravel()
+        key = e - e_min + col * span          # one bin per (column, binary exponent): no sort
         size = self._k * span
 
         def group_sums(weights: np.ndarray) -> np.ndarray:

@@ -65,7 +65,7 @@ class NumericLayout:
 class NumericSketch:
     """Window state of the numeric features of a layout; see the module docstring."""
 
-    __slots__ = ("_bins", "_counts", "_layout", "_max", "_min", "_nulls", "_oor", "_sums")
+    __slots__ = ("_bins", "_counts", "_layout", "_max", "_min", "_nulls", "_oor", "_sums", "_tails")
 
     def __init__(self, layout: NumericLayout) -> None:
         k = layout.k
@@ -77,6 +77,9 @@ class NumericSketch:
         self._min = np.full(k, np.inf)
         self._max = np.full(k, -np.inf)
         self._sums = ExactSums(k)
+        # exact sums of the values in the two open outer bins (columns 2j and 2j+1): the
+        # Wasserstein distance needs where the tails sit, not only how much mass they hold
+        self._tails = ExactSums(2 * k)
 
     @property
     def layout(self) -> NumericLayout:
@@ -111,6 +114,13 @@ class NumericSketch:
     def mean_std(self) -> tuple[np.ndarray, np.ndarray]:
         return self._sums.mean_std(self._counts)
 
+    def tail_means(self, j: int) -> tuple[float, float]:
+        """Mean of feature ``j``'s values in its lower and upper outer bins (NaN if empty)."""
+        bins = self.bin_counts(j)
+        sums = self._tails.sums()[2 * j : 2 * j + 2]
+        counts = (bins[0], bins[-1])
+        return tuple(float(t / c) if c else float("nan") for t, c in zip(sums, counts, strict=True))  # type: ignore[return-value]
+
     def update(self, x: np.ndarray) -> None:
         """Add rows of ``x`` (shape ``(n, k)``, columns in layout order, NaN = null)."""
         x = np.asarray(x, dtype=np.float64)
@@ -124,13 +134,18 @@ class NumericSketch:
         self._oor += ((x < self._layout.lower) | (x > self._layout.upper)).sum(axis=0)
         np.fmin(self._min, np.fmin.reduce(x, axis=0), out=self._min)
         np.fmax(self._max, np.fmax.reduce(x, axis=0), out=self._max)
-        idx = []
+        idx, tail_values, tail_cols = [], [], []
         for j, edges in enumerate(self._layout.edges):
             col = x[:, j]
             col = col[~null[:, j]]
-            idx.append(np.searchsorted(edges, col, side="left") + self._layout.offsets[j])
+            where = np.searchsorted(edges, col, side="left")
+            idx.append(where + self._layout.offsets[j])
+            lower, upper = where == 0, where == edges.size
+            tail_values += [col[lower], col[upper]]
+            tail_cols += [np.full(int(lower.sum()), 2 * j), np.full(int(upper.sum()), 2 * j + 1)]
         self._bins += np.bincount(np.concatenate(idx), minlength=self._bins.size)
         self._sums.update(x)
+        self._tails.add_values(np.concatenate(tail_values), np.concatenate(tail_cols))
 
     def merge(self, other: NumericSketch) -> NumericSketch:
         """A new sketch of both windows' values; neither operand changes."""
@@ -144,6 +159,7 @@ class NumericSketch:
         out._min = np.fmin(self._min, other._min)
         out._max = np.fmax(self._max, other._max)
         out._sums = self._sums.merge(other._sums)
+        out._tails = self._tails.merge(other._tails)
         return out
 
     def to_state(self) -> dict:
@@ -155,6 +171,7 @@ class NumericSketch:
             "min": floats_out(self._min),
             "max": floats_out(self._max),
             "sums": self._sums.to_state(),
+            "tails": self._tails.to_state(),
         }
 
     @classmethod
@@ -170,6 +187,7 @@ class NumericSketch:
         out._min = floats_in(state["min"])
         out._max = floats_in(state["max"])
         out._sums = ExactSums.from_state(state["sums"])
+        out._tails = ExactSums.from_state(state["tails"])
         return out
 
     def __eq__(self, other: object) -> bool:
@@ -183,6 +201,7 @@ class NumericSketch:
             and np.array_equal(self._min, other._min)
             and np.array_equal(self._max, other._max)
             and self._sums == other._sums
+            and self._tails == other._tails
         )
 
     __hash__ = None  # type: ignore[assignment]

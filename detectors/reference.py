@@ -12,7 +12,7 @@ their shares plus one bucket for everything else.
 >>> ref.coarse_starts.size, round(float(ref.fine_probs.sum()), 6)
 (10, 1.0)
 >>> cat = CategoricalReference.build(np.array(["a", "b", "a", None], dtype=object))
->>> cat.categories, cat.probs.tolist(), round(cat.null_rate, 2)
+>>> cat.categories, cat.probs.round(6).tolist(), round(cat.null_rate, 2)
 (('a', 'b'), [0.666667, 0.333333, 0.0], 0.25)
 """
 
@@ -29,7 +29,7 @@ FINE_BINS = 200
 COARSE_BINS = 10
 # Categories beyond this many (by frequency) fold into the "other" bucket: bounds sketch size.
 MAX_CATEGORIES = 1000
-# Shares are stored rounded: keeps the JSON readable and stable across platforms.
+# Null and out-of-range rates are stored rounded: they are read by people, not summed.
 _DECIMALS = 6
 
 
@@ -52,6 +52,7 @@ class NumericReference:
     fine_edges: np.ndarray
     fine_probs: np.ndarray
     coarse_starts: np.ndarray
+    tail_means: tuple[float, float] = (float("nan"), float("nan"))   # means in the outer bins
 
     @property
     def n_fine(self) -> int:
@@ -85,7 +86,9 @@ class NumericReference:
         step = fine_bins // coarse_bins
         coarse_values = np.unique(quantiles[step - 1 :: step])
         fine_edges = np.unique(quantiles)
-        counts = np.bincount(np.searchsorted(fine_edges, present, side="left"), minlength=fine_edges.size + 1)
+        where = np.searchsorted(fine_edges, present, side="left")
+        counts = np.bincount(where, minlength=fine_edges.size + 1)
+        lower, upper = present[where == 0], present[where == fine_edges.size]
         # Coarse bin j starts right after coarse edge j-1; coarse edges are fine edges too.
         coarse_starts = np.concatenate(([0], np.searchsorted(fine_edges, coarse_values) + 1))
         std = float(np.std(present, ddof=1))
@@ -98,8 +101,10 @@ class NumericReference:
             min=float(present.min()),
             max=float(present.max()),
             fine_edges=fine_edges,
-            fine_probs=np.round(counts / m, 9),
+            fine_probs=counts / m,
             coarse_starts=coarse_starts.astype(np.int64),
+            tail_means=(float(lower.mean()) if lower.size else float("nan"),
+                        float(upper.mean()) if upper.size else float("nan")),
         )
 
 
@@ -142,7 +147,7 @@ class CategoricalReference:
             count=int(m),
             null_rate=round((total - m) / total, _DECIMALS),
             categories=tuple(str(c) for c in cats[order]),
-            probs=np.round(probs, _DECIMALS),
+            probs=probs,
         )
 
 

@@ -29,6 +29,7 @@ def _numeric_out(r: NumericReference) -> dict[str, Any]:
         "out_of_range_rate": r.out_of_range_rate, "mean": r.mean, "std": r.std,
         "min": r.min, "max": r.max, "fine_edges": r.fine_edges.tolist(),
         "fine_probs": r.fine_probs.tolist(), "coarse_starts": r.coarse_starts.tolist(),
+        "tail_means": [None if np.isnan(v) else v for v in r.tail_means],
     }
 
 
@@ -57,18 +58,25 @@ def _one_in(d: dict[str, Any]) -> NumericReference | CategoricalReference:
         edges = np.asarray(d["fine_edges"], dtype=np.float64)
         probs = np.asarray(d["fine_probs"], dtype=np.float64)
         starts = np.asarray(d["coarse_starts"], dtype=np.int64)
-        if probs.size != edges.size + 1 or starts.size == 0 or starts[0] != 0 or starts[-1] > edges.size:
+        if probs.size != edges.size + 1 or starts.size == 0 or starts[0] != 0 or starts[-1] > edges.size \
+                or np.any(np.diff(starts) <= 0):
             raise ValueError("numeric reference has inconsistent bins")
-        if np.any(np.diff(edges) <= 0):
-            raise ValueError("numeric reference edges are not increasing")
+        if not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+            raise ValueError("numeric reference edges must be finite and increasing")
+        if not np.all(np.isfinite(probs)) or np.any(probs < 0):
+            raise ValueError("numeric reference shares must be finite and non-negative")
+        tails = d.get("tail_means") or [None, None]
         return NumericReference(
             count=int(d["count"]), null_rate=float(d["null_rate"]),
             out_of_range_rate=float(d["out_of_range_rate"]), mean=float(d["mean"]),
             std=float(d["std"]), min=float(d["min"]), max=float(d["max"]),
             fine_edges=edges, fine_probs=probs, coarse_starts=starts,
+            tail_means=tuple(float("nan") if v is None else float(v) for v in tails),
         )
     if d["type"] == "categorical":
         probs = np.asarray(d["probs"], dtype=np.float64)
+        if not np.all(np.isfinite(probs)) or np.any(probs < 0):
+            raise ValueError("categorical reference shares must be finite and non-negative")
         if probs.size != len(d["categories"]) + 1:
             raise ValueError("categorical reference needs one share per category plus 'other'")
         return CategoricalReference(count=int(d["count"]), null_rate=float(d["null_rate"]),
@@ -90,6 +98,6 @@ def from_dict(d: dict[str, Any]) -> ReferenceProfile:
             ref = _one_in(f)
             (numeric if isinstance(ref, NumericReference) else categorical)[name] = ref  # type: ignore[index]
         prediction = None if d.get("prediction") is None else _one_in(d["prediction"])
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"reference profile is missing or mistypes {exc}") from None
     return ReferenceProfile(numeric, categorical, prediction)

@@ -10,9 +10,9 @@ window sketch merged from any number of partitions.
   reference share of one fine bin (about 1/200 = 0.005 for a continuous reference; 0 when
   every bin holds one distinct reference value);
 - ``wasserstein_binned`` = W1 between the two binned distributions, with values spread evenly
-  inside each bin and the open outer bins closed at the smaller minimum / larger maximum of
-  the two samples, divided by the reference standard deviation. With 200 fine quantile bins it
-  is within 0.02 of the exact normed W1 on continuous data (see tests/detectors).
+  inside each inner bin and the two open outer bins placed by the mean of the values that fell
+  there, divided by the reference standard deviation. With 200 fine quantile bins it is within
+  0.02 of the exact normed W1 on continuous data (see tests/detectors).
 
 >>> import numpy as np
 >>> round(psi(np.array([50, 50]), np.array([0.5, 0.5])), 6)
@@ -55,25 +55,37 @@ def wasserstein_binned(
     window_counts: np.ndarray,
     ref_probs: np.ndarray,
     edges: np.ndarray,
-    low: float,
-    high: float,
+    window_tails: tuple[float, float],
+    ref_tails: tuple[float, float],
     scale: float,
 ) -> float:
-    """Normed W1 = integral |F_w - F_r| / ``scale``, CDFs linear inside each bin over
-    ``[low, edges..., high]``."""
-    if scale <= 0:
+    """Normed W1 = integral |F_w - F_r| / ``scale`` over the fine bins.
+
+    Inner bins: both CDFs linear inside each bin. The two open outer bins: from the share and
+    the mean of each side's values there (``*_tails`` = (lower mean, upper mean)), since
+    integral_{-inf}^{e0} F = p (e0 - mean) and integral_{eL}^{inf} (1 - F) = p (mean - eL);
+    exact when the two CDFs do not cross inside an outer bin.
+    """
+    if not scale > 0 or edges.size == 0:
         return float("nan")
-    points = np.concatenate(([min(low, edges[0]) if edges.size else low], edges,
-                             [max(high, edges[-1]) if edges.size else high]))
-    width = np.diff(points)
-    d = np.concatenate(([0.0], np.cumsum(shares(window_counts)) - np.cumsum(ref_probs)))
+    w = shares(window_counts)
+    d = np.cumsum(w)[:-1] - np.cumsum(ref_probs)[:-1]       # CDF gaps at the edges
     d0, d1 = d[:-1], d[1:]
     a0, a1 = np.abs(d0), np.abs(d1)
-    same_sign = d0 * d1 >= 0
     with np.errstate(invalid="ignore", divide="ignore"):
         crossing = np.where(a0 + a1 > 0, (d0 * d0 + d1 * d1) / (2 * (a0 + a1)), 0.0)
-    area = np.where(same_sign, (a0 + a1) / 2, crossing) * width
-    return float(area.sum() / scale)
+    inner = float((np.where(d0 * d1 >= 0, (a0 + a1) / 2, crossing) * np.diff(edges)).sum())
+    lo, hi = float(edges[0]), float(edges[-1])
+    lower = _tail_area(w[0], window_tails[0], ref_probs[0], ref_tails[0], lambda mean: lo - mean)
+    upper = _tail_area(w[-1], window_tails[1], ref_probs[-1], ref_tails[1], lambda mean: mean - hi)
+    return (inner + lower + upper) / scale
+
+
+def _tail_area(pw: float, mw: float, pr: float, mr: float, depth) -> float:
+    """|p_w * depth(m_w) - p_r * depth(m_r)|, an empty side contributing nothing."""
+    w = pw * depth(mw) if pw > 0 else 0.0
+    r = pr * depth(mr) if pr > 0 else 0.0
+    return abs(w - r)
 
 
 def n_effective(n: int, m: int) -> float:

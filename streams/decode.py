@@ -115,14 +115,18 @@ class BatchDecoder:
         spec = self.spec
         good: list[tuple] = []
         dead: list[DeadLetter] = []
+        rows: list[int] = []
+        dead_rows: list[int] = []
         for i, value in enumerate(values):
             if skip_blank and not value.strip():
                 continue
             try:
                 good.append(self._one(value))
+                rows.append(i)
             except _Bad as bad:
                 offset = None if offsets is None else offsets[i]
                 dead.append(DeadLetter(RawRecord(value, topic, partition, offset), bad.reason, bad.detail))
+                dead_rows.append(i)
         n = len(good)
         kn, kc = len(spec.numeric), len(spec.categorical)
         numeric = np.array([g[3] for g in good], dtype=np.float64).reshape(n, kn)
@@ -137,6 +141,8 @@ class BatchDecoder:
             np.array([g[1] for g in good], dtype=np.float64),
             np.array([g[2] for g in good], dtype=object),
             tuple(dead),
+            np.array(rows, dtype=np.int64),
+            np.array(dead_rows, dtype=np.int64),
         )
 
     def _one(self, value: bytes) -> tuple:
@@ -147,7 +153,7 @@ class BatchDecoder:
             obj = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
             text = str(exc)
-            if "infinity" in text or b"NaN" in value or b"Infinity" in value:
+            if "infinity" in text or _non_finite_literal(value, exc.pos):
                 raise _Bad("non_finite", f"NaN or Infinity is not a number in JSON: {text}") from None
             raise _Bad("invalid_json", text) from None
         if not isinstance(obj, dict):
@@ -262,6 +268,13 @@ def _timestamps_fast(values: list) -> np.ndarray:
     raise _Bad("bad_timestamp", "")
 
 
+def _non_finite_literal(value: bytes, pos: int) -> bool:
+    """Whether the JSON parser stopped at a NaN / Infinity literal (not at such text in a string)."""
+    text = value.decode("utf-8", errors="replace")   # orjson reports character positions
+    rest = text[pos:pos + 9].lstrip("-")
+    return rest.startswith(("NaN", "Infinity"))
+
+
 # -- helpers: careful path ------------------------------------------------------------------
 
 def _dotted(path: tuple[str, ...]) -> str:
@@ -269,9 +282,13 @@ def _dotted(path: tuple[str, ...]) -> str:
 
 
 def _get(obj: dict, path: tuple[str, ...]):
-    for key in path:
-        if not isinstance(obj, dict):
+    """The value at ``path``; None when a key is missing or null on the way, ``wrong_type``
+    when something on the way is not an object."""
+    for depth, key in enumerate(path):
+        if obj is None:
             return None
+        if not isinstance(obj, dict):
+            raise _Bad("wrong_type", f"{_dotted(path[:depth])} must be an object, got {type(obj).__name__}")
         obj = obj.get(key)
     return obj
 
@@ -286,6 +303,8 @@ def _timestamp_one(value, path: tuple[str, ...]) -> float:
         return float(value)
     if type(value) is not str:
         raise _Bad("bad_timestamp", f"{name} must be an RFC 3339 string or epoch seconds")
+    if value[-1:] == "z":   # RFC 3339 allows a lowercase z
+        value = value[:-1] + "Z"
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

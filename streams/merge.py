@@ -69,7 +69,7 @@ class WindowMerger:
     def _complete(self, start: int) -> bool:
         end = start + self.size_ms
         got = self.pending[start]
-        return all(p in got or self.closed_through.get(p, -1) >= end
+        return all(p in got or self.closed_through.get(p, end - 1) >= end
                    or (p in self.idle and start not in self.idle[p])
                    for p in self.partitions)
 

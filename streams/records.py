@@ -36,6 +36,8 @@ class DecodedBatch:
     timestamps: np.ndarray        # float64 epoch seconds
     versions: np.ndarray          # object: model version str or None
     dead: tuple[DeadLetter, ...]
+    rows: np.ndarray | None = None        # input index of each valid row (None: 0..n-1)
+    dead_rows: np.ndarray | None = None   # input index of each dead letter
 
     def __len__(self) -> int:
         return int(self.timestamps.size)

@@ -47,9 +47,9 @@ def windows_to_dict(w: PartitionWindows) -> dict[str, Any]:
     return {
         "max_event_ms": w.max_event_ms,
         "closed_through": w.closed_through,
-        "late": w.late,
-        "invalid": w.invalid,
-        "open": [[start, {v: s.to_state() for v, s in by_version.items()}]
+        "pending_late": w.pending_late,
+        "pending_invalid": w.pending_invalid,
+        "open": [[start, {_vkey(v): s.to_state() for v, s in by_version.items()}]
                  for start, by_version in sorted(w.open.items())],
     }
 
@@ -58,9 +58,9 @@ def windows_from_dict(d: dict[str, Any], spec: WindowSpec, layout: MonitorLayout
     w = PartitionWindows(spec, layout)
     w.max_event_ms = d["max_event_ms"]
     w.closed_through = d["closed_through"]
-    w.late = int(d["late"])
-    w.invalid = int(d["invalid"])
-    w.open = {int(start): {v: WindowSketch.from_state(layout, s) for v, s in by_version.items()}
+    w.pending_late = [int(x) for x in d["pending_late"]]
+    w.pending_invalid = [int(x) for x in d["pending_invalid"]]
+    w.open = {int(start): {_vval(v): WindowSketch.from_state(layout, s) for v, s in by_version.items()}
               for start, by_version in d["open"]}
     return w
 

@@ -6,6 +6,9 @@ once the watermark passes its end. An event whose window had already closed when
 arrived is *late*: it is counted, never silently dropped, and still added to any of its
 windows that are open. Lateness is decided in event order from a running maximum, so the
 result does not depend on how the stream was cut into batches.
+
+A late or invalid event is reported with the first window that closes after it arrived (the
+first window whose end is past the watermark the event saw), again independent of batching.
 """
 
 from __future__ import annotations
@@ -17,8 +20,6 @@ from driftline.detectors.window_sketch import MonitorLayout, WindowSketch
 
 from .records import DecodedBatch
 
-_NO_VERSION = "\x00"  # key of events without a model version (never a real version string)
-
 
 @dataclass(frozen=True)
 class WindowSpec:
@@ -27,8 +28,10 @@ class WindowSpec:
     grace_ms: int
 
     def __post_init__(self) -> None:
-        if self.slide_ms <= 0 or self.size_ms % self.slide_ms:
+        if self.slide_ms <= 0 or self.size_ms <= 0 or self.size_ms % self.slide_ms:
             raise ValueError("window size must be a positive multiple of the slide")
+        if self.grace_ms < 0:
+            raise ValueError("grace must not be negative")
 
     @classmethod
     def from_seconds(cls, size: float, slide: float, grace: float) -> WindowSpec:
@@ -62,10 +65,19 @@ class PartitionWindows:
     spec: WindowSpec
     layout: MonitorLayout
     max_event_ms: int | None = None
-    closed_through: int | None = None      # end (ms) of the newest window already emitted
-    open: dict[int, dict[str, WindowSketch]] = field(default_factory=dict)
-    late: int = 0                          # late events not yet reported
-    invalid: int = 0                       # invalid events not yet reported
+    closed_through: int | None = None      # every window ending by here (ms) is closed
+    open: dict[int, dict[str | None, WindowSketch]] = field(default_factory=dict)
+    # watermarks seen by late / invalid events not yet reported (attributed on close)
+    pending_late: list[int] = field(default_factory=list)
+    pending_invalid: list[int] = field(default_factory=list)
+
+    @property
+    def late(self) -> int:
+        return len(self.pending_late)
+
+    @property
+    def invalid(self) -> int:
+        return len(self.pending_invalid)
 
     @property
     def watermark(self) -> int | None:
@@ -73,44 +85,54 @@ class PartitionWindows:
 
     def add(self, batch: DecodedBatch) -> int:
         """Add a decoded batch (events in arrival order); returns how many were late."""
-        self.invalid += len(batch.dead)
         n = len(batch)
+        t_ms = event_ms(batch.timestamps)
+        # watermark each event saw on arrival: running max of the times before it, minus grace
+        running = np.maximum.accumulate(np.concatenate(([self._max_or_min()], t_ms)))
+        seen_wm = running[:-1] - self.spec.grace_ms
+        if batch.dead:
+            # an invalid event saw the watermark of the valid events before it in the batch
+            rows = np.arange(n) if batch.rows is None else batch.rows
+            dead_rows = np.full(len(batch.dead), n) if batch.dead_rows is None else batch.dead_rows
+            before = np.searchsorted(rows, dead_rows, side="left")
+            self.pending_invalid += (running[before] - self.spec.grace_ms).tolist()
         if n == 0:
             return 0
-        t_ms = np.floor(batch.timestamps * 1000.0).astype(np.int64)
-        # watermark each event saw on arrival: running max of the times before it, minus grace
-        before = np.maximum.accumulate(np.concatenate(([self._max_or_min()], t_ms)))[:-1]
-        seen_wm = before - self.spec.grace_ms
         starts = self.spec.starts(t_ms)
         ends = starts + self.spec.size_ms
         closed = ends <= seen_wm[:, None]
         if self.closed_through is not None:
             closed |= ends <= self.closed_through
-        late = int(closed.any(axis=1).sum())
-        self.late += late
+        is_late = closed.any(axis=1)
+        late = int(is_late.sum())
+        if late:
+            self.pending_late += seen_wm[is_late].tolist()
         self._update_sketches(batch, starts, ~closed)
-        self.max_event_ms = int(max(self._max_or_min(), int(t_ms.max())))
+        self.max_event_ms = int(running[-1])
         return late
 
     def _max_or_min(self) -> int:
-        return np.iinfo(np.int64).min // 2 if self.max_event_ms is None else self.max_event_ms
+        return _NO_TIME if self.max_event_ms is None else self.max_event_ms
 
     def _update_sketches(self, batch: DecodedBatch, starts: np.ndarray, keep: np.ndarray) -> None:
-        versions = np.where(batch.versions == None, _NO_VERSION, batch.versions).astype(str)  # noqa: E711
-        vnames, vcodes = np.unique(versions, return_inverse=True)
+        versions = batch.versions.tolist()
+        names = list(dict.fromkeys(versions))          # None is a key like any other
+        index = {v: i for i, v in enumerate(names)}
+        vcodes = np.fromiter(map(index.__getitem__, versions), dtype=np.int64, count=len(versions))
         k = self.spec.per_event
         rows = np.repeat(np.arange(len(batch)), k)[keep.ravel()]
         wstart = starts.ravel()[keep.ravel()]
         if rows.size == 0:
             return
         key_w, w_idx = np.unique(wstart, return_inverse=True)
-        key = w_idx * len(vnames) + vcodes[rows]
+        key = w_idx * len(names) + vcodes[rows]
         order = np.argsort(key, kind="stable")
-        bounds = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1], True])
+        sorted_key = key[order]
+        bounds = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1], True])
         for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
             sel = order[a:b]
-            g = int(key[sel[0]])
-            start, version = int(key_w[g // len(vnames)]), str(vnames[g % len(vnames)])
+            g = int(sorted_key[a])
+            start, version = int(key_w[g // len(names)]), names[g % len(names)]
             window = self.open.setdefault(start, {})
             sketch = window.get(version)
             if sketch is None:
@@ -128,21 +150,42 @@ class PartitionWindows:
         ready = sorted(s for s in self.open if s + self.spec.size_ms <= wm)
         out = [self._emit(s) for s in ready]
         newest = wm - (wm % self.spec.slide_ms)  # every window ending by here is now closed
-        self.closed_through = max(self.closed_through or newest, newest)
-        if wm > (self.max_event_ms or wm) - self.spec.grace_ms:
+        self.closed_through = newest if self.closed_through is None else max(self.closed_through, newest)
+        if self.max_event_ms is None or wm > self.max_event_ms - self.spec.grace_ms:
             # advanced by idleness: later events are judged against the advanced watermark
             self.max_event_ms = wm + self.spec.grace_ms
         return out
 
     def close_all(self) -> list[Partial]:
-        """Emit every open window (end of a replay)."""
-        out = [self._emit(s) for s in sorted(self.open)]
+        """Emit every open window (end of a replay); the last one takes what is still pending."""
+        starts = sorted(self.open)
+        out = [self._emit(s, take_all=(i == len(starts) - 1)) for i, s in enumerate(starts)]
         if out:
-            self.closed_through = max(self.closed_through or 0, out[-1].window_start + self.spec.size_ms)
+            end = out[-1].window_start + self.spec.size_ms
+            self.closed_through = end if self.closed_through is None else max(self.closed_through, end)
         return out
 
-    def _emit(self, start: int) -> Partial:
-        sketches = {(None if v == _NO_VERSION else v): s for v, s in self.open.pop(start).items()}
-        partial = Partial(start, sketches, self.late, self.invalid)
-        self.late = self.invalid = 0
-        return partial
+    def _emit(self, start: int, take_all: bool = False) -> Partial:
+        end = start + self.spec.size_ms
+        late, self.pending_late = _split(self.pending_late, end, take_all)
+        invalid, self.pending_invalid = _split(self.pending_invalid, end, take_all)
+        return Partial(start, self.open.pop(start), late, invalid)
+
+
+# "no event yet": far below any real time, yet safe from overflow when grace is subtracted
+_NO_TIME = np.iinfo(np.int64).min // 2
+
+
+def _split(pending: list[int], end: int, take_all: bool) -> tuple[int, list[int]]:
+    """How many pending events saw a watermark before ``end`` (they belong to this window's
+    report), and the rest."""
+    if take_all:
+        return len(pending), []
+    keep = [w for w in pending if w >= end]
+    return len(pending) - len(keep), keep
+
+
+def event_ms(timestamps: np.ndarray) -> np.ndarray:
+    """Epoch seconds to integer milliseconds, rounding through microseconds first so that
+    1.001 s (stored as 1.000999...) is 1001 ms, not 1000."""
+    return np.floor_divide(np.rint(np.asarray(timestamps, dtype=np.float64) * 1e6).astype(np.int64), 1000)

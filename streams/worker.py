@@ -224,7 +224,7 @@ class Worker:
         try:
             _, high = self.consumer.get_watermark_offsets(tp, cached=True)
             position = self.consumer.position([tp])[0].offset
-        except Exception:  # noqa: BLE001 - not fetched yet: unknown, so not idle
+        except Exception:
             return False
         if position < 0:   # nothing consumed since assignment: we start where the state ends
             position = -1 if st.next_offset is None else st.next_offset

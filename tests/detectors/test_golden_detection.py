@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from driftline import synth
 from driftline.detectors.drift_judge import DriftJudge
 from driftline.detectors.reference import CategoricalReference, NumericReference, ReferenceProfile
 from driftline.detectors.window_sketch import ColumnBatch, MonitorLayout, WindowSketch
+
+from driftline import synth
 
 
 @pytest.fixture(scope="module")

@@ -83,10 +83,9 @@ def windows(shape: str, shift: float = 0.0):
 
 
 def binned_w1(ref: NumericReference, s: WindowSketch) -> float:
-    """What DriftJudge computes: outer bins closed at the smaller min / larger max."""
+    """What DriftJudge computes: outer bins placed by the mean of their values."""
     return wasserstein_binned(
-        s.numeric.bin_counts(0), ref.fine_probs, ref.fine_edges,
-        min(ref.min, float(s.numeric.minimum[0])), max(ref.max, float(s.numeric.maximum[0])), ref.std,
+        s.numeric.bin_counts(0), ref.fine_probs, ref.fine_edges, s.numeric.tail_means(0), ref.tail_means, ref.std,
     )
 
 
@@ -177,9 +176,9 @@ def test_wasserstein_binned_poisson_lattice_shift() -> None:
 def test_wasserstein_binned_zero_for_identical_shares() -> None:
     _, ref, _ = reference("normal")
     counts = np.round(ref.fine_probs * 1e9).astype(np.int64)
-    got = wasserstein_binned(counts, counts / counts.sum(), ref.fine_edges, ref.min, ref.max, ref.std)
+    got = wasserstein_binned(counts, counts / counts.sum(), ref.fine_edges, ref.tail_means, ref.tail_means, ref.std)
     assert got == pytest.approx(0.0, abs=1e-12)
-    assert np.isnan(wasserstein_binned(counts, ref.fine_probs, ref.fine_edges, 0, 1, 0.0))
+    assert np.isnan(wasserstein_binned(counts, ref.fine_probs, ref.fine_edges, ref.tail_means, ref.tail_means, 0.0))
 
 
 # -- PSI / JS -------------------------------------------------------------------------------

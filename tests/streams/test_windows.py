@@ -217,15 +217,15 @@ def test_late_count_per_window_example() -> None:
     """The smallest case of the property above: tumbling 1 s windows, no grace.
 
     events (arrival order): t=0.0 s, t=2.0 s, t=0.5 s (late: window [0, 1 s) ended at the
-    watermark 2.0 s). One batch: close_ready emits window 0 carrying late=1. Cut after the
-    second event: window 0 leaves first with late=0 and the late event is reported with
-    window 2 s instead.
+    watermark 2.0 s). The late event is reported with the first window that closes after it
+    arrived, the one whose end (3 s) is past the watermark it saw (2 s), however the events
+    were batched.
     """
     spec = WindowSpec(1000, 1000, 0)
     times = [BASE_MS, BASE_MS + 2000, BASE_MS + 500]
     one, _, _ = run(spec, times, [None] * 3, [])
     two, _, _ = run(spec, times, [None] * 3, [2])
-    assert [(p.window_start - BASE_MS, p.late) for p in one] == [(0, 1), (2000, 0)]
+    assert [(p.window_start - BASE_MS, p.late) for p in one] == [(0, 0), (2000, 1)]
     assert [(p.window_start - BASE_MS, p.late) for p in two] == [(p.window_start - BASE_MS, p.late) for p in one]
 
 
