@@ -65,7 +65,9 @@ def _one_in(d: dict[str, Any]) -> NumericReference | CategoricalReference:
             raise ValueError("numeric reference edges must be finite and increasing")
         if not np.all(np.isfinite(probs)) or np.any(probs < 0):
             raise ValueError("numeric reference shares must be finite and non-negative")
-        tails = d.get("tail_means") or [None, None]
+        tails = d["tail_means"]
+        if len(tails) != 2 or any(t is None and p > 0 for t, p in zip(tails, (probs[0], probs[-1]), strict=True)):
+            raise ValueError("numeric reference needs the means of its two outer bins; rebuild it")
         return NumericReference(
             count=int(d["count"]), null_rate=float(d["null_rate"]),
             out_of_range_rate=float(d["out_of_range_rate"]), mean=float(d["mean"]),
@@ -99,5 +101,6 @@ def from_dict(d: dict[str, Any]) -> ReferenceProfile:
             (numeric if isinstance(ref, NumericReference) else categorical)[name] = ref  # type: ignore[index]
         prediction = None if d.get("prediction") is None else _one_in(d["prediction"])
     except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"reference profile is missing or mistypes {exc}") from None
+        raise ValueError(f"reference profile is missing or mistypes {exc} (rebuild it with "
+                         f"`driftline reference build`)") from None
     return ReferenceProfile(numeric, categorical, prediction)

@@ -78,14 +78,14 @@ def wasserstein_binned(
     lo, hi = float(edges[0]), float(edges[-1])
     lower = _tail_area(w[0], window_tails[0], ref_probs[0], ref_tails[0], lambda mean: lo - mean)
     upper = _tail_area(w[-1], window_tails[1], ref_probs[-1], ref_tails[1], lambda mean: mean - hi)
-    return (inner + lower + upper) / scale
+    return float((inner + lower + upper) / scale)
 
 
 def _tail_area(pw: float, mw: float, pr: float, mr: float, depth) -> float:
     """|p_w * depth(m_w) - p_r * depth(m_r)|, an empty side contributing nothing."""
     w = pw * depth(mw) if pw > 0 else 0.0
     r = pr * depth(mr) if pr > 0 else 0.0
-    return abs(w - r)
+    return float(abs(w - r))
 
 
 def n_effective(n: int, m: int) -> float:

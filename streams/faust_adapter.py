@@ -41,6 +41,8 @@ Points to know:
   is judged from the events read since the restart.
 * :meth:`~DriftlineFaustMonitor.close` judges every open window (as the end of a replay does) and
   closes the sink; ``attach`` calls it when the app stops.
+* A batch that raises (a failing sink, say) is logged and kept in ``monitor.errors``; Faust then
+  restarts the agent, the monitor keeps its windows, and that batch is not fed again.
 * Faust is an optional integration: this module imports without it, and imports ``faust`` only
   inside the functions that need it.
 """
@@ -168,6 +170,7 @@ class DriftlineFaustMonitor:
         self.closed = False
         self.batches = 0
         self.agent: Any = None      # the Faust agent, when registered by :func:`attach`
+        self.errors: list[Exception] = []   # the last exceptions that crashed consume()
 
     @property
     def stats(self) -> PipelineStats:
@@ -240,12 +243,17 @@ class DriftlineFaustMonitor:
         ``batch_size`` events, or what arrived within ``within`` seconds. Events are acked by
         Faust once their batch has been fed.
         """
-        if self._pipeline is None and self.partitions is None:
-            self._ensure_pipeline(_stream_partitions(stream))
         async for events in stream.take_events(batch_size, within=within):
-            if self._pipeline is None and self.partitions is None:
-                self._ensure_pipeline(_stream_partitions(stream))
-            self.feed_events(events)
+            try:
+                if self._pipeline is None and self.partitions is None:
+                    # the consumer has the topic's metadata once it is handed events
+                    self._ensure_pipeline(_stream_partitions(stream))
+                self.feed_events(events)
+            except Exception as exc:
+                self.errors.append(exc)
+                del self.errors[:-10]
+                log.exception("driftline: a batch of %d events failed", len(events))
+                raise
 
     def close(self, judge_open_windows: bool = True) -> PipelineStats:
         """Judge every open window (unless ``judge_open_windows`` is false) and close the sink.

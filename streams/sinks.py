@@ -21,8 +21,10 @@ class OutputSink(Protocol):
 
 
 def dead_letter_json(monitor: str, d: DeadLetter) -> dict[str, Any]:
+    """A replay DLQ line: the event as it stood on its line (without the line terminator)."""
     r = d.record
-    record = dlq_record(r.value, d.reason, d.stage, r.topic, r.partition, r.offset)
+    value = r.value[:-2] if r.value.endswith(b"\r\n") else r.value[:-1] if r.value.endswith(b"\n") else r.value
+    record = dlq_record(value, d.reason, d.stage, r.topic, r.partition, r.offset)
     record["detail"] = d.detail
     record["monitor"] = monitor
     return record

@@ -264,16 +264,23 @@ def _run_faust_app(bootstrap: str, topic: str, cfg: Config, out: Path, datadir: 
             while state.monitor.stats.events < N_EVENTS:
                 if app.crash_reason is not None:
                     raise RuntimeError(f"the Faust app crashed: {app.crash_reason!r}")
+                if state.monitor.errors:   # Faust would restart the agent: fail at once instead
+                    raise RuntimeError(f"the driftline agent failed: {state.monitor.errors[-1]!r}")
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the Faust agent fed {state.monitor.stats.events} of "
                                        f"{N_EVENTS} events in {TIMEOUT:.0f} s")
                 await asyncio.sleep(0.05)
             state.timings["consume"] = time.monotonic() - t0 - state.timings["start"]
+        except BaseException as exc:
+            state.error = exc
+            raise
         finally:
+            failed_phase = state.phase
             state.phase = "stopping the app"
             t1 = time.monotonic()
             await asyncio.wait_for(app.stop(), TIMEOUT)
             state.timings["stop"] = time.monotonic() - t1
+            state.phase = failed_phase if state.error is not None else "stopped"
 
     def target() -> None:
         loop = asyncio.new_event_loop()
@@ -281,7 +288,7 @@ def _run_faust_app(bootstrap: str, topic: str, cfg: Config, out: Path, datadir: 
         try:
             loop.run_until_complete(main())
         except BaseException as exc:
-            state.error = exc
+            state.error = state.error or exc
         finally:
             try:
                 pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
@@ -316,6 +323,7 @@ def test_faust_app_stream_feeds_monitor_like_replay(kafka, topic_factory, tmp_pa
 
     state = _run_faust_app(kafka.bootstrap, topic, sc.config, tmp_path / "faust", tmp_path / "faust-data")
     mon = state.monitor
+    assert not mon.errors, mon.errors
     assert mon.closed, "attach() should close the monitor when the app stops"
     assert mon.partitions == tuple(range(N_PARTITIONS)), "partition count not found from the topic"
     assert mon.topic == topic

@@ -1,0 +1,197 @@
+"""The `driftline` command end to end over real files (DESIGN 3.3): reference build, validate,
+replay; exit 2 with one line on user error, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+from driftline.schemas.validate import validate_instance
+from driftline.streams.cli import main
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from driftline import synth
+
+KINDS = {"reports": "window_report", "alerts": "alert", "retrain": "retrain_request", "dlq": "dlq_record"}
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "driftline", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("demo")
+    rng = np.random.default_rng(3)
+    synth.write_lines(d / "training.jsonl", synth.training_rows(rng, 10_000))
+    drift = synth.Drift(at=10_000, mean_shift=0.5, category_share=0.25, score_shift=0.6)
+    synth.write_lines(d / "events.jsonl", synth.events(rng, 20_000, rate=100.0, drift=drift))
+    (d / "driftline.yaml").write_text(synth.config_yaml("reference.json"))
+    assert main(["reference", "build", "--config", str(d / "driftline.yaml"), "--monitor", "fraud",
+                 "--input", str(d / "training.jsonl"), "--out", str(d / "reference.json")]) == 0
+    return d
+
+
+def read(path: Path) -> list[dict]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def test_replay_writes_valid_outputs_and_catches_the_drift(demo, tmp_path):
+    proc = run_cli("replay", "--config", str(demo / "driftline.yaml"), "--input", str(demo / "events.jsonl"),
+                   "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    out = {name: read(tmp_path / "out" / f"{name}.jsonl") for name in KINDS}
+    for name, kind in KINDS.items():
+        for item in out[name]:
+            validate_instance(kind, item)
+    overall = [r for r in out["reports"] if r["model_version"] is None]
+    assert sum(r["count"] for r in overall) == 20_000
+    assert len(out["reports"]) == 2 * len(overall)       # one version (v3) + all versions
+    firing = {(a["subject"], a["window_start"]) for a in out["alerts"] if a["status"] == "firing"}
+    # event 10,000 at 100 events/s is 10:01:40, the first drifted window
+    assert firing == {(s, "2026-11-25T10:01:40Z") for s in ("n00_normal", "country", "prediction")}
+    assert len(out["retrain"]) == 1 and sorted(out["retrain"][0]["reasons"]) == sorted(
+        a["alert_id"] for a in out["alerts"])
+    assert out["dlq"] == []
+
+
+def test_replay_is_deterministic(demo, tmp_path):
+    for name in ("a", "b"):
+        assert main(["replay", "--config", str(demo / "driftline.yaml"), "--input", str(demo / "events.jsonl"),
+                     "--out", str(tmp_path / name)]) == 0
+    for f in ("reports", "alerts", "retrain"):
+        assert (tmp_path / "a" / f"{f}.jsonl").read_bytes() == (tmp_path / "b" / f"{f}.jsonl").read_bytes()
+
+
+BAD_LINES = st.sampled_from([
+    b"not json", b"[1]", b"42", b'"text"', b"{", b'{"timestamp": 1}', b'{"event_id": "x"}',
+    b'{"event_id": "x", "timestamp": "soon"}', b'{"event_id": "x", "timestamp": NaN}',
+    b'{"event_id": "x", "timestamp": 1, "features": {"n00_normal": "1.5"}}',
+    b'{"event_id": "x", "timestamp": 1, "features": {"n00_normal": true}}',
+    b'{"event_id": "x", "timestamp": 1, "features": {"country": ["DE"]}}',
+    b'{"event_id": "x", "timestamp": 1, "features": 7}',
+    b'{"event_id": "x", "timestamp": 1e999}', b"\xff\xfe\x00",
+])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=st.lists(st.one_of(st.integers(0, 199), BAD_LINES), min_size=1, max_size=120))
+def test_malformed_events_never_crash_replay_and_all_reach_the_dlq(demo, tmp_path_factory, plan):
+    good = synth.events(np.random.default_rng(0), 200, rate=10.0)
+    lines = [good[p] if isinstance(p, int) else p for p in plan]
+    d = tmp_path_factory.mktemp("mixed")
+    (d / "events.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    assert main(["replay", "--config", str(demo / "driftline.yaml"), "--input", str(d / "events.jsonl"),
+                 "--out", str(d / "out")]) == 0
+    dlq = read(d / "out" / "dlq.jsonl")
+    reports = [r for r in read(d / "out" / "reports.jsonl") if r["model_version"] is None]
+    bad = [i for i, p in enumerate(plan) if not isinstance(p, int)]
+    assert [x["offset"] for x in dlq] == bad                       # event for event, in order
+    assert all(x["reason"] and x["detail"] for x in dlq)
+    assert [x["raw"].encode() for x in dlq if b"\xff" not in lines[x["offset"]]] == \
+        [lines[i] for i in bad if b"\xff" not in lines[i]]
+    # every line is counted once: in a window, as late (its window had closed), or in the DLQ
+    assert sum(r["count"] + r["late"] for r in reports) + len(dlq) == len(lines)
+    if reports:   # with no valid event at all there is no window to report them with
+        assert sum(r["invalid"] for r in reports) == len(dlq)
+
+
+CONFIG_ERRORS = [
+    ("monitors: [{name: Fraud, source: t, features: {x: {type: numeric}}}]", "monitors[0].name"),
+    ("monitors: [{name: f, source: t, features: {x: {type: numeric}}, window: {size: 5 minutes}}]",
+     "monitors[0].window.size"),
+    ("monitors: [{name: f, source: t, featurs: {x: {type: numeric}}}]", "monitors[0]"),
+    ("monitors: [{name: f, source: t, features: {x: {type: text}}}]", "monitors[0].features.x.type"),
+    ("monitors: []", "monitors"),
+    ("monitors: [{name: f, source: t, features: {x: {type: numeric}}}]\nkafka: [1]", "kafka"),
+    ("monitors: [{name: f, source: t, features: {x: {type: numeric, min: 3, max: 1}}}]", "monitors[0].features.x"),
+    ("monitors: [{name: f, source: t, features: {x: {type: numeric}}, drift: {fdr_q: 2}}]", "monitors[0].drift.fdr_q"),
+    ("monitors: [{name: f, source: t, features: {x: {type: numeric}}, window: {size: 7s, slide: 2s}}]",
+     "monitors[0].window"),
+    ("monitors: [{name: f, source: t, features: {x: {type: numeric}}}]\nhttp: {port: 70000}", "http.port"),
+    ("monitors: {name: f}", "monitors"),
+    ("monitors: [{name: f, source: t, features: {x: {type: numeric}}}", "line"),
+]
+
+
+@pytest.mark.parametrize(("text", "where"), CONFIG_ERRORS)
+@pytest.mark.parametrize("command", ["validate", "replay"])
+def test_bad_config_exits_2_with_one_line_naming_the_key(tmp_path, text, where, command):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(text + "\n")
+    args = ["--config", str(cfg)]
+    if command == "replay":
+        (tmp_path / "e.jsonl").write_text("")
+        args += ["--input", str(tmp_path / "e.jsonl"), "--out", str(tmp_path / "out")]
+    proc = run_cli(command, *args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert where in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["replay", "--config", "{cfg}", "--input", "{dir}/missing.jsonl", "--out", "{dir}/o"], "missing.jsonl"),
+    (["reference", "build", "--config", "{cfg}", "--monitor", "nope", "--input", "{dir}/t.jsonl",
+      "--out", "{dir}/r.json"], "nope"),
+    (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/t.txt",
+      "--out", "{dir}/r.json"], "t.txt"),
+    (["validate", "--config", "{dir}/nothing.yaml"], "nothing.yaml"),
+    (["replay", "--config", "{cfg}"], "required"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_user_errors_exit_2_with_one_line(demo, tmp_path, args, fragment):
+    (tmp_path / "t.txt").write_text("x")
+    args = [a.format(cfg=demo / "driftline.yaml", dir=tmp_path) for a in args]
+    proc = run_cli(*args)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert fragment in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_validate_reports_a_missing_and_a_stale_reference(tmp_path, demo):
+    (tmp_path / "driftline.yaml").write_text(synth.config_yaml("reference.json"))
+    proc = run_cli("validate", "--config", str(tmp_path / "driftline.yaml"))
+    assert proc.returncode == 2 and "reference not found" in proc.stderr
+    ref = orjson.loads((demo / "reference.json").read_bytes())
+    del ref["features"]["country"]
+    (tmp_path / "reference.json").write_bytes(orjson.dumps(ref))
+    proc = run_cli("validate", "--config", str(tmp_path / "driftline.yaml"))
+    assert proc.returncode == 2 and "'country'" in proc.stderr and "rebuild" in proc.stderr
+    (tmp_path / "reference.json").write_bytes((demo / "reference.json").read_bytes())
+    assert run_cli("validate", "--config", str(tmp_path / "driftline.yaml")).returncode == 0
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_reference_build_reads_csv_jsonl_and_parquet(tmp_path, fmt):
+    rows = [orjson.loads(r) for r in synth.training_rows(np.random.default_rng(1), 2000)]
+    path = tmp_path / f"train.{fmt}"
+    if fmt == "jsonl":
+        path.write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
+    elif fmt == "csv":
+        import csv
+
+        with path.open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    (tmp_path / "driftline.yaml").write_text(synth.config_yaml("reference.json"))
+    assert main(["reference", "build", "--config", str(tmp_path / "driftline.yaml"), "--monitor", "fraud",
+                 "--input", str(path), "--out", str(tmp_path / "reference.json")]) == 0
+    ref = orjson.loads((tmp_path / "reference.json").read_bytes())
+    assert ref["features"]["n00_normal"]["count"] == 2000
+    assert ref["features"]["country"]["categories"][0] == "DE" or "DE" in ref["features"]["country"]["categories"]
+    assert main(["validate", "--config", str(tmp_path / "driftline.yaml")]) == 0
