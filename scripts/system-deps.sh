@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages driftline's tests and demo need, only when they are missing.
+# Installs the Debian packages driftline's tests and demo need, only when they are missing:
+# Java and Maven (the Kafka broker), Prometheus and Alertmanager (promtool, amtool).
 set -euo pipefail
 need=()
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
+# promtool and amtool check the Prometheus / Alertmanager files shipped in docker/
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

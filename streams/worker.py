@@ -20,7 +20,7 @@ from collections import defaultdict
 from itertools import groupby
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from driftline.schemas.config import Config
 
@@ -81,7 +81,12 @@ class Worker:
 
     def ensure_topics(self) -> None:
         admin = AdminClient(admin_config(self.settings))
-        meta = admin.list_topics(timeout=15)
+        try:
+            meta = admin.list_topics(timeout=15)
+        except KafkaException as exc:
+            servers = self.settings.get("bootstrap.servers", "(bootstrap.servers not set)")
+            raise KafkaSetupError(f"kafka: cannot reach the brokers at {servers} ({exc.args[0].str()}); "
+                                  f"check kafka.bootstrap.servers and the security settings") from None
         missing_sources = [t for t in self.by_topic if t not in meta.topics]
         if missing_sources:
             raise KafkaSetupError(f"source topic(s) {', '.join(missing_sources)} do not exist; "

@@ -1,0 +1,50 @@
+"""`driftline run` fails clearly, with one line and exit 2, when it cannot start; secrets in the
+kafka section never appear in what it prints."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+from driftline import synth
+
+SECRET = "hunter2-do-not-print"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_broker_exits_2_without_leaking_secrets(tmp_path):
+    port = _closed_port()
+    cfg = synth.config_yaml("reference.json", bootstrap=f"127.0.0.1:{port}").replace(
+        "kafka: {", f"kafka: {{sasl.username: svc, sasl.password: {SECRET}, security.protocol: SASL_PLAINTEXT, "
+                    "sasl.mechanism: PLAIN, socket.connection.setup.timeout.ms: 2000, ")
+    (tmp_path / "driftline.yaml").write_text(cfg + "http: {port: 0}\n")
+    from driftline.streams.cli import main
+
+    rows = synth.training_rows(__import__("numpy").random.default_rng(0), 500)
+    synth.write_lines(tmp_path / "t.jsonl", rows)
+    assert main(["reference", "build", "--config", str(tmp_path / "driftline.yaml"), "--monitor", "fraud",
+                 "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "reference.json")]) == 0
+    proc = subprocess.run([sys.executable, "-m", "driftline", "run", "--config", str(tmp_path / "driftline.yaml")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    ours = [line for line in proc.stderr.splitlines() if line.startswith("driftline: error:")]
+    assert len(ours) == 1 and "cannot reach the brokers" in ours[0] and str(port) in ours[0]
+    assert SECRET not in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_config_errors_under_kafka_name_the_key_not_the_value(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "monitors: [{name: f, source: t, features: {x: {type: numeric}}}]\n"
+        f"kafka: {{sasl.password: [{SECRET}]}}\n")
+    proc = subprocess.run([sys.executable, "-m", "driftline", "validate", "--config", str(tmp_path / "c.yaml")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "sasl.password" in proc.stderr
+    assert SECRET not in proc.stderr
