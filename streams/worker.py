@@ -72,7 +72,7 @@ class Worker:
         self.tier2: dict[int, Tier2Partition] = {}
         self.partition_counts: dict[str, int] = {}
         self.stats = RuntimeStats()
-        self.registry, self.batch_seconds = build_registry(self.stats)
+        self.metrics = build_registry(self.stats)
         self.health = Health()
         self.stopping = False
         self._http = None
@@ -118,7 +118,7 @@ class Worker:
         self.ensure_topics()
         http = self.config.http
         port = http.port + self.index if http.port else 0
-        self._http = serve(http.host, port, self.registry, self.health)
+        self._http = serve(http.host, port, self.metrics.registry, self.health)
         log.info("worker started", extra=fields(worker=self.index, metrics=f"http://{http.host}:{self._http.server_port}/metrics",
                                                 monitors=sorted(self.monitors)))
         signal.signal(signal.SIGTERM, self._stop)
@@ -166,7 +166,7 @@ class Worker:
                 self._tier2(partition, run)
             elif topic in self.by_topic:
                 self._tier1(topic, partition, run)
-        self.batch_seconds.observe(time.perf_counter() - t0)
+        self.metrics.batch_seconds.observe(time.perf_counter() - t0)
 
     def _drop_errors(self, msgs: list[Message]) -> list[Message]:
         ok = []
@@ -285,7 +285,8 @@ class Worker:
                 self.sink.reports(out.reports)
                 self.sink.alerts(out.alerts)
                 self.sink.retrain(out.retrain)
-                self.stats.judged(m.cfg.name, out.judgement, max(0.0, time.time() - d["closed_at"]), out.alerts)
+                self.stats.judged(m.cfg.name, out.judgement, out.alerts)
+                self.metrics.close_lag.labels(m.cfg.name).observe(max(0.0, time.time() - d["closed_at"]))
 
     def _new_merger(self, m: MonitorRuntime) -> WindowMerger:
         count = self.partition_counts.get(m.cfg.predictions_topic, 1)
