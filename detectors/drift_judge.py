@@ -20,15 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.stats import false_discovery_control
+from scipy.stats import binom, false_discovery_control
 
+from .block_statistics import NumericBlockReference, block_stats
 from .calibration import (
     SIM_MAX_BUCKETS,
     chi2_homogeneity,
-    ks_pvalue,
     needs_simulation,
     pooled_chi2,
-    rate_pvalue,
     simulated_null,
     simulated_pvalue,
 )
@@ -36,7 +35,7 @@ from .categorical_sketch import CategoricalSketch
 from .judgement import FeatureResult, QualityIssue, WindowJudgement
 from .numeric_sketch import NumericSketch
 from .reference import CategoricalReference, NumericReference, ReferenceProfile
-from .statistics import coarse_counts, js_distance, ks_binned, psi, wasserstein_binned
+from .statistics import js_distance, psi
 from .window_sketch import WindowSketch
 
 # Simulated null laws kept per judge (each ~160 kB): windows of a stream mostly share a few sizes.
@@ -74,12 +73,12 @@ class DriftJudge:
         self._quality = quality or QualityParams()
         # simulated null laws by (feature, window size): derived data, bounded, never state
         self._null_cache: dict[tuple[str, int], np.ndarray] = {}
+        self._numeric_block = NumericBlockReference.build(list(reference.numeric.values()))
+        self._prediction_block = (NumericBlockReference.build([reference.prediction])
+                                  if isinstance(reference.prediction, NumericReference) else None)
 
     def judge(self, sketch: WindowSketch) -> WindowJudgement:
-        numeric = [
-            self._numeric(name, sketch.numeric, j, self._ref.numeric[name])
-            for j, name in enumerate(sketch.layout.numeric.names)
-        ]
+        numeric = self._numeric_all(sketch.layout.numeric.names, sketch.numeric, self._numeric_block)
         categorical = [
             self._categorical(name, sketch.categorical, j, self._ref.categorical[name])
             for j, name in enumerate(sketch.layout.categorical.names)
@@ -88,7 +87,7 @@ class DriftJudge:
         prediction = None
         if sketch.prediction is not None and self._ref.prediction is not None:
             if isinstance(sketch.prediction, NumericSketch):
-                raw = self._numeric("prediction", sketch.prediction, 0, self._ref.prediction)
+                raw = self._numeric_all(("prediction",), sketch.prediction, self._prediction_block)[0]
             else:
                 raw = self._categorical("prediction", sketch.prediction, 0, self._ref.prediction)
             prediction = self._decide_single(raw)
@@ -96,25 +95,27 @@ class DriftJudge:
 
     # -- statistics per feature -------------------------------------------------------------
 
-    def _numeric(self, name: str, s: NumericSketch, j: int, ref: NumericReference) -> FeatureResult:
-        fine = s.bin_counts(j)
-        n = int(fine.sum())
-        nulls = int(s.nulls[j])
-        if n == 0:
-            return FeatureResult(name, "numeric", 0, nulls, None, None, None, "wasserstein", None,
-                                 out_of_range=0)
-        coarse = coarse_counts(fine, ref.coarse_starts)
-        ks = ks_binned(fine, ref.fine_probs)
-        w1 = wasserstein_binned(fine, ref.fine_probs, ref.fine_edges, s.tail_means(j), ref.tail_means, ref.std)
+    def _numeric_all(self, names: tuple[str, ...], s: NumericSketch,
+                     block: NumericBlockReference) -> list[FeatureResult]:
+        stats = block_stats(block, s.flat_bins, s.all_tail_means())
         means, stds = s.mean_std()
-        p = ks_pvalue(ks, n, ref.count) if n >= self._drift.min_count else None
-        return FeatureResult(
-            name, "numeric", n, nulls,
-            psi=psi(coarse, ref.coarse_probs), js=js_distance(coarse, ref.coarse_probs),
-            p_value=p, effect_statistic="wasserstein", effect=None if np.isnan(w1) else w1,
-            ks=ks, wasserstein=None if np.isnan(w1) else w1,
-            mean=_finite(means[j]), std=_finite(stds[j]), out_of_range=int(s.out_of_range[j]),
-        )
+        nulls, oor = s.nulls.tolist(), s.out_of_range.tolist()
+        enough = stats.n >= self._drift.min_count
+        out = []
+        for j, name in enumerate(names):
+            n = int(stats.n[j])
+            if n == 0:
+                out.append(FeatureResult(name, "numeric", 0, nulls[j], None, None, None, "wasserstein",
+                                         None, out_of_range=0))
+                continue
+            w1 = _finite(stats.wasserstein[j])
+            out.append(FeatureResult(
+                name, "numeric", n, nulls[j], psi=float(stats.psi[j]), js=float(stats.js[j]),
+                p_value=float(stats.p_value[j]) if enough[j] else None,
+                effect_statistic="wasserstein", effect=w1, ks=float(stats.ks[j]), wasserstein=w1,
+                mean=_finite(means[j]), std=_finite(stds[j]), out_of_range=oor[j],
+            ))
+        return out
 
     def _categorical(self, name: str, s: CategoricalSketch, j: int, ref: CategoricalReference) -> FeatureResult:
         counts = s.category_counts(j)
@@ -169,30 +170,36 @@ class DriftJudge:
 
     def _quality_issues(self, features: list[FeatureResult]) -> tuple[QualityIssue, ...]:
         q = self._quality
-        candidates: list[tuple[QualityIssue, float]] = []
+        tests: list[tuple[str, str, int, int, float, float]] = []   # feature, statistic, k, n, p0, threshold
         for r in features:
             total = r.count + r.nulls
             if total < self._drift.min_count:
                 continue
             if r.type == "numeric":
                 ref = self._ref.numeric[r.name]
-                tests = [("out_of_range_rate", r.out_of_range or 0, r.count, ref.out_of_range_rate,
-                          q.out_of_range_rate)]
+                tests.append((r.name, "out_of_range_rate", r.out_of_range or 0, r.count, ref.out_of_range_rate,
+                              q.out_of_range_rate))
             else:
                 ref = self._ref.categorical[r.name]
                 other = float(ref.probs[-1])
-                tests = [("new_category_rate", r.unseen or 0, r.count, other, other + q.new_category_rate)]
-            tests.append(("null_rate", r.nulls, total, ref.null_rate, ref.null_rate + q.null_rate_increase))
-            for statistic, k, n, base, threshold in tests:
-                value = k / n if n else 0.0
-                p = rate_pvalue(k, n, base)
-                candidates.append((QualityIssue(r.name, statistic, value, threshold, p), value))
-        if not candidates:
+                tests.append((r.name, "new_category_rate", r.unseen or 0, r.count, other,
+                              other + q.new_category_rate))
+            tests.append((r.name, "null_rate", r.nulls, total, ref.null_rate, ref.null_rate + q.null_rate_increase))
+        if not tests:
             return ()
-        adjusted = false_discovery_control([c.p_value for c, _ in candidates], method="bh")
+        k = np.array([t[2] for t in tests], dtype=np.float64)
+        n = np.array([t[3] for t in tests], dtype=np.float64)
+        p0 = np.array([t[4] for t in tests], dtype=np.float64)
+        threshold = np.array([t[5] for t in tests], dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = np.where(n > 0, k / np.where(n > 0, n, 1.0), 0.0)
+        # P(X >= k) for X ~ Binomial(n, p0): how surprising the count is under the reference rate
+        p = np.where((n > 0) & (k > 0), binom.sf(k - 1, n, p0), 1.0)
+        adjusted = false_discovery_control(p, method="bh")
+        bad = (value > threshold) & (adjusted <= self._drift.fdr_q)
         return tuple(
-            c for (c, value), adj in zip(candidates, adjusted, strict=True)
-            if value > c.threshold and adj <= self._drift.fdr_q
+            QualityIssue(t[0], t[1], float(value[i]), float(threshold[i]), float(p[i]))
+            for i, t in enumerate(tests) if bad[i]
         )
 
 

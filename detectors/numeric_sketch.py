@@ -65,7 +65,7 @@ class NumericLayout:
 class NumericSketch:
     """Window state of the numeric features of a layout; see the module docstring."""
 
-    __slots__ = ("_bins", "_counts", "_layout", "_max", "_min", "_nulls", "_oor", "_sums", "_tails")
+    __slots__ = ("_bins", "_counts", "_layout", "_max", "_min", "_nulls", "_oor", "_sums")
 
     def __init__(self, layout: NumericLayout) -> None:
         k = layout.k
@@ -76,10 +76,10 @@ class NumericSketch:
         self._oor = np.zeros(k, dtype=np.int64)
         self._min = np.full(k, np.inf)
         self._max = np.full(k, -np.inf)
-        self._sums = ExactSums(k)
-        # exact sums of the values in the two open outer bins (columns 2j and 2j+1): the
-        # Wasserstein distance needs where the tails sit, not only how much mass they hold
-        self._tails = ExactSums(2 * k)
+        # exact sums of each feature's values (columns 0..k-1), then of the values in its two
+        # open outer bins (columns k+2j, k+2j+1): the Wasserstein distance needs where the
+        # tails sit, not only how much mass they hold
+        self._sums = ExactSums(3 * k)
 
     @property
     def layout(self) -> NumericLayout:
@@ -112,12 +112,28 @@ class NumericSketch:
         return self._bins[off[j] : off[j + 1]].copy()
 
     def mean_std(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._sums.mean_std(self._counts)
+        k = self._layout.k
+        means, stds = self._sums.mean_std(np.concatenate([self._counts, np.zeros(2 * k, dtype=np.int64)]))
+        return means[:k], stds[:k]
+
+    @property
+    def flat_bins(self) -> np.ndarray:
+        """Fine-bin counts of every feature, laid out by ``layout.offsets``."""
+        return self._bins.copy()
+
+    def all_tail_means(self) -> np.ndarray:
+        """``(k, 2)``: mean of each feature's values in its lower and upper outer bins."""
+        off = self._layout.offsets
+        counts = np.stack([self._bins[off[:-1]], self._bins[off[1:] - 1]], axis=1).astype(np.float64)
+        sums = self._sums.sums()[self._layout.k:].reshape(-1, 2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(counts > 0, sums / np.where(counts > 0, counts, 1.0), np.nan)
 
     def tail_means(self, j: int) -> tuple[float, float]:
         """Mean of feature ``j``'s values in its lower and upper outer bins (NaN if empty)."""
         bins = self.bin_counts(j)
-        sums = self._tails.sums()[2 * j : 2 * j + 2]
+        k = self._layout.k
+        sums = self._sums.sums()[k + 2 * j : k + 2 * j + 2]
         counts = (bins[0], bins[-1])
         return tuple(float(t / c) if c else float("nan") for t, c in zip(sums, counts, strict=True))  # type: ignore[return-value]
 
@@ -134,6 +150,7 @@ class NumericSketch:
         self._oor += ((x < self._layout.lower) | (x > self._layout.upper)).sum(axis=0)
         np.fmin(self._min, np.fmin.reduce(x, axis=0), out=self._min)
         np.fmax(self._max, np.fmax.reduce(x, axis=0), out=self._max)
+        k = self._layout.k
         idx, tail_values, tail_cols = [], [], []
         for j, edges in enumerate(self._layout.edges):
             col = x[:, j]
@@ -142,10 +159,10 @@ class NumericSketch:
             idx.append(where + self._layout.offsets[j])
             lower, upper = where == 0, where == edges.size
             tail_values += [col[lower], col[upper]]
-            tail_cols += [np.full(int(lower.sum()), 2 * j), np.full(int(upper.sum()), 2 * j + 1)]
+            tail_cols += [np.full(int(lower.sum()), k + 2 * j), np.full(int(upper.sum()), k + 2 * j + 1)]
         self._bins += np.bincount(np.concatenate(idx), minlength=self._bins.size)
-        self._sums.update(x)
-        self._tails.add_values(np.concatenate(tail_values), np.concatenate(tail_cols))
+        grid = np.broadcast_to(np.arange(k, dtype=np.int64), x.shape).ravel()
+        self._sums.add_values(np.concatenate([x.ravel(), *tail_values]), np.concatenate([grid, *tail_cols]))
 
     def merge(self, other: NumericSketch) -> NumericSketch:
         """A new sketch of both windows' values; neither operand changes."""
@@ -159,7 +176,6 @@ class NumericSketch:
         out._min = np.fmin(self._min, other._min)
         out._max = np.fmax(self._max, other._max)
         out._sums = self._sums.merge(other._sums)
-        out._tails = self._tails.merge(other._tails)
         return out
 
     def to_state(self) -> dict:
@@ -171,7 +187,6 @@ class NumericSketch:
             "min": floats_out(self._min),
             "max": floats_out(self._max),
             "sums": self._sums.to_state(),
-            "tails": self._tails.to_state(),
         }
 
     @classmethod
@@ -187,7 +202,8 @@ class NumericSketch:
         out._min = floats_in(state["min"])
         out._max = floats_in(state["max"])
         out._sums = ExactSums.from_state(state["sums"])
-        out._tails = ExactSums.from_state(state["tails"])
+        if out._sums.k != 3 * layout.k:
+            raise ValueError("snapshot does not match the numeric features of this monitor")
         return out
 
     def __eq__(self, other: object) -> bool:
@@ -201,7 +217,6 @@ class NumericSketch:
             and np.array_equal(self._min, other._min)
             and np.array_equal(self._max, other._max)
             and self._sums == other._sums
-            and self._tails == other._tails
         )
 
     __hash__ = None  # type: ignore[assignment]

@@ -105,7 +105,8 @@ class MonitorRuntime:
         for v in versions:
             if v is None:
                 continue
-            per_version[v] = self.judge.judge(merged.sketches[v])
+            # one version alone: its sketch is the whole window, so is its judgement
+            per_version[v] = overall if versions == [v] else self.judge.judge(merged.sketches[v])
             out.reports.append(window_report(name, v, start, end, merged.sketches[v].events, 0, 0,
                                              per_version[v]))
         self._alert(out, None, start, end, overall)
