@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return elapsed >= period and (elapsed % period) < length
 
     rss: list[tuple[float, float]] = []
+    behind: list[float] = []
     cpu0 = kc.cpu_seconds(proc.pid)
 
     def tick(elapsed: float) -> None:
@@ -80,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         if r is not None:
             rss.append((elapsed, r))
             s = kc.scrape(url)
-            print(f"  t={elapsed:6.0f}s RSS {r:7.1f} MB  events {kc.metric_sum(s, 'driftline_events_total'):,.0f}"
-                  f"  windows {kc.metric_sum(s, 'driftline_windows_judged_total'):,.0f}", flush=True)
+            events = kc.metric_sum(s, "driftline_events_total")
+            behind.append(max(0.0, min(elapsed, seconds) * args.rate - events))
+            print(f"  t={elapsed:6.0f}s RSS {r:7.1f} MB  events {events:,.0f} (behind the producer by "
+                  f"{behind[-1]:,.0f})  windows {kc.metric_sum(s, 'driftline_windows_judged_total'):,.0f}", flush=True)
 
     t_start = time.time()
     prod = kc.live_stream(k.bootstrap, topic, args.rate, seconds, pool=pool, drifted=drifted, tick=tick,
@@ -134,7 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         f"Outcome: {prod['events']:,} events produced (producer at most {prod['producer_behind_max_s']:.2f} s "
         f"behind schedule), {events:,.0f} consumed, {late:,.0f} late, {windows:,.0f} windows judged, "
         f"{firing:,.0f} alerts fired ({len(alerts)} alert messages incl. resolved); worker CPU "
-        f"{cpu_share:.0%} of one core on average; exit code {rc} after SIGTERM.",
+        f"{cpu_share:.0%} of one core on average; exit code {rc} after SIGTERM. The worker was at most "
+        f"{max(behind):,.0f} events behind the producer at a sample (median {float(np.median(behind)):,.0f}): a "
+        f"backlog is held in librdkafka's prefetch queue and shows in RSS, so RSS is only meaningful while the worker "
+        f"keeps up.",
         "",
         "| RSS | MB |",
         "|---|---:|",
@@ -148,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{SLOPE_LIMIT_MB_PER_MIN} MB/min and last sample within {END_TOLERANCE:.0%} of the post-warm-up "
         f"median): **{'yes' if flat else 'no'}**.",
         "",
-        "Samples (t s: MB): " + ", ".join(f"{t:.0f}: {r:.1f}" for t, r in rss),
+        "Samples (t s: MB, events behind): " + ", ".join(f"{t:.0f}: {r:.1f} ({b:,.0f})" for (t, r), b in zip(rss, behind)),
     ]
     body = "\n".join(lines)
     print()

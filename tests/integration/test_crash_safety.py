@@ -60,23 +60,24 @@ def _crash_run(kafka, topic_factory, tmp_path, *, broken: bool, seed: int):
     env = {BROKEN_ENV: "1"} if broken else {}
     rng = random.Random(seed)
     proc = start_worker(cfg, log=log, env=env)
-    wait_ready(log, proc)
-    feeder.start()
-    landed = 0
-    while feeder.is_alive() and landed < MAX_KILLS:
-        time.sleep(rng.uniform(0.3, 2.0))
-        if proc.poll() is not None or not feeder.is_alive():
-            break
-        kill9(proc)   # the worker is ready and events are flowing: it is processing
-        landed += 1
-        started = len(metrics_urls(log))
-        proc = start_worker(cfg, log=log, env=env)
-        wait_ready(log, proc, started_before=started)
-    feeder.join(timeout=120)
     try:
-        got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, timeout=60)
-    except AssertionError:
-        got = read_json(kafka.bootstrap, f"{group}.reports")
+        wait_ready(log, proc)
+        feeder.start()
+        landed = 0
+        while feeder.is_alive() and landed < MAX_KILLS:
+            time.sleep(rng.uniform(0.3, 2.0))
+            if proc.poll() is not None or not feeder.is_alive():
+                break
+            kill9(proc)   # the worker is ready and events are flowing: it is processing
+            landed += 1
+            started = len(metrics_urls(log))
+            proc = start_worker(cfg, log=log, env=env)
+            wait_ready(log, proc, started_before=started)
+        feeder.join(timeout=120)
+        try:
+            got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, timeout=60)
+        except AssertionError:
+            got = read_json(kafka.bootstrap, f"{group}.reports")
     finally:
         stop(proc)
     return landed, got, want
