@@ -183,7 +183,7 @@ def wide_reference(d: Path, log) -> None:
 
 def wide_dataset(regen: bool, log) -> Path:
     d = DATA / f"wide-{WIDE_K}"
-    key = _fingerprint("wide", WIDE_K, WIDE_EVENTS, WIDE_TRAINING, 2)
+    key = _fingerprint("wide", WIDE_K, WIDE_EVENTS, WIDE_TRAINING, 2, synth_source=False)
     if regen or not _stamp_ok(d, key):
         d.mkdir(parents=True, exist_ok=True)
         (d / "reference.json").unlink(missing_ok=True)

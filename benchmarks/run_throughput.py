@@ -254,9 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{join(rc, 'cpu_seconds', '.1f', ' s')}; windows judged by then {join(rc, 'windows', '.0f')}; invalid "
         f"events {sum(r['invalid'] for r in rc):.0f}.",
         "",
-        f"(c) until the {rc[0]['windows_wanted']} windows the watermark closes were also judged (tier 2 reads "
-        f"the partials topic behind the source backlog, so most judging happens after the N-th event is counted; "
-        f"not part of the figure above): {join(rc, 'seconds_to_judged', '.1f', ' s')}, i.e. "
+        f"(c) until all {rc[0]['windows_wanted']} windows the watermark closes were also judged (tier 2 reads "
+        f"the partials from the same consumer, behind any source backlog; the 30th window closes only by idleness "
+        f"and is not waited for): {join(rc, 'seconds_to_judged', '.1f', ' s')}, i.e. "
         f"{join(rc, 'rate_with_judging', ',.0f')} events/s, median "
         f"{statistics.median(r['rate_with_judging'] or 0 for r in rc):,.0f}.",
     ]

@@ -143,6 +143,7 @@ class HttpConfig:
 class LimitsConfig:
     max_event_bytes: int = 1_048_576  # larger events go to the DLQ (reason "too_large")
     batch_size: int = 5000  # events decoded per batch
+    batch_bytes: int = 4_194_304  # and at most this many bytes of raw events per decoded batch
     checkpoint_interval: float = 5.0  # seconds between checkpoints of state + offsets (run)
 
 

@@ -61,6 +61,7 @@ class MonitorRuntime:
     def __init__(self, cfg: MonitorConfig, reference: ReferenceProfile, limits: LimitsConfig,
                  source: str = "reference") -> None:
         self.cfg = cfg
+        self.limits = limits
         self.reference = fit_reference(cfg, reference, source)
         bounds = {f.name: (f.min, f.max) for f in cfg.features if f.type == "numeric"}
         self.layout = MonitorLayout.from_reference(self.reference, bounds)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .batching import byte_slices
 from .merge import MergedWindow
 from .monitor import MonitorRuntime
 from .sinks import OutputSink
@@ -39,6 +40,12 @@ class InProcessPipeline:
     def feed(self, values: Sequence[bytes], partition: int = 0, topic: str | None = None,
              offsets: Sequence[int] | None = None) -> None:
         """Process one batch of raw events read from ``partition`` (in arrival order)."""
+        limit = self.monitors[0].limits.batch_bytes if self.monitors else 0
+        for part in byte_slices(values, limit):
+            self._feed(values[part], partition, topic, None if offsets is None else offsets[part])
+
+    def _feed(self, values: Sequence[bytes], partition: int, topic: str | None,
+              offsets: Sequence[int] | None) -> None:
         self.stats.events += len(values)
         for m, windows, merger in zip(self.monitors, self._windows, self._mergers, strict=True):
             batch = m.decoder.decode(values, topic, partition, offsets, self.skip_blank)

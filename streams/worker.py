@@ -25,6 +25,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from driftline.schemas.config import Config
 
 from . import changelog, state_codec
+from .batching import byte_slices
 from .exceptions import KafkaSetupError
 from .http import Health, serve
 from .kafka_config import admin_config, consumer_config, group_id, producer_config, reader_config
@@ -181,13 +182,17 @@ class Worker:
     # -- tier 1 -----------------------------------------------------------------------------
 
     def _tier1(self, topic: str, partition: int, run: list[Message]) -> None:
-        st = self.tier1.get((topic, partition))
-        if st is None:   # not assigned through our callback (should not happen): start fresh
-            st = self.tier1[(topic, partition)] = self._new_tier1(topic, partition)
         values = list(map(Message.value, run))
         if None in values:
             values = [b"" if v is None else v for v in values]
         offsets = list(map(Message.offset, run))
+        for part in byte_slices(values, self.config.limits.batch_bytes):
+            self._tier1_batch(topic, partition, values[part], offsets[part])
+
+    def _tier1_batch(self, topic: str, partition: int, values: list[bytes], offsets: list[int]) -> None:
+        st = self.tier1.get((topic, partition))
+        if st is None:   # not assigned through our callback (should not happen): start fresh
+            st = self.tier1[(topic, partition)] = self._new_tier1(topic, partition)
         stats = self.stats
         for m in self.by_topic[topic]:
             name = m.cfg.name
