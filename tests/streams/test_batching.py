@@ -1,9 +1,8 @@
 from __future__ import annotations
 
+from driftline.streams.batching import byte_slices
 from hypothesis import given
 from hypothesis import strategies as st
-
-from driftline.streams.batching import byte_slices
 
 
 @given(sizes=st.lists(st.integers(0, 50), max_size=60), limit=st.integers(1, 120))
