@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
-from itertools import islice
 from pathlib import Path
 
 from driftline.schemas.config import Config
@@ -17,14 +16,16 @@ from .reference_io import read_reference
 from .sinks import OutputSink
 
 
-def _chunks(path: Path, size: int) -> Iterator[list[bytes]]:
+def _chunks(path: Path, size: int, max_bytes: int) -> Iterator[list[bytes]]:
+    """Batches of at most ``size`` lines and about ``max_bytes`` bytes (at least one line)."""
     try:
         fh = path.open("rb")
     except OSError as exc:
         raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     with fh:
-        while chunk := list(islice(fh, size)):
-            yield chunk
+        while lines := fh.readlines(max_bytes):
+            for start in range(0, len(lines), size):
+                yield lines[start:start + size]
 
 
 def load_monitors(config: Config, only: str | None = None) -> list[MonitorRuntime]:
@@ -53,7 +54,7 @@ def replay(config: Config, events: Path, sink: OutputSink, only: str | None = No
     gc.disable()
     try:
         line = 0
-        for chunk in _chunks(events, config.limits.batch_size):
+        for chunk in _chunks(events, config.limits.batch_size, config.limits.batch_bytes):
             pipeline.feed(chunk, offsets=range(line, line + len(chunk)))
             line += len(chunk)
         pipeline.close()

@@ -127,7 +127,8 @@ class Worker:
         self.consumer.subscribe([*self.by_topic, self.partials_topic], on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
         interval = self.config.limits.checkpoint_interval
-        batch = self.config.limits.batch_size
+        limits = self.config.limits
+        batch = limits.batch_size
         last_checkpoint = last_idle = last_lag = time.monotonic()
         try:
             while not self.stopping:
@@ -135,6 +136,10 @@ class Worker:
                 self.health.beat()
                 if msgs:
                     self.process(msgs)
+                    # wide events: fetch fewer at a time, so raw batches stay near batch_bytes
+                    size = sum(map(len, filter(None, map(Message.value, msgs))))
+                    if size:
+                        batch = max(1, min(limits.batch_size, limits.batch_bytes * len(msgs) // size))
                 now = time.monotonic()
                 if now - last_idle >= IDLE_CHECK_INTERVAL:
                     self.check_idle(now)
