@@ -227,7 +227,8 @@ def precreate_topics(k, group: str, outputs: tuple[str, ...] = ("driftline.repor
 # -- workers ------------------------------------------------------------------------------------------
 
 def start_worker(cfg: Path, log_path: Path, prefix: list[str] | None = None) -> subprocess.Popen:
-    """``driftline run --config cfg`` (one worker: the pid started is the worker)."""
+    """``driftline run --config cfg`` (one worker: the pid started is the worker); ``prefix``
+    replaces the interpreter (e.g. ``python -m cProfile -o FILE``)."""
     cmd = [*(prefix or [sys.executable]), "-m", "driftline", "run", "--config", str(cfg)]
     return spawn(cmd, log_path)
 
@@ -377,7 +378,7 @@ def produce_all(p, topic: str, values: list[bytes], keys: list[bytes]) -> None:
 
 
 def iso_ms(t: float) -> str:
-    ms = int(round(t * 1000))
+    ms = round(t * 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
@@ -520,8 +521,22 @@ def write_subsection(name: str, body: str) -> None:
         parts += [f"<!-- BEGIN {SECTION}:{key} -->", subs[key], f"<!-- END {SECTION}:{key} -->", ""]
     parts[-1] = end
     block = "\n".join(parts) + "\n"
-    if m:
-        text = text[:m.start()] + block + text[m.end():]
-    else:
-        text = text.rstrip() + "\n\n" + block
+    text = text[:m.start()] + block + text[m.end():] if m else text.rstrip() + "\n\n" + block
     BENCHMARKS_MD.write_text(text)
+
+
+def read_subsections() -> dict[str, str]:
+    """The subsections of this file's section now in BENCHMARKS.md, by key."""
+    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else ""
+    m = re.search(rf"<!-- BEGIN {SECTION} -->\n?(.*?)<!-- END {SECTION} -->", text, re.S)
+    if not m:
+        return {}
+    return {sm.group(1): sm.group(2).rstrip() for sm in re.finditer(
+        r"<!-- BEGIN kafka_run:(\w+) -->\n?(.*?)<!-- END kafka_run:\1 -->", m.group(1), re.S)}
+
+
+def remove_subsection(name: str) -> None:
+    """Drop subsection ``name`` (re-reads the file right before writing)."""
+    text = BENCHMARKS_MD.read_text()
+    pattern = re.compile(rf"<!-- BEGIN {SECTION}:{name} -->\n.*?<!-- END {SECTION}:{name} -->\n\n?", re.S)
+    BENCHMARKS_MD.write_text(pattern.sub("", text, count=1))

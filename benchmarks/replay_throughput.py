@@ -77,8 +77,8 @@ def timed(fn: Callable[[], int]) -> tuple[float, float, int]:
 
 
 def stages(config, path: Path, repeat: int = 3) -> list[tuple[str, float]]:
-    """Cumulative stages of the replay loop, median of ``repeat`` runs each, the stages taken
-    in turn (mirrors streams/replay.py)."""
+    """Cumulative stages of the replay loop (mirrors streams/replay.py), with the baseline and
+    the full replay in the same rounds: median of ``repeat`` rounds, each stage once a round."""
     from driftline.streams.replay import load_monitors
 
     part = 0  # replay's one logical partition
@@ -120,10 +120,12 @@ def stages(config, path: Path, repeat: int = 3) -> list[tuple[str, float]]:
         return n
 
     fns = [
+        ("baseline (bare `orjson.loads` loop), same rounds", lambda: baseline(path)),
         ("read lines in batches (islice)", read_only),
         ("+ orjson.loads per batch (list comprehension)", loads_batches),
         ("+ rest of decode (columns to numpy)", decode_only),
         ("+ windows and merge (sketch updates), no judging", decode_windows),
+        ("+ judging every window (= full `replay`)", lambda: subject(config, path)),
     ]
     walls: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
@@ -265,16 +267,17 @@ def main(argv: list[str] | None = None) -> int:
     if stage_rows:
         lines += [
             "",
-            "Where the time goes (cumulative stages of the replay loop, GC paused as replay does, "
-            "median of 3 runs each, run after the table above; for information: each stage pays "
-            "again for the ones before it, so differences between rows are rough):",
+            "Where the time goes, for information (cumulative stages of the replay loop, GC "
+            "paused as replay does; 3 rounds after the runs above, each round running the baseline "
+            "and every stage once; medians; each stage redoes the ones above it, so the step "
+            "between two rows is that stage's rough cost):",
             "",
-            "| stage (cumulative) | wall (s) | events/s |",
-            "|---|---:|---:|",
+            "| stage (cumulative) | wall (s) | events/s | throughput vs baseline |",
+            "|---|---:|---:|---:|",
         ]
-        lines += [f"| {label} | {wall:.3f} | {n_base / wall:,.0f} |" for label, wall in stage_rows]
-        lines.append(f"| + judging every window (full replay, median above) | {med['replay']:.3f} | "
-                     f"{n_base / med['replay']:,.0f} |")
+        base_wall = stage_rows[0][1]
+        lines += [f"| {label} | {wall:.3f} | {n_base / wall:,.0f} | {base_wall / wall:.2f}x |"
+                  for label, wall in stage_rows]
     if cli is not None:
         wall, out = cli
         lines += [

@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", type=Path, help="run the worker under cProfile, stats to this file")
     ap.add_argument("--write", action="store_true", help="write the latency subsection of BENCHMARKS.md")
     args = ap.parse_args(argv)
+    code = kc.git_revision()   # the code the runs use (others may commit meanwhile)
     grace = parse_seconds(args.grace)
 
     d = kc.workdir("latency")
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Command: `{cmd}`",
         "",
-        f"Machine: {kc.machine_line()}. Code: {kc.git_revision()}. Date: {kc.now_utc()}. Load average at the "
+        f"Machine: {kc.machine_line()}. Code: {code}. Date: {kc.now_utc()}. Load average at the "
         f"start / end: {load_start} / {kc.load_average()} (shared machine).",
         "",
         f"Setup: {args.partitions}-partition topic; one `driftline run` worker ({'limits ' + args.limits if args.limits else 'default limits: batch 5,000, checkpoint every 5 s'}); "

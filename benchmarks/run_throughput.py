@@ -121,10 +121,37 @@ def run_driftline(k, topic: str, n: int, d: Path, prefix: list[str] | None = Non
             "batches": batches[1], "batch_seconds_sum": batches[2], "exit": rc, "log": str(log)}
 
 
-def profile_run(k, topic: str, n: int, d: Path, out: Path, top: int = 25) -> tuple[dict, str]:
+def breakdown(st: pstats.Stats) -> str:
+    """Where the worker's loop spends its time, from cumulative times of a few functions."""
+    def cum(file: str, func: str, tot: bool = False) -> float:
+        return sum(v[2] if tot else v[3] for (f, _l, fn), v in st.stats.items() if f.endswith(file) and fn == func)
+
+    run = cum("streams/worker.py", "run")
+    consume = cum("~", "<method 'consume' of 'cimpl.Consumer' objects>", tot=True)
+    loads = cum("~", "<orjson.loads>", tot=True)
+    decode = cum("streams/decode.py", "decode")
+    windows = cum("streams/windows.py", "add")
+    tier2 = cum("streams/worker.py", "_tier2")
+    ckpt = cum("streams/worker.py", "checkpoint")
+    rows = [
+        ("`Consumer.consume` (librdkafka, Message objects)", consume),
+        ("`orjson.loads` (in `BatchDecoder.decode`)", loads),
+        ("rest of `BatchDecoder.decode` (paths, type checks, numpy columns, freeing the dicts)", decode - loads),
+        ("`PartitionWindows.add` (window assignment, sketch updates)", windows),
+        ("tier 2: `_tier2` (partials, merge, judge, outputs)", tier2),
+        ("`checkpoint` (changelog, flush, commit)", ckpt),
+        ("rest of the loop", run - consume - decode - windows - tier2 - ckpt),
+    ]
+    lines = ["| part of `Worker.run` | seconds | share |", "|---|---:|---:|"]
+    lines += [f"| {name} | {t:.2f} | {t / run:.0%} |" for name, t in rows]
+    lines.append(f"| **`Worker.run` in all** (start-up outside it: {st.total_tt - run:.1f} s) | {run:.2f} | 100% |")
+    return "\n".join(lines)
+
+
+def profile_run(k, topic: str, n: int, d: Path, out: Path, top: int = 15) -> tuple[dict, str]:
     res = run_driftline(k, topic, n, d, prefix=[sys.executable, "-m", "cProfile", "-o", str(out)])
     st = pstats.Stats(str(out))
-    rows = []
+    rows = [breakdown(st), ""]
     total = st.total_tt
     for by in ("tottime", "cumulative"):
         entries = sorted(st.stats.items(), key=lambda kv: kv[1][2 if by == "tottime" else 3], reverse=True)
@@ -150,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile-only", action="store_true", help="only the cProfile run of (c)")
     ap.add_argument("--write", action="store_true", help="write the throughput subsection of BENCHMARKS.md")
     args = ap.parse_args(argv)
+    code = kc.git_revision()   # the code the runs use (others may commit meanwhile)
     n = args.events
 
     d = kc.workdir("throughput")
@@ -214,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Command: `{cmd}`",
         "",
-        f"Machine: {kc.machine_line()}. Code: {kc.git_revision()}. Date: {kc.now_utc()}. Load average at "
+        f"Machine: {kc.machine_line()}. Code: {code}. Date: {kc.now_utc()}. Load average at "
         f"the start / end: {load_start} / {kc.load_average()} (the machine is shared: other jobs ran at the same time).",
         "",
         f"Input: {n:,} events on a {args.partitions}-partition topic, produced once before the runs "
