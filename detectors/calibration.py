@@ -10,7 +10,7 @@
   ``SIM_DRAWS`` seeded pairs of multinomial samples (window and reference sizes) from the
   reference shares, so small windows are judged on their own law, deterministically;
 - rates (null, out of range, new category): an exact one-sided binomial test against the
-  reference's rate.
+  reference's rate (vectorized in ``drift_judge.DriftJudge``).
 
 >>> round(ks_pvalue(0.0, 100, 1000), 3)
 1.0
@@ -21,7 +21,7 @@ True
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import binom, chi2, kstwobign
+from scipy.stats import chi2, kstwobign
 
 from .statistics import n_effective
 
@@ -98,10 +98,3 @@ def simulated_pvalue(stat: float, null: np.ndarray, asymptotic: float) -> float:
     if above == 0:
         return min(asymptotic, 1.0 / (null.size + 1))
     return (above + 1) / (null.size + 1)
-
-
-def rate_pvalue(k: int, n: int, p0: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, p0): how surprising ``k`` hits out of ``n`` are."""
-    if n <= 0 or k <= 0:
-        return 1.0
-    return float(binom.sf(k - 1, n, p0))

@@ -1,7 +1,7 @@
 """librdkafka settings for driftline's consumers, producers and admin clients.
 
 Settings from the config's ``kafka:`` section pass through unchanged (SASL and SSL included);
-driftline only fills in defaults. Values are never logged: ``redacted`` shows the keys only.
+driftline only fills in defaults. Values are never logged or put in error messages.
 """
 
 from __future__ import annotations
@@ -58,8 +58,3 @@ def reader_config(settings: dict[str, Any]) -> dict[str, Any]:
     conf.update({"group.id": f"{group_id(settings)}.restore", "enable.auto.commit": False,
                  "enable.partition.eof": True, "auto.offset.reset": "earliest"})
     return conf
-
-
-def redacted(settings: dict[str, Any]) -> list[str]:
-    """The keys that were set (values may be secrets and are never shown)."""
-    return sorted(settings)
