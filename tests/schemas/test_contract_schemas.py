@@ -225,7 +225,7 @@ def test_doctests(module: str) -> None:
 
 
 def test_numpy_scalars_count_as_numbers() -> None:
-    np = pytest.importorskip("numpy")
+    import numpy as np
     record = {**DLQ, "partition": np.int64(3), "offset": np.int32(7)}
     validate_instance("dlq_record", record)
     report = copy.deepcopy(REPORT)
