@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from . import state_codec
 from .exceptions import KafkaSetupError
@@ -24,6 +24,18 @@ def tier2_key(partition: int) -> str:
     return f"tier2|{partition}"
 
 
+def _watermarks(consumer: Consumer, tp: TopicPartition, attempts: int = 20) -> tuple[int, int]:
+    """Offsets of a partition, retried while a new topic's leader is still being elected."""
+    for attempt in range(attempts):
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=10)
+        except KafkaException as exc:
+            if attempt == attempts - 1 or not exc.args[0].retriable():
+                raise KafkaSetupError(f"reading changelog {tp.topic!r}: {exc.args[0].str()}") from None
+            time.sleep(0.25)
+    raise AssertionError("unreachable")
+
+
 def read_all(conf: dict[str, Any], topic: str, timeout: float = 60.0) -> dict[str, Any]:
     """Every key's latest snapshot (tombstones remove keys)."""
     consumer = Consumer(conf)
@@ -34,7 +46,7 @@ def read_all(conf: dict[str, Any], topic: str, timeout: float = 60.0) -> dict[st
         ends: dict[int, int] = {}
         tps = []
         for p in meta.topics[topic].partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            low, high = _watermarks(consumer, TopicPartition(topic, p))
             if high > low:
                 ends[p] = high
                 tps.append(TopicPartition(topic, p, OFFSET_BEGINNING))

@@ -104,7 +104,20 @@ class Worker:
                     if "TOPIC_ALREADY_EXISTS" not in str(exc):
                         raise KafkaSetupError(f"cannot create topic {name!r}: {exc}") from None
                 log.info("created topic", extra=fields(topic=name))
+            meta = self._wait_for_leaders(admin, [t.topic for t in create])
         self._refresh_partition_counts(meta)
+
+    def _wait_for_leaders(self, admin: AdminClient, topics: list[str], timeout: float = 30.0):
+        """New topics serve reads only once every partition has a leader (the changelog is read
+        in the first rebalance right after): wait for that, bounded."""
+        deadline = time.monotonic() + timeout
+        while True:
+            meta = admin.list_topics(timeout=10)
+            ready = all(t in meta.topics and meta.topics[t].partitions
+                        and all(p.leader >= 0 for p in meta.topics[t].partitions.values()) for t in topics)
+            if ready or time.monotonic() > deadline:
+                return meta
+            time.sleep(0.1)
 
     def _refresh_partition_counts(self, meta=None) -> None:
         meta = meta or self.consumer.list_topics(timeout=10)
