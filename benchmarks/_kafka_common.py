@@ -493,10 +493,10 @@ _INTRO = (
     "Measured by `benchmarks/run_throughput.py`, `benchmarks/run_latency.py` and "
     "`benchmarks/run_soak.py`: each starts its own single-node Kafka 4.1 broker (KRaft, "
     "`kafka/broker.py`) on the same machine, and `driftline run` as a separate process "
-    "(one worker), exactly as a user would. Each subsection is rewritten by its script with "
-    "`--write`."
+    "(one worker), exactly as a user would. The measurement subsections are rewritten by their "
+    "scripts with `--write`; the summary and the profile notes are written by hand from those runs."
 )
-_ORDER = ("throughput", "profile", "latency", "soak")
+_ORDER = ("summary", "throughput", "profile", "latency", "soak")
 
 
 def write_subsection(name: str, body: str) -> None:
