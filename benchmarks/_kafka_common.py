@@ -35,6 +35,9 @@ BROKER_PY = ROOT / "kafka" / "broker.py"
 
 sys.path.insert(0, str(ROOT))
 
+from _common import cpu_model as _cpu_model  # noqa: E402  (same folder: scripts run from it)
+from _common import git_revision  # noqa: E402, F401  (re-exported for the run_* scripts)
+
 from driftline import synth  # noqa: E402
 
 # -- things to stop at exit --------------------------------------------------------------------
@@ -126,14 +129,6 @@ def stop_proc(p: subprocess.Popen, timeout: float = 60.0) -> int:
 
 # -- machine -------------------------------------------------------------------------------------
 
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
 def machine_line() -> str:
     import confluent_kafka
     import faust
@@ -153,17 +148,6 @@ def machine_line() -> str:
             f"confluent-kafka {confluent_kafka.__version__} (librdkafka {confluent_kafka.libversion()[0]}), "
             f"faust-streaming {faust.__version__}, Kafka {broker.KAFKA_VERSION} (KRaft, single node, "
             f"same machine), {java}")
-
-
-def git_revision() -> str:
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return rev + (" + uncommitted changes" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def load_average() -> str:
