@@ -118,6 +118,46 @@ def test_rfc3339_lowercase_t_and_z(text: str) -> None:
     assert out.timestamps.tolist() == [(datetime(2026, 11, 25, 10, tzinfo=UTC) - EPOCH).total_seconds()]
 
 
+# -- what the fast path does not read ----------------------------------------------------------
+
+# Content in fields driftline does not read: orjson refuses some of it (a number beyond float
+# range, an integer beyond 64 bits) while msgspec skips it; both paths must still agree.
+UNREAD = [b"1e999", b"-1e999", b"123456789012345678901234567890", rb'"\u00e9\ud83d\ude00"',
+          b'{"deep": [1, {"x": null}, [true, false]]}', "\"café\"".encode()]
+
+
+@pytest.mark.parametrize("junk", UNREAD)
+def test_paths_agree_on_content_nobody_reads(junk: bytes) -> None:
+    good = enc(ev("ok"))
+    odd = enc(ev("odd"))[:-1] + b',"unused":' + junk + b"}"
+    clean = DECODER.decode([good, odd])               # the fast path's answer
+    mixed = DECODER.decode([good, odd, b"not json"])  # the careful path's answer
+    assert len(clean) == 2 and clean.dead == ()
+    assert [d.reason for d in mixed.dead] == ["invalid_json"]
+    view, view_mixed = columns(clean), columns(mixed)
+    view_mixed["dead"] = []
+    assert view == view_mixed
+
+
+def test_invalid_utf8_anywhere_is_invalid_json_on_both_paths() -> None:
+    bad = enc(ev("bad"))[:-1] + b',"unused":"' + bytes([0xFF, 0xFE]) + b'"}'
+    for values in ([bad], [enc(ev("ok")), bad], [bad, b"not json"]):
+        out = DECODER.decode(values)
+        assert [(d.reason, d.record.value) for d in out.dead][:1] == [("invalid_json", bad)]
+
+
+def test_fast_path_reads_missing_values_and_integer_labels() -> None:
+    events = [ev("a", country=7), {"event_id": "b", "timestamp": "2026-11-25T10:00:01Z",
+                                   "features": {}, "prediction": {}}]
+    values = [enc(e) for e in events]
+    fast = DECODER._fast(values)     # no fallback needed: both are plain valid events
+    assert columns(fast) == columns(careful(values))
+    assert fast.columns.categorical[0].tolist() == ["7", None]
+    # a missing or null object on the way (features) is the careful path's job, same result
+    values += [enc({"event_id": "c", "timestamp": 2.0}), enc(ev("d", features=None))]
+    assert columns(DECODER.decode(values)) == columns(careful(values))
+
+
 # -- fast path == careful path ----------------------------------------------------------------
 
 OFFSETS = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30)),
