@@ -92,13 +92,6 @@ def stages(config, path: Path, repeat: int = 3) -> list[tuple[str, float]]:
     def read_only() -> int:
         return sum(len(c) for c in chunks())
 
-    def loads_batches() -> int:
-        loads, n = orjson.loads, 0
-        for c in chunks():
-            objs = [loads(v) for v in c]
-            n += len(objs)
-        return n
-
     def decode_only() -> int:
         m = load_monitors(config)[0]
         n = 0
@@ -122,8 +115,7 @@ def stages(config, path: Path, repeat: int = 3) -> list[tuple[str, float]]:
     fns = [
         ("baseline (bare `orjson.loads` loop), same rounds", lambda: baseline(path)),
         ("read lines in batches (islice)", read_only),
-        ("+ orjson.loads per batch (list comprehension)", loads_batches),
-        ("+ rest of decode (columns to numpy)", decode_only),
+        ("+ decode (msgspec typed structs, then columns to numpy)", decode_only),
         ("+ windows and merge (sketch updates), no judging", decode_windows),
         ("+ judging every window (= full `replay`)", lambda: subject(config, path)),
     ]

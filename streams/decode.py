@@ -120,7 +120,8 @@ class BatchDecoder:
                     else _labels_as_str(np.array(raw, dtype=object)))
             if spec.prediction_type == "numeric" and not np.isfinite(pred[~np.isnan(pred)]).all():
                 raise _Bad("non_finite", "")
-        return DecodedBatch(ColumnBatch(numeric, tuple(cats), pred), stamps, versions, ())
+        return DecodedBatch(ColumnBatch(numeric, tuple(cats), pred), stamps, versions, (),
+                            event_ids=list(map(t.getter("event_id"), objs)))
 
     # -- careful path -----------------------------------------------------------------------
 
@@ -163,6 +164,7 @@ class BatchDecoder:
             tuple(dead),
             np.array(rows, dtype=np.int64),
             np.array(dead_rows, dtype=np.int64),
+            event_ids=[g[0] for g in good],
         )
 
     def _one(self, value: bytes) -> tuple:
@@ -196,7 +198,7 @@ class BatchDecoder:
             raw = _get(obj, spec.prediction)
             pred = (_number_one(raw, spec.prediction) if spec.prediction_type == "numeric"
                     else _label_one(raw, spec.prediction))
-        return None, ts, version, nums, cats, pred
+        return event_id, ts, version, nums, cats, pred
 
 
     def _typed(self, value: bytes) -> dict | None:
@@ -221,7 +223,8 @@ def _concat(parts: list[DecodedBatch]) -> DecodedBatch:
         pred,
     )
     return DecodedBatch(columns, np.concatenate([p.timestamps for p in parts]),
-                        np.concatenate([p.versions for p in parts]), ())
+                        np.concatenate([p.versions for p in parts]), (),
+                        event_ids=list(chain.from_iterable(p.event_ids for p in parts)))
 
 
 # -- helpers: fast path ---------------------------------------------------------------------

@@ -38,6 +38,7 @@ class DecodedBatch:
     dead: tuple[DeadLetter, ...]
     rows: np.ndarray | None = None        # input index of each valid row (None: 0..n-1)
     dead_rows: np.ndarray | None = None   # input index of each dead letter
+    event_ids: list | np.ndarray | None = None   # event id (str or int) of each valid row
 
     def __len__(self) -> int:
         return int(self.timestamps.size)

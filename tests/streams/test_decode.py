@@ -64,6 +64,7 @@ def columns(b: DecodedBatch) -> dict:
         [None if math.isnan(v) else v for v in b.columns.prediction.tolist()],
         "timestamps": b.timestamps.tolist(),
         "versions": b.versions.tolist(),
+        "event_ids": list(b.event_ids),
         "dead": [(d.record, d.reason, d.stage) for d in b.dead],
     }
 
@@ -97,6 +98,15 @@ def test_valid_batch_decodes_to_the_right_columns() -> None:
     pred = out.columns.prediction.tolist()
     assert pred[0] == 0.83 and math.isnan(pred[1]) and math.isnan(pred[2]) and pred[3] == 1.0
     assert out.versions.tolist() == ["v3", None, None, "v4", "v3", "v3"]
+    assert list(out.event_ids) == ["a", "b", 3, "d", "e", "f"]      # for the join with labels
+
+
+def test_event_ids_survive_the_fast_path_slices() -> None:
+    # more than one ~256 kB slice: the fast path decodes in parts and concatenates them
+    values = [enc(ev(f"id{i}", note="x" * 200)) for i in range(3000)]
+    assert sum(map(len, values)) > 2 * 262_144
+    out = DECODER.decode(values)
+    assert out.dead == () and list(out.event_ids) == [f"id{i}" for i in range(3000)]
 
 
 def test_empty_batch() -> None:
@@ -385,3 +395,4 @@ def test_mixed_batches_never_raise_and_account_for_every_event(items, first_offs
     assert out.timestamps.tolist() == only_good.timestamps.tolist()
     assert out.versions.tolist() == [e.get("model_version") for e in good]
     assert len(ids) == len(out)
+    assert list(out.event_ids) == ids
