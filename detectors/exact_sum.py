@@ -7,8 +7,8 @@ square of one) exactly, so ``merge`` is exact, commutative and associative, and 
 out of it is the correctly rounded true sum.
 
 Vectorized: a batch is split by (column, binary exponent) with numpy, and each group's
-mantissas are summed in int64 limbs small enough never to overflow; only the per-group
-carries are combined with Python integers.
+mantissas are summed in limbs small enough that every partial sum stays an exact whole number
+in float64; only the per-group totals are combined with Python integers.
 
 >>> import numpy as np
 >>> a, b = ExactSums(1), ExactSums(1)
@@ -60,19 +60,27 @@ class ExactSums:
 
     def _add(self, x: np.ndarray, col: np.ndarray) -> None:
         mant, exp = np.frexp(np.where(np.isnan(x), 0.0, x))
-        m = (mant * 2.0**53).astype(np.int64)
-        e = exp.astype(np.int64)
-        e_min = int(e.min(initial=0))
-        span = int(e.max(initial=0)) - e_min + 1
-        key = e - e_min + col * span          # one bin per (column, binary exponent): no sort
+        # The limbs are whole numbers held in float64 (every one below 2**53, so exact): no
+        # int64 round trips, and bincount takes them as weights without a conversion pass.
+        m = np.abs(mant) * 2.0**53               # |mantissa| as an integer, < 2**53
+        neg = mant < 0
+        e_min = int(exp.min(initial=0))
+        span = int(exp.max(initial=0)) - e_min + 1
+        key = (exp - e_min) + col * span          # one bin per (column, binary exponent): no sort
         size = self._k * span
 
         def group_sums(weights: np.ndarray) -> np.ndarray:
             return np.bincount(key, weights=weights, minlength=size)
 
-        hi, lo = m >> 27, m & ((1 << 27) - 1)
-        a, b, c = m >> 36, (m >> 18) & ((1 << 18) - 1), m & ((1 << 18) - 1)
-        limbs = np.stack([group_sums(v) for v in (hi, lo, a * a, 2 * a * b, 2 * a * c + b * b, 2 * b * c, c * c)])
+        hi = np.floor(m * 2.0**-27)
+        lo = m - hi * 2.0**27
+        a = np.floor(m * 2.0**-36)
+        rest = m - a * 2.0**36
+        b = np.floor(rest * 2.0**-18)
+        c = rest - b * 2.0**18
+        limbs = np.stack([group_sums(np.where(neg, -hi, hi)), group_sums(np.where(neg, -lo, lo)),
+                          group_sums(a * a), group_sums(2.0 * a * b), group_sums(2.0 * a * c + b * b),
+                          group_sums(2.0 * b * c), group_sums(c * c)])
         groups = np.flatnonzero(np.any(limbs != 0, axis=0))
         if groups.size == 0:
             return
