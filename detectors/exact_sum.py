@@ -84,15 +84,20 @@ class ExactSums:
         groups = np.flatnonzero(np.any(limbs != 0, axis=0))
         if groups.size == 0:
             return
-        cols = (groups // span).tolist()
-        exps = (groups % span + e_min - 53).tolist()
-        s_hi, s_lo, q72, q54, q36, q18, q00 = limbs[:, groups].astype(np.int64).tolist()
+        # Combine the groups' limbs as Python integers in object arrays (element-wise int ops
+        # without an interpreter loop per group), then one total per column.
+        cols = groups // span
+        ex = (groups % span + e_min - 53).astype(object)
+        s_hi, s_lo, q72, q54, q36, q18, q00 = limbs[:, groups].astype(np.int64).astype(object)
+        group_sum = ((s_hi << 27) + s_lo) << (ex + _SHIFT)
+        group_sq = ((q72 << 72) + (q54 << 54) + (q36 << 36) + (q18 << 18) + q00) << (2 * ex + _SHIFT_SQ)
+        starts = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]])
+        col_sum = np.add.reduceat(group_sum, starts).tolist()
+        col_sq = np.add.reduceat(group_sq, starts).tolist()
         sums, sqs = self._sum, self._sq
-        for i, j in enumerate(cols):
-            ex = exps[i]
-            sums[j] += ((s_hi[i] << 27) + s_lo[i]) << (ex + _SHIFT)
-            sq = (q72[i] << 72) + (q54[i] << 54) + (q36[i] << 36) + (q18[i] << 18) + q00[i]
-            sqs[j] += sq << (2 * ex + _SHIFT_SQ)
+        for i, j in enumerate(cols[starts].tolist()):
+            sums[j] += col_sum[i]
+            sqs[j] += col_sq[i]
 
     def merge(self, other: ExactSums) -> ExactSums:
         """A new ``ExactSums`` holding both; neither operand changes."""

@@ -151,18 +151,19 @@ class NumericSketch:
         np.fmin(self._min, np.fmin.reduce(x, axis=0), out=self._min)
         np.fmax(self._max, np.fmax.reduce(x, axis=0), out=self._max)
         k = self._layout.k
-        idx, tail_values, tail_cols = [], [], []
+        valid = ~null
+        where = np.empty(x.shape, dtype=np.int64)   # fine bin of each value (NaN: ignored)
         for j, edges in enumerate(self._layout.edges):
-            col = x[:, j]
-            col = col[~null[:, j]]
-            where = np.searchsorted(edges, col, side="left")
-            idx.append(where + self._layout.offsets[j])
-            lower, upper = where == 0, where == edges.size
-            tail_values += [col[lower], col[upper]]
-            tail_cols += [np.full(int(lower.sum()), k + 2 * j), np.full(int(upper.sum()), k + 2 * j + 1)]
-        self._bins += np.bincount(np.concatenate(idx), minlength=self._bins.size)
+            where[:, j] = np.searchsorted(edges, x[:, j], side="left")
+        self._bins += np.bincount((where + self._layout.offsets[:-1])[valid], minlength=self._bins.size)
+        # values in the open outer bins also go to their feature's two tail sums
+        lower = valid & (where == 0)
+        upper = valid & (where == self._layout.offsets[1:] - self._layout.offsets[:-1] - 1)
+        lo_rows, lo_cols = np.nonzero(lower)
+        up_rows, up_cols = np.nonzero(upper)
         grid = np.broadcast_to(np.arange(k, dtype=np.int64), x.shape).ravel()
-        self._sums.add_values(np.concatenate([x.ravel(), *tail_values]), np.concatenate([grid, *tail_cols]))
+        self._sums.add_values(np.concatenate([x.ravel(), x[lo_rows, lo_cols], x[up_rows, up_cols]]),
+                              np.concatenate([grid, k + 2 * lo_cols, k + 2 * up_cols + 1]))
 
     def merge(self, other: NumericSketch) -> NumericSketch:
         """A new sketch of both windows' values; neither operand changes."""
