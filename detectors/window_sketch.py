@@ -21,6 +21,7 @@ import numpy as np
 
 from .categorical_sketch import CategoricalLayout, CategoricalSketch
 from .numeric_sketch import NumericLayout, NumericSketch
+from .performance_sketch import PerformanceLayout, PerformanceSketch
 from .reference import CategoricalReference, NumericReference, ReferenceProfile
 
 
@@ -31,11 +32,14 @@ class ColumnBatch:
     ``numeric``: ``(n, k)`` float array in layout order (NaN = null); ``categorical``: one object
     array per categorical feature (str or None); ``prediction``: float array (NaN = null) for a
     numeric prediction, object array for class labels, or None when not monitored.
+    ``labels``: the ground truth joined to each event (float array with NaN, or object array
+    with None, where an event has none), or None when labels are not joined.
     """
 
     numeric: np.ndarray
     categorical: tuple[np.ndarray, ...]
     prediction: np.ndarray | None
+    labels: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.numeric.shape[0])
@@ -45,6 +49,7 @@ class ColumnBatch:
             self.numeric[rows],
             tuple(c[rows] for c in self.categorical),
             None if self.prediction is None else self.prediction[rows],
+            None if self.labels is None else self.labels[rows],
         )
 
 
@@ -53,14 +58,17 @@ class MonitorLayout:
     numeric: NumericLayout
     categorical: CategoricalLayout
     prediction: NumericLayout | CategoricalLayout | None
+    performance: PerformanceLayout | None = None     # None: no labels joined
 
     @classmethod
     def from_reference(
         cls,
         ref: ReferenceProfile,
         bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
+        performance: PerformanceLayout | None = None,
     ) -> MonitorLayout:
-        """``bounds``: the configured ``(min, max)`` of numeric features (out-of-range counts)."""
+        """``bounds``: the configured ``(min, max)`` of numeric features (out-of-range counts);
+        ``performance``: how (prediction, label) pairs are kept, when labels are joined."""
         bounds = bounds or {}
         names = tuple(ref.numeric)
         numeric = NumericLayout.from_edges(
@@ -78,7 +86,7 @@ class MonitorLayout:
             pred = NumericLayout.from_edges(("prediction",), (ref.prediction.fine_edges,))
         elif isinstance(ref.prediction, CategoricalReference):
             pred = CategoricalLayout.from_categories(("prediction",), (ref.prediction.categories,))
-        return cls(numeric, categorical, pred)
+        return cls(numeric, categorical, pred, performance)
 
 
 def _new_prediction_sketch(layout: NumericLayout | CategoricalLayout | None):
@@ -92,7 +100,7 @@ def _new_prediction_sketch(layout: NumericLayout | CategoricalLayout | None):
 class WindowSketch:
     """Everything driftline keeps about one window of one model version."""
 
-    __slots__ = ("_categorical", "_events", "_layout", "_numeric", "_prediction")
+    __slots__ = ("_categorical", "_events", "_layout", "_numeric", "_performance", "_prediction")
 
     def __init__(self, layout: MonitorLayout) -> None:
         self._layout = layout
@@ -100,6 +108,7 @@ class WindowSketch:
         self._numeric = NumericSketch(layout.numeric)
         self._categorical = CategoricalSketch(layout.categorical)
         self._prediction = _new_prediction_sketch(layout.prediction)
+        self._performance = None if layout.performance is None else PerformanceSketch(layout.performance)
 
     @property
     def layout(self) -> MonitorLayout:
@@ -121,6 +130,11 @@ class WindowSketch:
     def prediction(self) -> NumericSketch | CategoricalSketch | None:
         return self._prediction
 
+    @property
+    def performance(self) -> PerformanceSketch | None:
+        """(prediction, label) pairs, when the monitor joins labels."""
+        return self._performance
+
     def update(self, batch: ColumnBatch) -> None:
         n = len(batch)
         if n == 0:
@@ -134,6 +148,8 @@ class WindowSketch:
             self._prediction.update(np.asarray(batch.prediction, dtype=np.float64).reshape(-1, 1))
         elif isinstance(self._prediction, CategoricalSketch) and batch.prediction is not None:
             self._prediction.update([batch.prediction])
+        if self._performance is not None and batch.labels is not None and batch.prediction is not None:
+            self._performance.update(batch.prediction, batch.labels)
 
     def merge(self, other: WindowSketch) -> WindowSketch:
         """A new sketch of both; neither operand changes. Raises ``ValueError`` when the two
@@ -146,15 +162,21 @@ class WindowSketch:
         if (self._prediction is None) != (other._prediction is None):
             raise ValueError("cannot merge a window sketch with a prediction into one without")
         out._prediction = None if self._prediction is None else self._prediction.merge(other._prediction)
+        if (self._performance is None) != (other._performance is None):
+            raise ValueError("cannot merge a window sketch with labels into one without")
+        out._performance = None if self._performance is None else self._performance.merge(other._performance)
         return out
 
     def to_state(self) -> dict:
-        return {
+        state = {
             "events": self._events,
             "numeric": self._numeric.to_state(),
             "categorical": self._categorical.to_state(),
             "prediction": None if self._prediction is None else self._prediction.to_state(),
         }
+        if self._performance is not None:   # absent without labels: such states are unchanged
+            state["performance"] = self._performance.to_state()
+        return state
 
     @classmethod
     def from_state(cls, layout: MonitorLayout, state: dict) -> WindowSketch:
@@ -164,6 +186,10 @@ class WindowSketch:
         out._categorical = CategoricalSketch.from_state(layout.categorical, state["categorical"])
         if out._prediction is not None:
             out._prediction = type(out._prediction).from_state(layout.prediction, state["prediction"])
+        if out._performance is not None:
+            if "performance" not in state:
+                raise ValueError("snapshot has no performance state, but this monitor joins labels")
+            out._performance = PerformanceSketch.from_state(layout.performance, state["performance"])
         return out
 
     def __eq__(self, other: object) -> bool:
@@ -173,6 +199,7 @@ class WindowSketch:
             and self._numeric == other._numeric
             and self._categorical == other._categorical
             and self._prediction == other._prediction
+            and self._performance == other._performance
         )
 
     __hash__ = None  # type: ignore[assignment]

@@ -23,6 +23,7 @@ from driftline.detectors.categorical_sketch import CategoricalLayout, Categorica
 from driftline.detectors.exact_sum import ExactSums
 from driftline.detectors.hysteresis import Hysteresis
 from driftline.detectors.numeric_sketch import NumericLayout, NumericSketch
+from driftline.detectors.performance_sketch import PerformanceLayout, PerformanceSketch
 from driftline.detectors.reference import CategoricalReference, NumericReference, ReferenceProfile
 from driftline.detectors.window_sketch import ColumnBatch, MonitorLayout, WindowSketch
 from hypothesis import given, settings
@@ -93,18 +94,27 @@ def make_window_sketch() -> Built:
     return s, lambda state: WindowSketch.from_state(layout, state), lambda o: o.update(more)
 
 
+def make_performance_sketch() -> Built:
+    layout = PerformanceLayout.binary(threshold=0.4, bins=20)
+    s = PerformanceSketch(layout)
+    s.update(np.array([0.9, 0.1, 0.4, np.nan, 1.7]), np.array([1.0, 1.0, 0.0, 1.0, np.nan]))
+    return (s, lambda state: PerformanceSketch.from_state(layout, state),
+            lambda o: o.update(np.array([0.3]), np.array([0.0])))
+
+
 FACTORIES: dict[type, Callable[[], Built]] = {
     ExactSums: make_exact_sums,
     NumericSketch: make_numeric_sketch,
     CategoricalSketch: make_categorical_sketch,
     WindowSketch: make_window_sketch,
+    PerformanceSketch: make_performance_sketch,
 }
 
 CLASSES = mergeable_classes()
 
 
 def test_discovery_finds_the_known_sketches() -> None:
-    assert {ExactSums, NumericSketch, CategoricalSketch, WindowSketch} <= set(CLASSES)
+    assert {ExactSums, NumericSketch, CategoricalSketch, WindowSketch, PerformanceSketch} <= set(CLASSES)
     assert Hysteresis not in CLASSES
 
 

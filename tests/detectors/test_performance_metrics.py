@@ -1,0 +1,139 @@
+"""Performance metrics (detectors/performance_metrics.py) against direct numpy / scipy oracles.
+
+- accuracy, balanced accuracy, precision, recall, F1, log loss, base rate: computed directly
+  from the pairs with numpy;
+- AUC: the exact ROC AUC is U / (n1 n0) with U the Mann-Whitney statistic of the positives'
+  scores against the negatives' (scipy.stats.mannwhitneyu); the binned AUC is within the
+  bound auc_error_bound reports, which stays below 0.01 for scores spread over [0, 1];
+- MAE, RMSE, bias, R^2: numpy on the errors (math.fsum for the exact sums).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from driftline.detectors.performance_metrics import (
+    HIGHER_IS_BETTER,
+    LOWER_IS_BETTER,
+    METRICS,
+    abs_error_std,
+    auc_binned,
+    auc_error_bound,
+    metrics,
+)
+from driftline.detectors.performance_sketch import PerformanceLayout, PerformanceSketch
+from scipy.stats import mannwhitneyu
+
+
+def binary_pairs(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of a logistic model and labels drawn from them (an imperfect, calibrated model)."""
+    rng = np.random.default_rng(seed)
+    score = 1.0 / (1.0 + np.exp(-rng.normal(-0.5, 1.5, n)))
+    return score, (rng.random(n) < score).astype(np.float64)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("threshold", [0.5, 0.3])
+def test_binary_metrics_match_direct_computation(seed: int, threshold: float) -> None:
+    score, y = binary_pairs(seed, 3000)
+    s = PerformanceSketch(PerformanceLayout.binary(threshold))
+    for part in np.array_split(np.arange(score.size), 7):     # in pieces, merged: the same
+        piece = PerformanceSketch(PerformanceLayout.binary(threshold))
+        piece.update(score[part], y[part])
+        s = s.merge(piece)
+    m = metrics(s)
+    assert list(m) == list(METRICS["binary"])
+    hat = score >= threshold
+    pos = y == 1
+    tp, fp, fn = np.sum(hat & pos), np.sum(hat & ~pos), np.sum(~hat & pos)
+    assert m["accuracy"] == pytest.approx(np.mean(hat == pos), abs=1e-15)
+    assert m["precision"] == pytest.approx(tp / (tp + fp), abs=1e-15)
+    assert m["recall"] == pytest.approx(tp / (tp + fn), abs=1e-15)
+    p, r = tp / (tp + fp), tp / (tp + fn)
+    assert m["f1"] == pytest.approx(2 * p * r / (p + r), abs=1e-12)
+    assert m["balanced_accuracy"] == pytest.approx((np.mean(hat[pos]) + np.mean(~hat[~pos])) / 2, abs=1e-15)
+    assert m["base_rate"] == pytest.approx(np.mean(pos), abs=1e-15)
+    q = np.clip(score, 1e-15, 1 - 1e-15)
+    losses = -(y * np.log(q) + (1 - y) * np.log(1 - q))
+    assert m["log_loss"] == pytest.approx(math.fsum(losses.tolist()) / y.size, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_binned_auc_is_within_its_bound_of_the_exact_auc(seed: int) -> None:
+    score, y = binary_pairs(100 + seed, 2000)
+    s = PerformanceSketch(PerformanceLayout.binary())
+    s.update(score, y)
+    pos, neg = score[y == 1], score[y == 0]
+    exact = mannwhitneyu(pos, neg).statistic / (pos.size * neg.size)
+    neg_hist, pos_hist = s.histogram
+    bound = auc_error_bound(pos_hist, neg_hist)
+    got = metrics(s)["auc"]
+    assert abs(got - exact) <= bound + 1e-12
+    assert bound < 0.01                     # the documented size for scores spread over [0, 1]
+    assert auc_binned(pos_hist, neg_hist) == got
+
+
+def test_auc_of_tied_and_separated_scores_is_exact() -> None:
+    s = PerformanceSketch(PerformanceLayout.binary())
+    # scores at bin centres, one value per bin: the binned AUC is the exact one
+    score = np.array([0.005, 0.015, 0.505, 0.995, 0.505, 0.215])
+    y = np.array([0, 0, 1, 1, 0, 1.0])
+    s.update(score, y)
+    exact = mannwhitneyu(score[y == 1], score[y == 0]).statistic / (3 * 3)
+    assert metrics(s)["auc"] == exact
+
+
+def test_undefined_metrics_are_none() -> None:
+    s = PerformanceSketch(PerformanceLayout.binary())
+    assert set(metrics(s).values()) == {None}
+    s.update(np.array([0.2, 0.3]), np.array([1.0, 1.0]))     # one class, nothing predicted positive
+    m = metrics(s)
+    assert m["auc"] is None and m["precision"] is None and m["f1"] is None
+    assert m["recall"] == 0.0 and m["accuracy"] == 0.0 and m["balanced_accuracy"] == 0.0
+    r = PerformanceSketch(PerformanceLayout.regression())
+    r.update(np.array([1.0]), np.array([2.0]))
+    assert metrics(r)["r2"] is None and abs_error_std(r) is None       # one pair
+    r.update(np.array([3.0]), np.array([2.0]))
+    assert metrics(r)["r2"] is None                                      # constant labels
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_classification_metrics_match_direct_computation(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    classes = np.array(["a", "b", "c", "d"], dtype=object)
+    y = classes[rng.choice(4, size=2000, p=[0.5, 0.3, 0.15, 0.05])]
+    pred = np.where(rng.random(2000) < 0.8, y, classes[rng.integers(0, 4, 2000)])
+    s = PerformanceSketch(PerformanceLayout.classification(["a", "b", "c", "d"]))
+    s.update(pred, y)
+    m = metrics(s)
+    assert list(m) == list(METRICS["classification"])
+    assert m["accuracy"] == pytest.approx(np.mean(pred == y), abs=1e-15)
+    recalls = [np.mean(pred[y == c] == c) for c in classes]
+    assert m["balanced_accuracy"] == pytest.approx(np.mean(recalls), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_regression_metrics_match_direct_computation(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    y = rng.lognormal(2.0, 0.7, 5000)
+    pred = y + rng.normal(0.3, 1.2, 5000)
+    s = PerformanceSketch(PerformanceLayout.regression())
+    s.update(pred, y)
+    m = metrics(s)
+    assert list(m) == list(METRICS["regression"])
+    e = pred - y
+    assert m["mae"] == pytest.approx(math.fsum(np.abs(e).tolist()) / e.size, rel=1e-14)
+    assert m["bias"] == pytest.approx(math.fsum(e.tolist()) / e.size, rel=1e-14)
+    assert m["rmse"] == pytest.approx(math.sqrt(math.fsum((e * e).tolist()) / e.size), rel=1e-14)
+    sst = math.fsum(((y - y.mean()) ** 2).tolist())
+    assert m["r2"] == pytest.approx(1 - math.fsum((e * e).tolist()) / sst, rel=1e-10)
+    assert abs_error_std(s) == pytest.approx(np.std(np.abs(e), ddof=1), rel=1e-10)
+
+
+def test_metric_kinds_cover_every_thresholdable_metric() -> None:
+    every = {name for names in METRICS.values() for name in names}
+    assert every >= HIGHER_IS_BETTER | LOWER_IS_BETTER
+    assert not HIGHER_IS_BETTER & LOWER_IS_BETTER
+    assert every - HIGHER_IS_BETTER - LOWER_IS_BETTER == {"bias", "base_rate"}   # two-sided
