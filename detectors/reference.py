@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .performance_baseline import PerformanceBaseline
+
 # 200 fine bins: each holds at most ~0.5% of a continuous reference, which bounds the error of
 # the binned KS statistic to 0.005 (DESIGN 3.4 asks for <= 0.01).
 FINE_BINS = 200
@@ -153,9 +155,11 @@ class CategoricalReference:
 
 @dataclass(frozen=True, eq=False)
 class ReferenceProfile:
-    """All feature references of one monitor, plus the prediction's."""
+    """All feature references of one monitor, plus the prediction's, and the model's
+    performance on the reference's labelled rows (when it had labels)."""
 
     numeric: dict[str, NumericReference]
     categorical: dict[str, CategoricalReference]
     prediction: NumericReference | CategoricalReference | None = None
     format_version: int = 1
+    performance: PerformanceBaseline | None = None

@@ -1,7 +1,10 @@
 """Reference profiles to and from plain JSON-ready dicts (no files here: see streams).
 
 The format is versioned; ``from_dict`` rejects a version it does not know, so an old worker
-never misreads a newer profile.
+never misreads a newer profile. Optional sections added within a version are written only when
+there is something in them, and read when present: ``performance`` (the model's performance
+on the labelled reference rows) is one; profiles without it load as before, and readers that
+predate it ignore it, losing only the baseline of the performance test.
 
 >>> import numpy as np
 >>> from .reference import NumericReference, ReferenceProfile
@@ -17,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .performance_baseline import PerformanceBaseline
 from .reference import CategoricalReference, NumericReference, ReferenceProfile
 
 FORMAT = "driftline.reference"
@@ -45,12 +49,38 @@ def _one_out(r: NumericReference | CategoricalReference) -> dict[str, Any]:
 def to_dict(profile: ReferenceProfile) -> dict[str, Any]:
     features = {n: _one_out(r) for n, r in profile.numeric.items()}
     features |= {n: _one_out(r) for n, r in profile.categorical.items()}
-    return {
+    out = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "features": features,
         "prediction": None if profile.prediction is None else _one_out(profile.prediction),
     }
+    if profile.performance is not None:
+        out["performance"] = _performance_out(profile.performance)
+    return out
+
+
+def _performance_out(b: PerformanceBaseline) -> dict[str, Any]:
+    return {"task": b.task, "count": b.count, "correct": b.correct, "threshold": b.threshold,
+            "abs_error_std": b.abs_error_std, "metrics": dict(b.metrics)}
+
+
+def _performance_in(d: dict[str, Any]) -> PerformanceBaseline:
+    def number(v: Any) -> float | None:
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
+            raise ValueError(f"performance baseline value {v!r} is not a finite number")
+        return float(v)
+
+    metrics = d["metrics"]
+    if not isinstance(metrics, dict):
+        raise ValueError("performance baseline metrics must be a mapping")
+    return PerformanceBaseline(
+        task=str(d["task"]), count=int(d["count"]), correct=int(d["correct"]),
+        metrics={str(k): number(v) for k, v in metrics.items()},
+        threshold=number(d.get("threshold")), abs_error_std=number(d.get("abs_error_std")),
+    )
 
 
 def _one_in(d: dict[str, Any]) -> NumericReference | CategoricalReference:
@@ -100,7 +130,8 @@ def from_dict(d: dict[str, Any]) -> ReferenceProfile:
             ref = _one_in(f)
             (numeric if isinstance(ref, NumericReference) else categorical)[name] = ref  # type: ignore[index]
         prediction = None if d.get("prediction") is None else _one_in(d["prediction"])
+        performance = None if d.get("performance") is None else _performance_in(d["performance"])
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"reference profile is missing or mistypes {exc} (rebuild it with "
                          f"`driftline reference build`)") from None
-    return ReferenceProfile(numeric, categorical, prediction)
+    return ReferenceProfile(numeric, categorical, prediction, performance=performance)

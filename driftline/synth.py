@@ -2,9 +2,11 @@
 
 ``Scenario`` draws 20 numeric features of varied shapes (normal, skewed, heavy-tailed,
 discrete, bimodal) and 5 categorical ones, a score from a fixed logistic model, and can
-shift one numeric mean, one category's share or the score from a given event on.
+shift one numeric mean, one category's share or the score from a given event on. Labels (the
+ground truth) agree with ``score >= 0.5`` except on a share ``LABEL_ERROR`` of events, a share
+that can rise from the drift point on: a model whose accuracy drops.
 
-    python -m driftline.synth demo --dir DIR      # config, training data, a drifting stream
+    python -m driftline.synth demo --dir DIR      # config, training data, a drifting stream, labels
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ CATEGORIES = {
 }
 NUMERIC = tuple(f"n{i:02d}_{SHAPES[i % len(SHAPES)]}" for i in range(N_NUMERIC))
 START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC).timestamp()
+# The synthetic model is wrong on 10% of events: accuracy 0.90 at its 0.5 threshold.
+LABEL_ERROR = 0.10
+# Labels arrive a minute after their prediction (event time), as ground truth does: later.
+LABEL_DELAY = 60.0
+# Labels draw from their own generator, so prediction streams stay the same with or without them.
+LABEL_SEED = 20261125
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,7 @@ class Drift:
     mean_shift: float = 0.0         # in standard deviations, on NUMERIC[0] (a normal feature)
     category_share: float | None = None   # new share of CATEGORIES["country"][0] ("DE")
     score_shift: float = 0.0        # added to the logit of the score
+    label_error: float | None = None  # the model's error rate from `at` on (None: LABEL_ERROR)
 
 
 def numeric_columns(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -109,8 +118,35 @@ def events(rng: np.random.Generator, n: int, rate: float = 100.0, drift: Drift |
     return out
 
 
+def labels_for(rng: np.random.Generator, scores: np.ndarray, error: float | np.ndarray) -> np.ndarray:
+    """Ground truth (0 / 1) for ``scores``: ``score >= 0.5``, wrong on a share ``error``."""
+    wrong = rng.random(scores.size) < error
+    return ((np.asarray(scores) >= 0.5) ^ wrong).astype(np.int64)
+
+
+def label_events(event_lines: list[bytes], drift: Drift | None = None, offset: int = 0,
+                 seed: int = LABEL_SEED, delay: float = LABEL_DELAY) -> list[bytes]:
+    """Label events for prediction events (global indices from ``offset``), ``delay`` seconds
+    of event time after each prediction; from ``drift.at`` on the error is ``drift.label_error``."""
+    drift = drift or Drift()
+    events = [orjson.loads(line) for line in event_lines]
+    scores = np.array([e["prediction"]["score"] for e in events], dtype=np.float64)
+    idx = np.arange(offset, offset + len(events))
+    after = LABEL_ERROR if drift.label_error is None else drift.label_error
+    error = np.where((idx >= drift.at) & (drift.at >= 0), after, LABEL_ERROR)
+    labels = labels_for(np.random.default_rng([seed, offset]), scores, error).tolist()
+    out = []
+    for e, label in zip(events, labels, strict=True):
+        t = datetime.fromisoformat(e["timestamp"]).timestamp() + delay
+        ts = datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        out.append(orjson.dumps({"event_id": e["event_id"], "label": label, "timestamp": ts}))
+    return out
+
+
 def training_rows(rng: np.random.Generator, n: int) -> list[bytes]:
+    """Flat training rows: the features, the model's ``prediction`` (score) and its ``label``."""
     x, cats, s = draw(rng, n)
+    labels = labels_for(np.random.default_rng([LABEL_SEED, n]), s, LABEL_ERROR).tolist()
     names = list(CATEGORIES)
     xs, cs, ss = x.tolist(), [cats[c].tolist() for c in names], s.tolist()
     rows = []
@@ -118,6 +154,7 @@ def training_rows(rng: np.random.Generator, n: int) -> list[bytes]:
         row = dict(zip(NUMERIC, xs[i], strict=True))
         row.update({c: cs[j][i] for j, c in enumerate(names)})
         row["prediction"] = ss[i]
+        row["label"] = labels[i]
         rows.append(orjson.dumps(row))
     return rows
 
@@ -141,6 +178,10 @@ def config_yaml(reference: str, window: str = "10s", topic: str = "predictions",
     return "\n".join(lines) + "\n"
 
 
+# After the demo's drift point the model is wrong on a quarter of events: accuracy 0.90 -> 0.75.
+DEMO_LABEL_ERROR = 0.25
+
+
 def write_lines(path: Path, lines: list[bytes]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"\n".join(lines) + b"\n")
@@ -157,11 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     d = Path(args.dir)
     rng = np.random.default_rng(args.seed)
     write_lines(d / "training.jsonl", training_rows(rng, 20_000))
-    drift = Drift(at=args.drift_at, mean_shift=0.5, category_share=0.25, score_shift=0.6)
-    write_lines(d / "events.jsonl", events(rng, args.events, rate=100.0, drift=drift))
+    drift = Drift(at=args.drift_at, mean_shift=0.5, category_share=0.25, score_shift=0.6,
+                  label_error=DEMO_LABEL_ERROR)
+    lines = events(rng, args.events, rate=100.0, drift=drift)
+    write_lines(d / "events.jsonl", lines)
+    write_lines(d / "labels.jsonl", label_events(lines, drift))
     (d / "driftline.yaml").write_text(config_yaml("reference.json"))
     print(f"wrote {d}/driftline.yaml, training.jsonl (20000 rows), events.jsonl ({args.events} events, "
-          f"drift from event {args.drift_at})")
+          f"drift from event {args.drift_at}), labels.jsonl (accuracy {1 - LABEL_ERROR:.2f}, "
+          f"then {1 - DEMO_LABEL_ERROR:.2f})")
     return 0
 
 

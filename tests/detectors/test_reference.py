@@ -8,6 +8,8 @@ import math
 import numpy as np
 import orjson
 import pytest
+from driftline.detectors.performance_baseline import PerformanceBaseline
+from driftline.detectors.performance_sketch import PerformanceLayout, PerformanceSketch
 from driftline.detectors.reference import (
     COARSE_BINS,
     FINE_BINS,
@@ -180,7 +182,14 @@ def _profile() -> ReferenceProfile:
          "city": CategoricalReference.build(rng.choice(np.array([f"c{i}" for i in range(40)], dtype=object), 2000),
                                             max_categories=5)},
         CategoricalReference.build(np.array(["0", "1", "1"], dtype=object)),
+        performance=_baseline(),
     )
+
+
+def _baseline() -> PerformanceBaseline:
+    s = PerformanceSketch(PerformanceLayout.classification(["1", "0"]))
+    s.update(np.array(["0", "1", "1", "1"], dtype=object), np.array(["0", "1", "0", None], dtype=object))
+    return PerformanceBaseline.of(s)
 
 
 def _same(a: NumericReference | CategoricalReference, b: NumericReference | CategoricalReference) -> None:
@@ -208,6 +217,8 @@ def test_codec_roundtrip_through_orjson() -> None:
     for name in ref.categorical:
         _same(ref.categorical[name], back.categorical[name])
     _same(ref.prediction, back.prediction)
+    assert back.performance == ref.performance
+    assert (back.performance.count, back.performance.correct) == (3, 2)
     # and the dict of the decoded profile is the same JSON
     assert orjson.dumps(to_dict(back)) == orjson.dumps(d)
 
@@ -220,6 +231,30 @@ def test_codec_roundtrip_numeric_prediction_and_none() -> None:
     ref = ReferenceProfile({}, {"c": CategoricalReference.build(np.array(["a"], dtype=object))})
     back = from_dict(orjson.loads(orjson.dumps(to_dict(ref))))
     assert back.prediction is None and back.numeric == {}
+
+
+def test_profiles_without_performance_keep_the_old_format() -> None:
+    old = _valid()
+    del old["performance"]
+    back = from_dict(old)           # written before labels existed: loads, without a baseline
+    assert back.performance is None
+    assert "performance" not in to_dict(back)
+    assert from_dict({**old, "performance": None}).performance is None
+
+
+def test_regression_and_binary_baselines_roundtrip() -> None:
+    rng = np.random.default_rng(9)
+    reg = PerformanceSketch(PerformanceLayout.regression())
+    reg.update(rng.normal(size=500), rng.normal(size=500))
+    binary = PerformanceSketch(PerformanceLayout.binary(0.3))
+    binary.update(rng.random(500), (rng.random(500) < 0.5).astype(float))
+    for sketch in (reg, binary):
+        ref = ReferenceProfile({"x": NumericReference.build(np.arange(10.0))}, {},
+                               performance=PerformanceBaseline.of(sketch))
+        back = from_dict(orjson.loads(orjson.dumps(to_dict(ref))))
+        assert back.performance == ref.performance
+    assert PerformanceBaseline.of(reg).abs_error_std > 0 and PerformanceBaseline.of(reg).threshold is None
+    assert PerformanceBaseline.of(binary).threshold == 0.3
 
 
 def _valid() -> dict:
@@ -270,6 +305,13 @@ BAD = {
                                          d["features"]["country"]["probs"][:-1])(d),
     "cat-no-categories": _mutate(["features", "country", "categories"], delete=True),
     "prediction-bad": _mutate(["prediction", "type"], "text"),
+    "performance-task": _mutate(["performance", "task"], "ranking"),
+    "performance-no-count": _mutate(["performance", "count"], delete=True),
+    "performance-zero-count": _mutate(["performance", "count"], 0),
+    "performance-correct-above-count": _mutate(["performance", "correct"], 4),
+    "performance-metric-text": _mutate(["performance", "metrics", "accuracy"], "high"),
+    "performance-metrics-list": _mutate(["performance", "metrics"], [0.9]),
+    "performance-list": _mutate(["performance"], [1]),
 }
 
 
