@@ -33,6 +33,7 @@ __all__ = [
     "LimitsConfig",
     "MonitorConfig",
     "OutputsConfig",
+    "PerformanceConfig",
     "PredictionConfig",
     "QualityConfig",
     "RetrainConfig",
@@ -43,6 +44,18 @@ __all__ = [
 ]
 
 FeatureType = Literal["numeric", "categorical"]
+PerformanceTask = Literal["binary", "classification", "regression"]
+# The metrics of each task (as detectors/performance_metrics.METRICS; a test keeps them equal)
+# and the prediction type each task reads.
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "auc", "log_loss",
+               "base_rate"),
+    "classification": ("accuracy", "balanced_accuracy"),
+    "regression": ("mae", "rmse", "bias", "r2"),
+}
+_TASK_PREDICTION = {"binary": "numeric", "classification": "categorical", "regression": "numeric"}
+# Keys of the performance section that only one task uses.
+_TASK_ONLY = {"threshold": "binary", "mae_increase": "regression"}
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,20 @@ class RetrainConfig:
 
 
 @dataclass(frozen=True)
+class PerformanceConfig:
+    """Metrics on joined labels and when they alert (detectors/performance_judge.py)."""
+
+    task: PerformanceTask | None = None  # from prediction.type when not given; None: no prediction
+    threshold: float = 0.5  # binary: a score >= threshold predicts class 1
+    alpha: float = 0.01  # level of the one-sided test against the reference's performance
+    accuracy_drop: float = 0.05  # effect floor: accuracy at least this far below the reference's
+    mae_increase: float = 0.1  # effect floor (regression): MAE at least this share above the reference's
+    min_count: int = 30  # windows with fewer joined labels are not judged
+    min: tuple[tuple[str, float], ...] = ()  # (metric, floor): alert when the metric is below
+    max: tuple[tuple[str, float], ...] = ()  # (metric, ceiling): alert when the metric is above
+
+
+@dataclass(frozen=True)
 class MonitorConfig:
     name: str
     predictions_topic: str
@@ -123,6 +150,7 @@ class MonitorConfig:
     quality: QualityConfig
     alerts: AlertsConfig
     retrain: RetrainConfig
+    performance: PerformanceConfig = PerformanceConfig()
 
 
 @dataclass(frozen=True)
@@ -145,6 +173,7 @@ class LimitsConfig:
     batch_size: int = 5000  # events decoded per batch
     batch_bytes: int = 4_194_304  # and at most this many bytes of raw events per decoded batch
     checkpoint_interval: float = 5.0  # seconds between checkpoints of state + offsets (run)
+    max_pending_labels: int = 1_000_000  # labels waiting for their prediction; more is an error
 
 
 @dataclass(frozen=True)
@@ -282,7 +311,35 @@ def _monitor(m: dict[str, Any], path: str, base_dir: Path | None) -> MonitorConf
         quality=_section(QualityConfig, m.get("quality"), f"{path}.quality"),
         alerts=_section(AlertsConfig, m.get("alerts"), f"{path}.alerts"),
         retrain=_section(RetrainConfig, m.get("retrain"), f"{path}.retrain"),
+        performance=_performance(m.get("performance"), f"{path}.performance", prediction),
     )
+
+
+def _performance(data: dict[str, Any] | None, path: str, prediction: PredictionConfig | None) -> PerformanceConfig:
+    if prediction is None:
+        if data is not None:
+            raise ConfigError(path, "needs a prediction to compare labels with; add "
+                                    "prediction: {type: numeric} (or categorical)")
+        return PerformanceConfig()
+    data = data or {}
+    task = data.get("task") or ("binary" if prediction.type == "numeric" else "classification")
+    if _TASK_PREDICTION[task] != prediction.type:
+        raise ConfigError(f"{path}.task", f'"{task}" needs a {_TASK_PREDICTION[task]} prediction, '
+                                          f"this monitor's is {prediction.type}")
+    for key, only in _TASK_ONLY.items():
+        if key in data and task != only:
+            raise ConfigError(f"{path}.{key}", f"only task {only} takes {key}, this monitor's task is {task}")
+    if "accuracy_drop" in data and task == "regression":
+        raise ConfigError(f"{path}.accuracy_drop", "task regression is judged on mae_increase, not accuracy_drop")
+    bounds = {}
+    for key in ("min", "max"):
+        for metric in data.get(key) or {}:
+            if metric not in TASK_METRICS[task]:
+                raise ConfigError(f"{path}.{key}.{metric}", f"{metric} is not a metric of task {task} "
+                                                            f"(it has {', '.join(TASK_METRICS[task])})")
+        bounds[key] = tuple(sorted((k, float(v)) for k, v in (data.get(key) or {}).items()))
+    plain = {k: v for k, v in data.items() if k not in ("task", "min", "max")}
+    return dataclasses.replace(_section(PerformanceConfig, plain, path), task=task, **bounds)
 
 
 def _feature(name: str, spec: dict[str, Any], fields: FieldsConfig, path: str) -> FeatureConfig:

@@ -14,6 +14,7 @@ from driftline.schemas.config import (
     HttpConfig,
     LimitsConfig,
     OutputsConfig,
+    PerformanceConfig,
     QualityConfig,
     RetrainConfig,
     WindowConfig,
@@ -145,6 +146,42 @@ def test_every_section_and_override() -> None:
     assert config.processing_guarantee == "exactly_once"
 
 
+def test_performance_defaults_follow_the_prediction_type() -> None:
+    def monitor(**extra) -> dict:
+        return {"name": "m", "source": "t", "features": {"x": {"type": "numeric"}}, **extra}
+
+    config = parse_config({"monitors": [
+        monitor(),
+        monitor(name="n", prediction={"type": "numeric"}),
+        monitor(name="c", prediction={"type": "categorical"}),
+        monitor(name="r", prediction={"type": "numeric"}, performance={
+            "task": "regression", "mae_increase": 0.25, "alpha": 0.05, "min_count": 100,
+            "min": {"r2": 0.5}, "max": {"rmse": 3, "mae": 2.5}}),
+        monitor(name="b", prediction={"type": "numeric"}, performance={
+            "threshold": 0.3, "accuracy_drop": 0.1, "min": {"auc": 0.8, "accuracy": 0.9}}),
+    ]})
+    none, binary, classes, regression, tuned = (m.performance for m in config.monitors)
+    assert none == PerformanceConfig() and none.task is None
+    assert binary == PerformanceConfig(task="binary")
+    assert classes == PerformanceConfig(task="classification")
+    assert regression == PerformanceConfig(task="regression", alpha=0.05, mae_increase=0.25, min_count=100,
+                                           min=(("r2", 0.5),), max=(("mae", 2.5), ("rmse", 3.0)))
+    assert isinstance(regression.max[1][1], float)
+    assert tuned == PerformanceConfig(task="binary", threshold=0.3, accuracy_drop=0.1,
+                                      min=(("accuracy", 0.9), ("auc", 0.8)))
+    assert config.limits.max_pending_labels == 1_000_000
+
+
+def test_task_metrics_are_the_detectors_metrics() -> None:
+    from driftline.detectors.performance_metrics import HIGHER_IS_BETTER, LOWER_IS_BETTER, METRICS
+    from driftline.schemas.config import TASK_METRICS
+
+    assert TASK_METRICS == METRICS
+    section = load_schema("config")["$defs"]["monitor"]["properties"]["performance"]["properties"]
+    assert set(section["min"]["properties"]) == HIGHER_IS_BETTER
+    assert set(section["max"]["properties"]) == LOWER_IS_BETTER
+
+
 def test_size_alone_means_tumbling(write_config) -> None:
     config = load_config(write_config(f"monitors: [{{{M}, window: {{size: 1m}}}}]"))
     assert (config.monitors[0].window.size, config.monitors[0].window.slide) == (60.0, 60.0)
@@ -187,6 +224,7 @@ _MONITOR_SECTIONS = {
     "quality": QualityConfig,
     "alerts": AlertsConfig,
     "retrain": RetrainConfig,
+    "performance": PerformanceConfig,
 }
 
 
