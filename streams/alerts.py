@@ -2,7 +2,8 @@
 condition clears, with hysteresis, deterministic ids, and retrain requests with a cooldown.
 
 Conditions checked per window (and per model version when asked): each feature's data
-drift, the prediction's drift, and each data-quality rate. A condition that was never bad
+drift, the prediction's drift, each data-quality rate, and each degraded performance metric
+(when labels are joined). A condition that was never bad
 has no state; once bad it keeps a ``Hysteresis`` until it resolves.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from driftline.detectors.hysteresis import Hysteresis
 from driftline.detectors.judgement import FeatureResult, QualityIssue, WindowJudgement
+from driftline.detectors.performance_judge import PerformanceIssue, PerformanceResult
 from driftline.schemas.config import AlertsConfig, RetrainConfig
 
 from .ids import stable_id
@@ -34,13 +36,24 @@ class Condition:
     evidence: dict[str, Any]
 
 
-def conditions(judgement: WindowJudgement, floors: dict[str, float]) -> list[Condition]:
+def conditions(judgement: WindowJudgement, floors: dict[str, float],
+               performance: PerformanceResult | None = None) -> list[Condition]:
     """The bad conditions of a judged window; ``floors`` maps feature type to effect floor."""
     out = [_drift_condition("data_drift", r, floors) for r in judgement.features if r.drift]
     if judgement.prediction is not None and judgement.prediction.drift:
         out.append(_drift_condition("prediction_drift", judgement.prediction, floors))
     out += [_quality_condition(q) for q in judgement.quality]
+    if performance is not None:
+        out += [_performance_condition(i, performance) for i in performance.issues]
     return out
+
+
+def _performance_condition(i: PerformanceIssue, r: PerformanceResult) -> Condition:
+    """Subject and statistic: the metric; threshold: the reference's value less the effect
+    floor (rule ``reference``) or the configured bound (``min`` / ``max``)."""
+    reference = None if r.reference is None else r.reference.metrics.get(i.metric)
+    evidence = {"count": r.count, "rule": i.rule, "reference": reference, "metrics": dict(r.metrics)}
+    return Condition("performance", i.metric, i.metric, i.value, i.threshold, i.p_value, evidence)
 
 
 def _drift_condition(kind: str, r: FeatureResult, floors: dict[str, float]) -> Condition:

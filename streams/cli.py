@@ -57,15 +57,19 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from .sinks import JsonlSink
 
     config = load_config(args.config)
-    if args.labels is not None:
-        raise InputError("--labels: performance on joined labels is not implemented yet in this "
-                         "version; replay without it")
+    labels = None if args.labels is None else Path(args.labels)
+    if labels is not None and not labels.is_file():
+        raise InputError(f"--labels {labels}: no such file")
     sink = JsonlSink(Path(args.out))
     try:
-        stats = replay(config, Path(args.input), sink, args.monitor)
+        stats = replay(config, Path(args.input), sink, args.monitor, labels)
     finally:
         sink.close()
-    print(f"{stats.events} events ({stats.invalid} invalid, {stats.late} late), {stats.windows} windows, "
+    joined = ""
+    if labels is not None:
+        joined = (f", {stats.labels} labels ({stats.labels_invalid} invalid, "
+                  f"{stats.unmatched} without a prediction)")
+    print(f"{stats.events} events ({stats.invalid} invalid, {stats.late} late){joined}, {stats.windows} windows, "
           f"{stats.alerts} alert events -> {args.out}")
     return 0
 
@@ -105,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("replay", help="run the whole pipeline over files")
     r.add_argument("--config", required=True)
     r.add_argument("--input", required=True, help="prediction events, one JSON object per line")
-    r.add_argument("--labels", help="label events (JSONL)")
+    r.add_argument("--labels", help="label events (JSONL), joined to the predictions by event id")
     r.add_argument("--out", required=True, help="directory for reports/alerts/retrain/dlq .jsonl")
     r.add_argument("--monitor", help="replay only this monitor (default: all)")
     r.set_defaults(func=_cmd_replay)

@@ -1,6 +1,8 @@
 """Prometheus metrics (DESIGN 3.7): the worker keeps plain counters and last values; a
 ``Collector`` turns them into metric families at scrape time. Label values come from the
-config (monitor, feature, topic names) and bounded code sets, never from payloads.
+config (monitor, feature, topic names) and bounded code sets, never from payloads, with one
+exception DESIGN 3.7 lists: ``model_version`` of ``driftline_model_performance`` (``""`` for
+all versions together), bounded to the versions of each monitor's last judged window.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from driftline.detectors.judgement import WindowJudgement
+from driftline.detectors.performance_judge import PerformanceResult
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -34,10 +37,15 @@ class RuntimeStats:
     judgements: dict[str, WindowJudgement] = field(default_factory=dict)
     consumer_lag: dict[tuple[str, int], int] = field(default_factory=dict)
     windows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # monitor -> model version (None: all) -> performance in the last judged window
+    performance: dict[str, dict[str | None, PerformanceResult]] = field(default_factory=dict)
 
-    def judged(self, monitor: str, judgement: WindowJudgement, alerts: list[dict]) -> None:
+    def judged(self, monitor: str, judgement: WindowJudgement, alerts: list[dict],
+               performance: dict[str | None, PerformanceResult] | None = None) -> None:
         with self.lock:
             self.judgements[monitor] = judgement
+            if performance:
+                self.performance[monitor] = dict(performance)
             self.windows[monitor] += 1
             for a in alerts:
                 if a["status"] == "firing":
@@ -67,6 +75,7 @@ class DriftlineCollector(Collector):
             yield _gauge("driftline_consumer_lag_messages", "Messages behind the end of each source partition.",
                          ["topic", "partition"], {(t, str(p)): v for (t, p), v in s.consumer_lag.items()})
             yield from self._drift(s)
+            yield self._performance(s)
 
     @staticmethod
     def _drift(s: RuntimeStats) -> Iterator[Metric]:
@@ -97,6 +106,20 @@ class DriftlineCollector(Collector):
                     if value is not None:
                         pred.add_metric([monitor, stat], value)
         yield from (score, flag, ratio, pred, pvalue)
+
+
+    @staticmethod
+    def _performance(s: RuntimeStats) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(
+            "driftline_model_performance",
+            "Model performance on joined labels in the last window (model_version \"\" = all versions).",
+            labels=["monitor", "model_version", "metric"])
+        for monitor, by_version in sorted(s.performance.items()):
+            for version, result in sorted(by_version.items(), key=lambda kv: kv[0] or ""):
+                for metric, value in result.metrics.items():
+                    if value is not None:
+                        family.add_metric([monitor, version or "", metric], value)
+        return family
 
 
 def _counter(name: str, doc: str, labels: list[str], values: dict) -> CounterMetricFamily:

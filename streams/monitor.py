@@ -1,5 +1,7 @@
 """One monitor's runtime: its decoder, window state factories, judge and alert book, built
-from the config and the reference. The replay driver and the Kafka workers both drive it."""
+from the config and the reference. The replay driver and the Kafka workers both drive it.
+With ``labels=True`` it also decodes label events, joins them to predictions (``labels``, the
+join store) and judges the model's performance on the pairs."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 from driftline.detectors.drift_judge import DriftJudge, DriftParams, QualityParams
 from driftline.detectors.judgement import WindowJudgement
+from driftline.detectors.performance_judge import PerformanceResult
 from driftline.detectors.reference import CategoricalReference, NumericReference, ReferenceProfile
 from driftline.detectors.window_sketch import MonitorLayout, WindowSketch
 from driftline.schemas.config import LimitsConfig, MonitorConfig
@@ -15,8 +18,11 @@ from driftline.schemas.config import LimitsConfig, MonitorConfig
 from .alerts import AlertBook, conditions
 from .decode import BatchDecoder, DecoderSpec
 from .exceptions import ReferenceProfileError
+from .label_decode import LabelDecoder, LabelSpec
+from .label_join import LabelStore
 from .merge import MergedWindow, WindowMerger
-from .reports import window_report
+from .performance import performance_judge, performance_layout
+from .reports import performance_entry, window_report
 from .windows import PartitionWindows, WindowSpec
 
 
@@ -29,6 +35,8 @@ class WindowOutputs:
     retrain: list[dict[str, Any]] = field(default_factory=list)
     judgement: WindowJudgement | None = None      # all versions together (for metrics)
     window_end: int = 0
+    # by model version (None = all versions), when labels are joined (for metrics)
+    performance: dict[str | None, PerformanceResult] = field(default_factory=dict)
 
 
 def fit_reference(cfg: MonitorConfig, ref: ReferenceProfile, source: str) -> ReferenceProfile:
@@ -54,17 +62,18 @@ def fit_reference(cfg: MonitorConfig, ref: ReferenceProfile, source: str) -> Ref
             raise ReferenceProfileError(
                 f"{source}: has no {cfg.prediction.type} prediction profile for monitor {cfg.name!r}; "
                 f"rebuild it with `driftline reference build`")
-    return ReferenceProfile(numeric, categorical, prediction)
+    return ReferenceProfile(numeric, categorical, prediction, performance=ref.performance)
 
 
 class MonitorRuntime:
     def __init__(self, cfg: MonitorConfig, reference: ReferenceProfile, limits: LimitsConfig,
-                 source: str = "reference") -> None:
+                 source: str = "reference", labels: bool = False) -> None:
         self.cfg = cfg
         self.limits = limits
         self.reference = fit_reference(cfg, reference, source)
         bounds = {f.name: (f.min, f.max) for f in cfg.features if f.type == "numeric"}
-        self.layout = MonitorLayout.from_reference(self.reference, bounds)
+        perf = performance_layout(cfg, self.reference.prediction) if labels else None
+        self.layout = MonitorLayout.from_reference(self.reference, bounds, perf)
         paths = {f.name: f.path for f in cfg.features}
         self.decoder = BatchDecoder(DecoderSpec(
             event_id=cfg.fields.event_id,
@@ -86,6 +95,14 @@ class MonitorRuntime:
         w = cfg.window
         self.window_spec = WindowSpec.from_seconds(w.size, w.slide, w.grace)
         self.alerts = AlertBook(cfg.name, cfg.alerts, cfg.retrain)
+        self.label_decoder: LabelDecoder | None = None
+        self.labels: LabelStore | None = None
+        self.performance = None
+        if perf is not None:
+            self.label_decoder = LabelDecoder(LabelSpec(cfg.fields.event_id, cfg.fields.label, cfg.fields.timestamp,
+                                                        perf.task, limits.max_event_bytes))
+            self.labels = LabelStore(limits.max_pending_labels, self.label_decoder.label_dtype)
+            self.performance = performance_judge(cfg, self.reference.performance, source)
 
     def new_partition(self) -> PartitionWindows:
         return PartitionWindows(self.window_spec, self.layout)
@@ -93,32 +110,48 @@ class MonitorRuntime:
     def new_merger(self, partitions: frozenset[int]) -> WindowMerger:
         return WindowMerger(self.window_spec.size_ms, partitions)
 
-    def judge_window(self, merged: MergedWindow) -> WindowOutputs:
+    def judge_window(self, merged: MergedWindow, unmatched: int = 0) -> WindowOutputs:
+        """Reports, alerts and retrain requests of a closed window; ``unmatched`` labels (that
+        met no prediction) are reported with it."""
         name = self.cfg.name
         start, end = merged.window_start, merged.window_end
         versions = sorted(merged.sketches, key=lambda v: "" if v is None else v)
         total = _merge_all([merged.sketches[v] for v in versions], self.layout)
         overall = self.judge.judge(total)
         out = WindowOutputs(judgement=overall, window_end=end)
+        perf = self._judge_performance(out, None, total)
         out.reports.append(window_report(name, None, start, end, total.events, merged.invalid,
-                                         merged.late, overall))
+                                         merged.late, overall, performance_entry(perf, unmatched)))
         per_version: dict[str, WindowJudgement] = {}
         for v in versions:
             if v is None:
                 continue
             # one version alone: its sketch is the whole window, so is its judgement
-            per_version[v] = overall if versions == [v] else self.judge.judge(merged.sketches[v])
+            alone = versions == [v]
+            per_version[v] = overall if alone else self.judge.judge(merged.sketches[v])
+            if alone and perf is not None:
+                out.performance[v] = perf
+            v_perf = self._judge_performance(out, v, merged.sketches[v])
             out.reports.append(window_report(name, v, start, end, merged.sketches[v].events, 0, 0,
-                                             per_version[v]))
+                                             per_version[v], performance_entry(v_perf)))
         self._alert(out, None, start, end, overall)
         if self.cfg.alerts.per_version:
             for v, judgement in per_version.items():
                 self._alert(out, v, start, end, judgement)
         return out
 
+    def _judge_performance(self, out: WindowOutputs, version: str | None,
+                           sketch: WindowSketch) -> PerformanceResult | None:
+        if self.performance is None or sketch.performance is None:
+            return None
+        if version not in out.performance:
+            out.performance[version] = self.performance.judge(sketch.performance)
+        return out.performance[version]
+
     def _alert(self, out: WindowOutputs, version: str | None, start: int, end: int,
                judgement: WindowJudgement) -> None:
-        events, requests = self.alerts.observe(version, start, end, conditions(judgement, self.floors))
+        bad = conditions(judgement, self.floors, out.performance.get(version))
+        events, requests = self.alerts.observe(version, start, end, bad)
         out.alerts += events
         out.retrain += requests
 

@@ -2,6 +2,8 @@
 event bytes: the file replay, and Faust apps through ``streams.faust_adapter``.
 
 Each partition of the source gets its own tier-1 window state; tier 2 merges them per window.
+Monitors that join labels get theirs through ``feed_labels`` (before the predictions, in
+replay); each valid prediction takes its label from the join store as it is decoded.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ class PipelineStats:
     late: int = 0
     windows: int = 0
     alerts: int = 0
+    labels: int = 0              # valid label events (per monitor that joins them)
+    labels_invalid: int = 0      # label events sent to the dead letters
+    unmatched: int = 0           # labels that met no prediction
 
 
 class InProcessPipeline:
@@ -44,11 +49,25 @@ class InProcessPipeline:
         for part in byte_slices(values, limit):
             self._feed(values[part], partition, topic, None if offsets is None else offsets[part])
 
+    def feed_labels(self, values: Sequence[bytes], partition: int = 0, topic: str | None = None,
+                    offsets: Sequence[int] | None = None) -> None:
+        """Add a batch of raw label events to the join store of every monitor that joins labels."""
+        for m in self.monitors:
+            if m.label_decoder is None or m.labels is None:
+                continue
+            batch = m.label_decoder.decode(values, topic, partition, offsets, self.skip_blank)
+            self.sink.dead(m.cfg.name, batch.dead)
+            self.stats.labels += len(batch)
+            self.stats.labels_invalid += len(batch.dead)
+            m.labels.add(batch)
+
     def _feed(self, values: Sequence[bytes], partition: int, topic: str | None,
               offsets: Sequence[int] | None) -> None:
         self.stats.events += len(values)
         for m, windows, merger in zip(self.monitors, self._windows, self._mergers, strict=True):
             batch = m.decoder.decode(values, topic, partition, offsets, self.skip_blank)
+            if m.labels is not None:
+                batch = m.labels.attach(batch)
             self.stats.invalid += len(batch.dead)
             self.sink.dead(m.cfg.name, batch.dead)
             w = windows[partition]
@@ -56,16 +75,19 @@ class InProcessPipeline:
             self._judge(m, merger.add(partition, w.close_ready(), w.closed_through))
 
     def close(self) -> None:
-        """End of input: every open window closes and is judged."""
+        """End of input: every open window closes and is judged; labels still waiting for their
+        prediction are unmatched, and reported with the last window."""
         for m, windows, merger in zip(self.monitors, self._windows, self._mergers, strict=True):
             merged = []
             for p, w in sorted(windows.items()):
                 merged += merger.add(p, w.close_all(), w.closed_through)
-            self._judge(m, merged + merger.flush())
+            unmatched = 0 if m.labels is None else m.labels.take_unmatched()
+            self.stats.unmatched += unmatched
+            self._judge(m, merged + merger.flush(), unmatched)
 
-    def _judge(self, m: MonitorRuntime, merged: list[MergedWindow]) -> None:
-        for window in merged:
-            out = m.judge_window(window)
+    def _judge(self, m: MonitorRuntime, merged: list[MergedWindow], unmatched: int = 0) -> None:
+        for i, window in enumerate(merged):
+            out = m.judge_window(window, unmatched if i == len(merged) - 1 else 0)
             self.sink.reports(out.reports)
             self.sink.alerts(out.alerts)
             self.sink.retrain(out.retrain)

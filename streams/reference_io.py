@@ -2,7 +2,9 @@
 
 A column is found by the feature's configured path in an event-shaped record
 (``features.amount``), or else by its plain name (``amount``) in a flat table; the prediction
-by its configured path or the column ``prediction``.
+by its configured path or the column ``prediction``; the label by ``fields.label`` or the
+column ``label``. When rows have both a prediction and a label, the profile also records the
+model's performance on them (the baseline of the performance test).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from driftline.detectors.reference_codec import from_dict, to_dict
 from driftline.schemas.config import MonitorConfig
 
 from .exceptions import InputError, ReferenceProfileError
+from .performance import training_baseline
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
@@ -85,6 +88,30 @@ def _labels(values: list[Any]) -> np.ndarray:
     return np.array([None if v is None or v == "" else str(v) for v in values], dtype=object)
 
 
+_BINARY_TEXT = {"1": 1.0, "1.0": 1.0, "true": 1.0, "0": 0.0, "0.0": 0.0, "false": 0.0}
+
+
+def _binary(values: list[Any], where: str) -> np.ndarray:
+    """0 / 1 labels of a table: numbers and booleans, or their text as CSV has it."""
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        if v is None or v == "":
+            continue
+        if isinstance(v, bool | int | float) and v in (0, 1):
+            out[i] = float(v)
+        elif isinstance(v, str) and v.strip().lower() in _BINARY_TEXT:
+            out[i] = _BINARY_TEXT[v.strip().lower()]
+        else:
+            raise InputError(f"{where}, row {i + 1}: {v!r} is not 0, 1, true or false")
+    return out
+
+
+def _training_labels(task: str, values: list[Any], where: str) -> np.ndarray:
+    if task == "binary":
+        return _binary(values, where)
+    return _numeric(values, where) if task == "regression" else _labels(values)
+
+
 def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
     """Profile the training data at ``path`` for monitor ``cfg``."""
     rows = _rows(path)
@@ -103,15 +130,21 @@ def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
         except ValueError as exc:
             raise InputError(f"{where}: {exc}") from None
     prediction = None
+    performance = None
     if cfg.prediction is not None:
         values = [_lookup(r, cfg.prediction.path, "prediction") for r in rows]
         where = f"{path}: prediction"
+        predicted = _numeric(values, where) if cfg.prediction.type == "numeric" else _labels(values)
         try:
-            prediction = (NumericReference.build(_numeric(values, where))
-                          if cfg.prediction.type == "numeric" else CategoricalReference.build(_labels(values)))
+            prediction = (NumericReference.build(predicted) if cfg.prediction.type == "numeric"
+                          else CategoricalReference.build(predicted))
         except ValueError as exc:
             raise InputError(f"{where}: {exc}") from None
-    return ReferenceProfile(numeric, categorical, prediction)
+        labels = [_lookup(r, cfg.fields.label, "label") for r in rows]
+        if any(v is not None and v != "" for v in labels):
+            truth = _training_labels(str(cfg.performance.task), labels, f"{path}: label")
+            performance = training_baseline(cfg, prediction, predicted, truth)
+    return ReferenceProfile(numeric, categorical, prediction, performance=performance)
 
 
 def write_reference(profile: ReferenceProfile, path: Path) -> None:

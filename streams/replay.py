@@ -1,10 +1,14 @@
 """``driftline replay``: the whole pipeline over a file, in process, with the very classes the
-Kafka workers use (one logical partition; every window closes at end of input)."""
+Kafka workers use (one logical partition; every window closes at end of input).
+
+With a labels file, every label is read first into the join store of each monitor (bounded by
+``limits.max_pending_labels``); then each prediction takes its label as it is decoded, and the
+pair counts in the prediction's windows. Labels left at the end are unmatched."""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from driftline.schemas.config import Config
@@ -28,7 +32,8 @@ def _chunks(path: Path, size: int, max_bytes: int) -> Iterator[list[bytes]]:
                 yield lines[start:start + size]
 
 
-def load_monitors(config: Config, only: str | None = None) -> list[MonitorRuntime]:
+def load_monitors(config: Config, only: str | None = None, labels: bool = False) -> list[MonitorRuntime]:
+    """The runtimes of the config's monitors (or only ``only``); ``labels``: they join labels."""
     monitors = []
     for m in config.monitors:
         if only is not None and m.name != only:
@@ -36,29 +41,37 @@ def load_monitors(config: Config, only: str | None = None) -> list[MonitorRuntim
         if m.reference_path is None:
             raise InputError(f"monitor {m.name!r} has no reference.path; build one with `driftline reference build`")
         monitors.append(MonitorRuntime(m, read_reference(m.reference_path), config.limits,
-                                       source=str(m.reference_path)))
+                                       source=str(m.reference_path), labels=labels))
     if only is not None and not monitors:
         raise InputError(f"no monitor named {only!r} in the config")
     return monitors
 
 
-def replay(config: Config, events: Path, sink: OutputSink, only: str | None = None) -> PipelineStats:
-    """Replay ``events`` (JSON lines) through every monitor (or only ``only``).
+def replay(config: Config, events: Path, sink: OutputSink, only: str | None = None,
+           labels: Path | None = None) -> PipelineStats:
+    """Replay ``events`` (JSON lines) through every monitor (or only ``only``), joining the
+    label events of ``labels`` (JSON lines) when given.
 
-    Dead letters carry the 0-based line number as their offset.
+    Dead letters carry the 0-based line number (of their file) as their offset.
     """
-    pipeline = InProcessPipeline(load_monitors(config, only), sink, skip_blank=True)
+    pipeline = InProcessPipeline(load_monitors(config, only, labels is not None), sink, skip_blank=True)
     # Batches create many short-lived containers without cycles; the cyclic GC would rescan
     # them for nothing, so it is paused while replaying.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        line = 0
-        for chunk in _chunks(events, config.limits.batch_size, config.limits.batch_bytes):
-            pipeline.feed(chunk, offsets=range(line, line + len(chunk)))
-            line += len(chunk)
+        if labels is not None:
+            _read(labels, config, pipeline.feed_labels)
+        _read(events, config, pipeline.feed)
         pipeline.close()
     finally:
         if gc_was_enabled:
             gc.enable()
     return pipeline.stats
+
+
+def _read(path: Path, config: Config, feed: Callable[..., None]) -> None:
+    line = 0
+    for chunk in _chunks(path, config.limits.batch_size, config.limits.batch_bytes):
+        feed(chunk, offsets=range(line, line + len(chunk)))
+        line += len(chunk)

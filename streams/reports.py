@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from driftline.detectors.judgement import FeatureResult, WindowJudgement
+from driftline.detectors.performance_judge import PerformanceResult
 
 from .ids import stable_id
 from .timefmt import rfc3339
@@ -28,6 +29,23 @@ def _prediction_entry(r: FeatureResult) -> dict[str, Any]:
     return entry
 
 
+def performance_entry(r: PerformanceResult | None, unmatched: int = 0) -> dict[str, Any] | None:
+    """The report's ``performance``: null without joined labels (and no unmatched ones)."""
+    if r is None or (r.count == 0 and unmatched == 0):
+        return None
+    ref = r.reference
+    return {
+        "task": r.task,
+        "count": r.count,
+        "unmatched": unmatched,
+        "metrics": dict(r.metrics),
+        "reference": None if ref is None else {"count": ref.count, "metrics": dict(ref.metrics)},
+        "p_value": r.p_value,
+        "degraded": r.degraded,
+        "degraded_metrics": [i.metric for i in r.issues],
+    }
+
+
 def window_report(
     monitor: str,
     version: str | None,
@@ -37,7 +55,7 @@ def window_report(
     invalid: int,
     late: int,
     judgement: WindowJudgement,
-    performance: dict[str, float] | None = None,
+    performance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "type": "window_report",

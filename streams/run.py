@@ -20,11 +20,21 @@ log = logging.getLogger("driftline.run")
 BROKEN_ENV = "DRIFTLINE_UNSAFE_COMMIT_BEFORE_CHECKPOINT"
 
 
+def warn_unjoined_labels(config: Config) -> None:
+    """``run`` does not join labels yet: it monitors predictions alone and says so, once."""
+    topics = {m.name: m.labels_topic for m in config.monitors if m.labels_topic}
+    if topics:
+        log.warning("label joining is not supported by `driftline run` yet: these monitors are judged "
+                    "on their predictions alone (replay joins labels: driftline replay --labels)",
+                    extra=fields(labels_topics=topics))
+
+
 def run_worker(config: Config, index: int = 0) -> int:
     from .replay import load_monitors
     from .worker import Worker
 
     logs.setup(os.environ.get("DRIFTLINE_LOG_LEVEL", "INFO"))
+    warn_unjoined_labels(config)
     worker = Worker(config, load_monitors(config), index=index,
                     commit_before_checkpoint=os.environ.get(BROKEN_ENV) == "1")
     worker.run()

@@ -320,7 +320,7 @@ class Worker:
                 self.sink.reports(out.reports)
                 self.sink.alerts(out.alerts)
                 self.sink.retrain(out.retrain)
-                self.stats.judged(m.cfg.name, out.judgement, out.alerts)
+                self.stats.judged(m.cfg.name, out.judgement, out.alerts, out.performance)
                 self.metrics.close_lag.labels(m.cfg.name).observe(max(0.0, time.time() - d["closed_at"]))
 
     def _new_merger(self, m: MonitorRuntime) -> WindowMerger:

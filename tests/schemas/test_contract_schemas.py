@@ -163,8 +163,63 @@ def test_null_statistics_are_allowed() -> None:
     for key in ("null_rate", "psi", "ks", "wasserstein", "js", "p_value", "mean", "std"):
         report["features"]["amount"][key] = None
     report["prediction"] = None
-    report["performance"] = {"accuracy": 0.93, "count": 812, "auc": None}
+    report["performance"] = {**PERFORMANCE, "metrics": dict.fromkeys(PERFORMANCE["metrics"]),
+                             "reference": None, "p_value": None}
     validate_instance("window_report", report)
+
+
+# A report's performance object (binary score task), as the README shows it.
+PERFORMANCE = {
+    "task": "binary", "count": 812, "unmatched": 3,
+    "metrics": {"accuracy": 0.91, "balanced_accuracy": 0.88, "precision": 0.9, "recall": 0.8, "f1": 0.85,
+                "auc": 0.95, "log_loss": 0.31, "base_rate": 0.3},
+    "reference": {"count": 20000, "metrics": {"accuracy": 0.9, "balanced_accuracy": 0.87, "precision": 0.9,
+                                              "recall": 0.78, "f1": 0.84, "auc": 0.94, "log_loss": 0.33,
+                                              "base_rate": 0.32}},
+    "p_value": 0.41, "degraded": False, "degraded_metrics": [],
+}
+REGRESSION = {"task": "regression", "count": 50, "unmatched": 0,
+              "metrics": {"mae": 1.2, "rmse": 1.6, "bias": -0.3, "r2": -2.5},
+              "reference": None, "p_value": 1e-9, "degraded": True, "degraded_metrics": ["mae"]}
+
+
+@pytest.mark.parametrize("performance", [PERFORMANCE, REGRESSION, {
+    "task": "classification", "count": 1, "unmatched": 0, "metrics": {"accuracy": 1.0, "balanced_accuracy": 1.0},
+    "reference": None, "p_value": None, "degraded": False, "degraded_metrics": []}])
+def test_performance_objects_validate(performance: dict) -> None:
+    validate_instance("window_report", {**REPORT, "performance": performance})
+
+
+@pytest.mark.parametrize(("base", "path", "value"), [
+    (PERFORMANCE, ("metrics", "auc"), 1.5),
+    (PERFORMANCE, ("metrics", "mae"), 1.0),                 # a regression metric in a binary report
+    (PERFORMANCE, ("metrics", "ndcg"), 0.5),
+    (PERFORMANCE, ("task",), "ranking"),
+    (PERFORMANCE, ("count",), -1),
+    (PERFORMANCE, ("unmatched",), 0.5),
+    (PERFORMANCE, ("p_value",), 2),
+    (PERFORMANCE, ("degraded",), "no"),
+    (PERFORMANCE, ("reference", "metrics", "accuracy"), -0.1),
+    (PERFORMANCE, ("extra",), 1),
+    (REGRESSION, ("metrics", "accuracy"), 0.9),
+    (REGRESSION, ("metrics", "rmse"), -1.0),
+    (REGRESSION, ("metrics", "r2"), 1.5),
+])
+def test_broken_performance_objects_are_rejected(base: dict, path: tuple[str, ...], value: Any) -> None:
+    performance = copy.deepcopy(base)
+    target = performance
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    assert not is_valid("window_report", {**REPORT, "performance": performance})
+
+
+@pytest.mark.parametrize("key", sorted(PERFORMANCE))
+def test_performance_keys_are_required(key: str) -> None:
+    performance = {k: v for k, v in PERFORMANCE.items() if k != key}
+    assert not is_valid("window_report", {**REPORT, "performance": performance})
+    metrics = {k: v for k, v in PERFORMANCE["metrics"].items() if k != "auc"}
+    assert not is_valid("window_report", {**REPORT, "performance": {**PERFORMANCE, "metrics": metrics}})
 
 
 def test_numeric_entry_needs_mean_and_std() -> None:

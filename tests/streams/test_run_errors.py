@@ -48,3 +48,29 @@ def test_config_errors_under_kafka_name_the_key_not_the_value(tmp_path):
     assert proc.returncode == 2
     assert "sasl.password" in proc.stderr
     assert SECRET not in proc.stderr
+
+
+def test_run_says_once_that_it_does_not_join_labels(tmp_path):
+    import logging
+
+    from driftline.schemas.config import load_config
+    from driftline.streams.run import warn_unjoined_labels
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("driftline.run")
+    logger.addHandler(handler)
+    try:
+        plain = synth.config_yaml("reference.json")
+        (tmp_path / "a.yaml").write_text(plain)
+        warn_unjoined_labels(load_config(tmp_path / "a.yaml"))
+        assert records == []
+        (tmp_path / "b.yaml").write_text(plain.replace("source: {predictions: predictions}",
+                                                       "source: {predictions: predictions, labels: labels}"))
+        warn_unjoined_labels(load_config(tmp_path / "b.yaml"))
+    finally:
+        logger.removeHandler(handler)
+    assert len(records) == 1 and records[0].levelno == logging.WARNING
+    assert "label joining is not supported by `driftline run` yet" in records[0].getMessage()
+    assert records[0].fields == {"labels_topics": {"fraud": "labels"}}

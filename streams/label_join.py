@@ -1,0 +1,76 @@
+"""The label join: labels wait here, by event id, for the prediction they belong to.
+
+- ids are compared as text, so an integer id 7 and the string "7" are the same event;
+- a duplicate label of an event id replaces the earlier one: the last label read wins;
+- a label joins one prediction, the first valid one with its id (a repeated prediction gets
+  none), and leaves the store; labels still waiting at the end are *unmatched*;
+- the store is bounded: more than ``cap`` waiting labels raise :class:`LabelCapError`, never
+  a silent truncation.
+
+Joining is vectorized per batch: ``dict.update`` and ``map(dict.pop, ...)`` run in C.
+
+>>> import numpy as np
+>>> from .label_decode import LabelBatch
+>>> store = LabelStore(cap=10, dtype=np.float64)
+>>> store.add(LabelBatch(["a", 7, "a"], np.array([1.0, 0.0, 0.0]), np.full(3, np.nan), ()))
+>>> store.pending, store.lookup(["7", "a", "zz"]).tolist(), store.pending
+(2, [0.0, 0.0, nan], 0)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from itertools import repeat
+
+import numpy as np
+
+from .exceptions import InputError
+from .label_decode import LabelBatch
+from .records import DecodedBatch
+
+
+class LabelCapError(InputError):
+    """More labels wait for their predictions than ``limits.max_pending_labels`` allows."""
+
+
+def _as_text(ids: list) -> list:
+    return ids if set(map(type, ids)) <= {str} else list(map(str, ids))
+
+
+class LabelStore:
+    def __init__(self, cap: int, dtype: type, source: str = "the labels") -> None:
+        self.cap = cap
+        self._dtype = dtype
+        self._missing = None if dtype is object else np.nan
+        self._labels: dict[str, float | str] = {}
+        self._source = source
+
+    @property
+    def pending(self) -> int:
+        """Labels waiting for their prediction."""
+        return len(self._labels)
+
+    def add(self, batch: LabelBatch) -> None:
+        self._labels.update(zip(_as_text(batch.event_ids), batch.labels.tolist(), strict=True))
+        if len(self._labels) > self.cap:
+            raise LabelCapError(
+                f"limits.max_pending_labels: more than {self.cap:,} labels of {self._source} wait for "
+                f"their predictions; raise limits.max_pending_labels or replay fewer labels at once")
+
+    def lookup(self, event_ids: list) -> np.ndarray:
+        """The label of each event id (NaN / None where there is none); found labels leave."""
+        found = list(map(self._labels.pop, _as_text(event_ids), repeat(self._missing)))
+        return np.array(found, dtype=self._dtype)
+
+    def attach(self, batch: DecodedBatch) -> DecodedBatch:
+        """``batch`` with its events' labels as ``columns.labels``."""
+        if batch.event_ids is None:
+            raise ValueError("the decoded batch has no event ids to join labels on")
+        labels = self.lookup(list(batch.event_ids))
+        return dataclasses.replace(batch, columns=dataclasses.replace(batch.columns, labels=labels))
+
+    def take_unmatched(self) -> int:
+        """How many labels never met their prediction; the store is emptied."""
+        n = len(self._labels)
+        self._labels.clear()
+        return n

@@ -1,0 +1,277 @@
+"""``driftline replay --labels`` end to end over real files (streams/replay.py, the CLI).
+
+- each label joins its prediction by event id; the pair counts in the window(s) of the
+  prediction's event time, per model version and for all versions; the metrics in the reports
+  are those of the joined pairs, recomputed here from the files;
+- a drop of accuracy 0.90 -> 0.75 fires a ``performance`` alert (and a retrain request) in the
+  first window after the change, and nothing else about performance fires;
+- malformed labels go to dlq.jsonl (stage decode_labels, offset = line of the labels file);
+  labels without a prediction are counted as ``unmatched``; the last duplicate wins;
+- user errors exit 2 with one line: a missing labels file, the label cap, a monitor without
+  a prediction, a baseline of another task.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+from driftline.schemas.validate import validate_instance
+from driftline.streams.cli import main
+
+from driftline import synth
+
+EVENTS = 6000            # 100 events/s, 10 s windows: 6 windows of 1,000 events
+CHANGE = 3000            # accuracy 0.90 -> 0.75 from here (10:00:30, a window start)
+BAD_LABELS = [b"not json", b'{"event_id": "e5", "label": 3}', b'{"label": 1}',
+              b'{"event_id": "e6", "label": "1"}', b'{"event_id": "e7", "label": 1, "timestamp": "noon"}']
+STRANGERS = [b'{"event_id": "nobody-1", "label": 1}', b'{"event_id": "nobody-2", "label": 0}']
+
+
+def read(path: Path) -> list[dict]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "driftline", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("labels")
+    rng = np.random.default_rng(11)
+    synth.write_lines(d / "training.jsonl", synth.training_rows(rng, 20_000))
+    drift = synth.Drift(at=CHANGE, label_error=0.25)
+    events = synth.events(rng, EVENTS, rate=100.0, drift=drift, versions=("v3", "v4"))
+    synth.write_lines(d / "events.jsonl", events)
+    labels = synth.label_events(events, drift)
+    # e10 is labelled twice: the second (opposite) label wins; e20 has no label at all
+    first = orjson.loads(labels[10])
+    flipped = orjson.dumps({**first, "label": 1 - first["label"]})
+    labels = [labels[10], *labels[:10], *BAD_LABELS, *labels[11:20], *labels[21:], *STRANGERS, flipped]
+    synth.write_lines(d / "labels.jsonl", labels)
+    (d / "driftline.yaml").write_text(synth.config_yaml("reference.json"))
+    assert main(["reference", "build", "--config", str(d / "driftline.yaml"), "--monitor", "fraud",
+                 "--input", str(d / "training.jsonl"), "--out", str(d / "reference.json")]) == 0
+    return d
+
+
+@pytest.fixture(scope="module")
+def out(data: Path, tmp_path_factory) -> dict[str, list[dict]]:
+    o = tmp_path_factory.mktemp("out")
+    assert main(["replay", "--config", str(data / "driftline.yaml"), "--input", str(data / "events.jsonl"),
+                 "--labels", str(data / "labels.jsonl"), "--out", str(o)]) == 0
+    return {name: read(o / f"{name}.jsonl") for name in ("reports", "alerts", "retrain", "dlq")}
+
+
+def test_reference_records_the_training_performance(data: Path) -> None:
+    ref = orjson.loads((data / "reference.json").read_bytes())["performance"]
+    assert ref["task"] == "binary" and ref["count"] == 20_000 and ref["threshold"] == 0.5
+    assert 0.89 < ref["metrics"]["accuracy"] < 0.91
+    assert ref["correct"] == round(ref["metrics"]["accuracy"] * 20_000)
+
+
+def test_outputs_validate_against_the_schemas(out) -> None:
+    for name, kind in (("reports", "window_report"), ("alerts", "alert"), ("retrain", "retrain_request"),
+                       ("dlq", "dlq_record")):
+        for item in out[name]:
+            validate_instance(kind, item)
+
+
+def _pairs_by_window(data: Path) -> dict[tuple[str | None, str], tuple[int, int]]:
+    """(version, window start) -> (pairs, correct), straight from the files."""
+    label_of: dict[str, int] = {}
+    for line in (data / "labels.jsonl").read_bytes().splitlines():
+        try:
+            e = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(e, dict) and e.get("event_id") is not None and e.get("label") in (0, 1) \
+                and not isinstance(e.get("label"), str) and e.get("timestamp", "") != "noon":
+            label_of[str(e["event_id"])] = int(e["label"])        # the last label wins
+    out: dict[tuple[str | None, str], list[int]] = {}
+    for e in read(data / "events.jsonl"):
+        if e["event_id"] not in label_of:
+            continue
+        start = e["timestamp"][:18] + "0Z"                        # 10 s windows
+        ok = int((e["prediction"]["score"] >= 0.5) == label_of[e["event_id"]])
+        for key in ((None, start), (e["model_version"], start)):
+            acc = out.setdefault(key, [0, 0])
+            acc[0] += 1
+            acc[1] += ok
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def test_each_window_reports_the_performance_of_its_predictions(data: Path, out) -> None:
+    want = _pairs_by_window(data)
+    reports = out["reports"]
+    assert len(reports) == 3 * EVENTS // 1000                  # all versions, v3, v4
+    for r in reports:
+        p = r["performance"]
+        n, correct = want[(r["model_version"], r["window_start"])]
+        assert p["task"] == "binary"
+        assert p["count"] == n
+        assert p["metrics"]["accuracy"] == correct / n
+        assert p["reference"]["count"] == 20_000
+    overall = [r for r in reports if r["model_version"] is None]
+    # every event but e20 has a valid label (the bad lines are extra)
+    assert sum(r["performance"]["count"] for r in overall) == EVENTS - 1
+    per_version = [r for r in reports if r["model_version"] is not None]
+    assert sum(r["performance"]["count"] for r in per_version) == EVENTS - 1
+
+
+def test_unmatched_labels_come_with_the_last_window(out) -> None:
+    overall = [r for r in out["reports"] if r["model_version"] is None]
+    assert [r["performance"]["unmatched"] for r in overall] == [0] * (len(overall) - 1) + [len(STRANGERS)]
+    assert all(r["performance"]["unmatched"] == 0 for r in out["reports"] if r["model_version"] is not None)
+
+
+def test_the_accuracy_drop_fires_in_the_first_window_after_it(out) -> None:
+    perf = [a for a in out["alerts"] if a["kind"] == "performance"]
+    assert [(a["status"], a["subject"], a["model_version"], a["window_start"]) for a in perf] == [
+        ("firing", "accuracy", None, "2026-11-25T10:00:30Z")]
+    alert = perf[0]
+    assert alert["statistic"] == "accuracy" and alert["value"] < 0.80 and alert["p_value"] < 1e-10
+    assert alert["threshold"] == pytest.approx(alert["evidence"]["reference"] - 0.05)
+    assert alert["evidence"]["rule"] == "reference" and alert["runbook"].endswith("#performance")
+    overall = [r for r in out["reports"] if r["model_version"] is None]
+    assert [r["performance"]["degraded"] for r in overall] == [False, False, False, True, True, True]
+    assert overall[3]["performance"]["degraded_metrics"] == ["accuracy"]
+    assert [alert["alert_id"]] == [a for r in out["retrain"] for a in r["reasons"]]
+
+
+def test_bad_labels_reach_the_dlq_with_their_line(out) -> None:
+    dlq = out["dlq"]
+    assert [(d["offset"], d["reason"], d["stage"]) for d in dlq] == [
+        (11, "invalid_json", "decode_labels"), (12, "bad_label", "decode_labels"),
+        (13, "missing_field", "decode_labels"), (14, "wrong_type", "decode_labels"),
+        (15, "bad_timestamp", "decode_labels")]
+    assert [d["raw"].encode() for d in dlq] == BAD_LABELS
+    assert all(d["monitor"] == "fraud" and d["detail"] for d in dlq)
+
+
+def test_without_labels_performance_stays_null(data: Path, tmp_path: Path) -> None:
+    assert main(["replay", "--config", str(data / "driftline.yaml"), "--input", str(data / "events.jsonl"),
+                 "--out", str(tmp_path)]) == 0
+    assert {r["performance"] is None for r in read(tmp_path / "reports.jsonl")} == {True}
+    assert not [a for a in read(tmp_path / "alerts.jsonl") if a["kind"] == "performance"]
+
+
+def test_hopping_windows_count_a_pair_in_each_of_its_windows(data: Path, tmp_path: Path) -> None:
+    cfg = (data / "driftline.yaml").read_text().replace("window: {size: 10s,", "window: {size: 20s, slide: 10s,")
+    (tmp_path / "c.yaml").write_text(cfg.replace("reference.json", str(data / "reference.json")))
+    assert main(["replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
+                 "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o")]) == 0
+    overall = [r for r in read(tmp_path / "o" / "reports.jsonl") if r["model_version"] is None]
+    assert sum(r["performance"]["count"] for r in overall) == 2 * (EVENTS - 1)
+    # windows of 2,000 events, each pair in two of them; e20 (10:00:00.2) has no label
+    assert [(r["window_start"][11:], r["count"], r["performance"]["count"]) for r in overall] == [
+        ("09:59:50Z", 1000, 999), ("10:00:00Z", 2000, 1999), *[(f"10:00:{s}0Z", 2000, 2000) for s in range(1, 5)],
+        ("10:00:50Z", 1000, 1000)]
+
+
+def test_a_reference_without_labels_judges_only_absolute_bounds(data: Path, tmp_path: Path) -> None:
+    ref = orjson.loads((data / "reference.json").read_bytes())
+    del ref["performance"]
+    (tmp_path / "reference.json").write_bytes(orjson.dumps(ref))
+    cfg = (data / "driftline.yaml").read_text().replace(
+        "    prediction: {type: numeric}\n",
+        "    prediction: {type: numeric}\n    performance: {min: {accuracy: 0.85}}\n")
+    (tmp_path / "c.yaml").write_text(cfg)
+    assert main(["replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
+                 "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o")]) == 0
+    reports = [r for r in read(tmp_path / "o" / "reports.jsonl") if r["model_version"] is None]
+    assert {r["performance"]["reference"] is None and r["performance"]["p_value"] is None for r in reports} == {True}
+    perf = [a for a in read(tmp_path / "o" / "alerts.jsonl") if a["kind"] == "performance"]
+    assert [(a["status"], a["window_start"], a["threshold"], a["p_value"], a["evidence"]["rule"]) for a in perf] == [
+        ("firing", "2026-11-25T10:00:30Z", 0.85, None, "min")]
+
+
+def test_regression_end_to_end(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    y_train = rng.normal(50, 10, 5000)
+    rows = [{"x": float(v), "prediction": float(v + e), "label": float(v)}
+            for v, e in zip(y_train, rng.normal(0, 2, 5000), strict=True)]
+    synth.write_lines(tmp_path / "train.jsonl", [orjson.dumps(r) for r in rows])
+    (tmp_path / "c.yaml").write_text(
+        "monitors:\n  - name: price\n    source: prices\n    features: {x: {type: numeric}}\n"
+        "    prediction: {type: numeric}\n    performance: {task: regression, max: {rmse: 100}}\n"
+        "    reference: {path: ref.json}\n    window: {size: 10s}\n")
+    assert main(["reference", "build", "--config", str(tmp_path / "c.yaml"), "--monitor", "price",
+                 "--input", str(tmp_path / "train.jsonl"), "--out", str(tmp_path / "ref.json")]) == 0
+    events, labels = [], []
+    for i in range(4000):
+        y = float(rng.normal(50, 10))
+        noise = 2.0 if i < 2000 else 4.0                       # MAE doubles from 10:00:20 on
+        ts = f"2026-11-25T10:00:{i // 100:02d}.{i % 100:02d}0Z"
+        events.append(orjson.dumps({"event_id": i, "timestamp": ts, "features": {"x": y},
+                                    "prediction": {"score": y + float(rng.normal(0, noise))}}))
+        labels.append(orjson.dumps({"event_id": str(i), "label": y}))
+    synth.write_lines(tmp_path / "events.jsonl", events)
+    synth.write_lines(tmp_path / "labels.jsonl", labels)
+    assert main(["replay", "--config", str(tmp_path / "c.yaml"), "--input", str(tmp_path / "events.jsonl"),
+                 "--labels", str(tmp_path / "labels.jsonl"), "--out", str(tmp_path / "o")]) == 0
+    reports = [r for r in read(tmp_path / "o" / "reports.jsonl") if r["model_version"] is None]
+    assert [r["performance"]["count"] for r in reports] == [1000] * 4
+    assert [r["performance"]["degraded"] for r in reports] == [False, False, True, True]
+    assert 1.4 < reports[0]["performance"]["metrics"]["mae"] < 1.8 < 2.9 < reports[3]["performance"]["metrics"]["mae"]
+    perf = [a for a in read(tmp_path / "o" / "alerts.jsonl") if a["kind"] == "performance"]
+    assert [(a["subject"], a["window_start"]) for a in perf] == [("mae", "2026-11-25T10:00:20Z")]
+
+
+# -- user errors: exit 2, one line ------------------------------------------------------------
+
+
+def _one_line_error(proc: subprocess.CompletedProcess, fragment: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_missing_labels_file(data: Path, tmp_path: Path) -> None:
+    proc = run_cli("replay", "--config", str(data / "driftline.yaml"), "--input", str(data / "events.jsonl"),
+                   "--labels", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o"))
+    _one_line_error(proc, "nope.jsonl")
+
+
+def test_more_labels_than_the_cap(data: Path, tmp_path: Path) -> None:
+    cfg = (data / "driftline.yaml").read_text() + "limits: {max_pending_labels: 1000}\n"
+    (tmp_path / "c.yaml").write_text(cfg.replace("reference.json", str(data / "reference.json")))
+    proc = run_cli("replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
+                   "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o"))
+    _one_line_error(proc, "limits.max_pending_labels: more than 1,000 labels")
+
+
+def test_a_monitor_without_prediction(data: Path, tmp_path: Path) -> None:
+    cfg = (data / "driftline.yaml").read_text().replace("    prediction: {type: numeric}\n", "")
+    (tmp_path / "c.yaml").write_text(cfg.replace("reference.json", str(data / "reference.json")))
+    proc = run_cli("replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
+                   "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o"))
+    _one_line_error(proc, "has no prediction to compare labels with")
+
+
+def test_a_baseline_of_another_threshold(data: Path, tmp_path: Path) -> None:
+    cfg = (data / "driftline.yaml").read_text().replace(
+        "    prediction: {type: numeric}\n", "    prediction: {type: numeric}\n    performance: {threshold: 0.3}\n")
+    (tmp_path / "c.yaml").write_text(cfg.replace("reference.json", str(data / "reference.json")))
+    proc = run_cli("replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
+                   "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o"))
+    _one_line_error(proc, "taken at threshold 0.5")
+    # without --labels the baseline is not used, and replay runs
+    assert main(["replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
+                 "--out", str(tmp_path / "o2")]) == 0
+
+
+def test_bad_training_labels_are_a_one_line_error(tmp_path: Path) -> None:
+    rows = [orjson.loads(r) for r in synth.training_rows(np.random.default_rng(1), 300)]
+    rows[7]["label"] = "maybe"
+    synth.write_lines(tmp_path / "t.jsonl", [orjson.dumps(r) for r in rows])
+    (tmp_path / "c.yaml").write_text(synth.config_yaml("reference.json"))
+    proc = run_cli("reference", "build", "--config", str(tmp_path / "c.yaml"), "--monitor", "fraud",
+                   "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json"))
+    _one_line_error(proc, "label, row 8: 'maybe' is not 0, 1, true or false")
