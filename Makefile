@@ -37,12 +37,13 @@ test: venv kafka-jars
 test-unit: venv
 	$(PY) -m pytest -q -m "not kafka"
 
-# The first demo: a synthetic stream whose drift begins halfway, replayed through driftline.
+# The first demo: a synthetic stream whose drift begins halfway (and the model's accuracy with
+# it, on the joined labels), replayed through driftline.
 demo-replay: venv
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	$(PY) -m driftline.synth demo --dir $(DEMO_DIR)
 	cd $(DEMO_DIR) && ../$(VENV)/bin/driftline reference build --config driftline.yaml --monitor fraud --input training.jsonl --out reference.json
-	cd $(DEMO_DIR) && ../$(VENV)/bin/driftline replay --config driftline.yaml --input events.jsonl --out out
+	cd $(DEMO_DIR) && ../$(VENV)/bin/driftline replay --config driftline.yaml --input events.jsonl --labels labels.jsonl --out out
 	@echo "--- alerts ---"
 	@$(PY) -m driftline.show $(DEMO_DIR)/out/alerts.jsonl
 

@@ -17,7 +17,11 @@ def format_alert(a: dict[str, Any]) -> str:
     p = a.get("p_value")
     numbers = ""
     if value is not None:
-        numbers = f"{a.get('statistic')}={value:.3f} (floor {a.get('threshold')})"
+        # drift effects have a floor; a performance metric a limit (a floor, or a ceiling for errors)
+        bound = "limit" if a.get("kind") == "performance" else "floor"
+        threshold = a.get("threshold")
+        shown = f"{threshold:.4g}" if isinstance(threshold, float) and bound == "limit" else threshold
+        numbers = f"{a.get('statistic')}={value:.3f} ({bound} {shown})"
         if p is not None:
             numbers += f" p={p:.2g}"
     version = a.get("model_version") or "all versions"
