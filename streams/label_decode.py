@@ -45,7 +45,8 @@ from .decode import (
 )
 from .records import DeadLetter, RawRecord
 
-STAGE = "decode_labels"
+STAGE = "decode_labels"          # the DLQ stage of a label event (predictions: "decode")
+# JSON value types a label may have, per task (bool is not int here: type() is compared)
 _BINARY_TYPES = frozenset({int, float, bool})
 _CLASS_TYPES = frozenset({str, int})
 _NUMBER_TYPES = frozenset({int, float})

@@ -88,6 +88,7 @@ def _labels(values: list[Any]) -> np.ndarray:
     return np.array([None if v is None or v == "" else str(v) for v in values], dtype=object)
 
 
+# Binary labels as a CSV (or a pandas export: True/False) spells them, lowercased.
 _BINARY_TEXT = {"1": 1.0, "1.0": 1.0, "true": 1.0, "0": 0.0, "0.0": 0.0, "false": 0.0}
 
 

@@ -83,14 +83,16 @@ def make_categorical_sketch() -> Built:
 
 
 def make_window_sketch() -> Built:
-    layout = MonitorLayout.from_reference(_profile(), {"amount": (0.0, None)})
+    # with labels joined, so the performance member goes through every contract too
+    layout = MonitorLayout.from_reference(_profile(), {"amount": (0.0, None)}, PerformanceLayout.binary())
     s = WindowSketch(layout)
     rng = np.random.default_rng(RNG_SEED + 1)
     n = 50
     s.update(ColumnBatch(np.column_stack([rng.lognormal(size=n), rng.integers(18, 90, n).astype(float)]),
                          (rng.choice(np.array(["DE", "FR", "US", "XX", None], dtype=object), n),),
-                         rng.random(n)))
-    more = ColumnBatch(np.array([[1.0, 30.0]]), (np.array(["FR"], dtype=object),), np.array([0.5]))
+                         rng.random(n), rng.choice(np.array([0.0, 1.0, np.nan]), n)))
+    more = ColumnBatch(np.array([[1.0, 30.0]]), (np.array(["FR"], dtype=object),), np.array([0.5]),
+                       np.array([1.0]))
     return s, lambda state: WindowSketch.from_state(layout, state), lambda o: o.update(more)
 
 

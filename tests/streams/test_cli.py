@@ -194,4 +194,7 @@ def test_reference_build_reads_csv_jsonl_and_parquet(tmp_path, fmt):
     ref = orjson.loads((tmp_path / "reference.json").read_bytes())
     assert ref["features"]["n00_normal"]["count"] == 2000
     assert ref["features"]["country"]["categories"][0] == "DE" or "DE" in ref["features"]["country"]["categories"]
+    # the label column gives the performance baseline (CSV spells the labels "0" / "1")
+    assert ref["performance"]["task"] == "binary" and ref["performance"]["count"] == 2000
+    assert ref["performance"]["correct"] == sum((r["prediction"] >= 0.5) == r["label"] for r in rows)
     assert main(["validate", "--config", str(tmp_path / "driftline.yaml")]) == 0

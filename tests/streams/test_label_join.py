@@ -85,3 +85,13 @@ def test_join_matches_a_plain_dictionary(label_rows: list, prediction_ids: list)
         want = expected.pop(str(pid), None)
         assert (math.isnan(got) if want is None else got == want)
     assert store.take_unmatched() == len(expected)
+
+
+def test_doctests_of_the_label_modules() -> None:
+    import doctest
+
+    from driftline.streams import label_decode, label_join
+
+    for module in (label_decode, label_join):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
