@@ -6,7 +6,7 @@ through the array-API layer, and the judge calls it twice for every window: at 1
 windows that alone cost a quarter of the judging time.
 
 >>> bh_adjust([0.01, 0.04, 0.03, 0.2]).round(4).tolist()
-[0.04, 0.04, 0.04, 0.2]
+[0.04, 0.0533, 0.0533, 0.2]
 """
 
 from __future__ import annotations
