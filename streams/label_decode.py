@@ -174,9 +174,10 @@ class LabelDecoder:
         if not isinstance(obj, dict):
             raise _Bad("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
         event_id = _get(obj, spec.event_id)
+        if event_id is None:
+            raise _Bad("missing_field", f"{_dotted(spec.event_id)} is missing")
         if type(event_id) not in _CLASS_TYPES:
-            reason = "missing_field" if event_id is None else "wrong_type"
-            raise _Bad(reason, f"{_dotted(spec.event_id)} must be a string or an integer")
+            raise _Bad("wrong_type", f"{_dotted(spec.event_id)} must be a string or an integer")
         raw = _get(obj, spec.label)
         if raw is None:
             raise _Bad("missing_field", f"{_dotted(spec.label)} is missing")
