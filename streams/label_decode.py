@@ -33,17 +33,17 @@ from itertools import chain, repeat
 import numpy as np
 import orjson
 
-from .batching import byte_slices
 from .decode import (
-    _FAST_SLICE_BYTES,
     _Bad,
     _dotted,
     _get,
     _non_finite_literal,
     _timestamp_one,
     _timestamps_fast,
+    each_event,
+    fast_or_careful,
 )
-from .records import DeadLetter, RawRecord
+from .records import DeadLetter
 
 STAGE = "decode_labels"          # the DLQ stage of a label event (predictions: "decode")
 # JSON value types a label may have, per task (bool is not int here: type() is compared)
@@ -96,18 +96,8 @@ class LabelDecoder:
         skip_blank: bool = False,
     ) -> LabelBatch:
         """Decode raw label events; ``offsets[i]`` (when known) is where ``values[i]`` was read."""
-        if not values:
-            return self._careful(values, topic, partition, offsets, skip_blank)
-        try:
-            parts = [self._fast(values[s]) for s in byte_slices(values, _FAST_SLICE_BYTES)]
-        except (_Bad, KeyError, TypeError, ValueError, AttributeError, OverflowError,
-                orjson.JSONDecodeError):
-            return self._careful(values, topic, partition, offsets, skip_blank)
-        if len(parts) == 1:
-            return parts[0]
-        return LabelBatch(list(chain.from_iterable(p.event_ids for p in parts)),
-                          np.concatenate([p.labels for p in parts]),
-                          np.concatenate([p.timestamps for p in parts]), ())
+        return fast_or_careful(values, self._fast, _concat,
+                               lambda: self._careful(values, topic, partition, offsets, skip_blank))
 
     # -- fast path --------------------------------------------------------------------------
 
@@ -143,17 +133,7 @@ class LabelDecoder:
         offsets: Sequence[int] | None,
         skip_blank: bool,
     ) -> LabelBatch:
-        good: list[tuple] = []
-        dead: list[DeadLetter] = []
-        for i, value in enumerate(values):
-            if skip_blank and not value.strip():
-                continue
-            try:
-                good.append(self._one(value))
-            except _Bad as bad:
-                offset = None if offsets is None else offsets[i]
-                dead.append(DeadLetter(RawRecord(value, topic, partition, offset), bad.reason, bad.detail,
-                                       STAGE))
+        good, _, dead, _ = each_event(values, self._one, topic, partition, offsets, skip_blank, STAGE)
         return LabelBatch(
             [g[0] for g in good],
             np.array([g[1] for g in good], dtype=self.label_dtype),
@@ -185,6 +165,12 @@ class LabelDecoder:
         stamp = _get(obj, spec.timestamp)
         ts = math.nan if stamp is None else _timestamp_one(stamp, spec.timestamp)
         return event_id, label, ts
+
+
+def _concat(parts: list[LabelBatch]) -> LabelBatch:
+    return LabelBatch(list(chain.from_iterable(p.event_ids for p in parts)),
+                      np.concatenate([p.labels for p in parts]),
+                      np.concatenate([p.timestamps for p in parts]), ())
 
 
 def _values(objs: list, path: tuple[str, ...]) -> list:
