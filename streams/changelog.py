@@ -24,14 +24,22 @@ def tier2_key(partition: int) -> str:
     return f"tier2|{partition}"
 
 
-def _watermarks(consumer: Consumer, tp: TopicPartition, attempts: int = 20) -> tuple[int, int]:
-    """Offsets of a partition, retried while a new topic's leader is still being elected."""
+# Errors a partition gives while a just-created topic's leader is being elected (or while the
+# client's metadata still names no leader). librdkafka does not flag these two as retriable.
+_ELECTING = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                       KafkaError.UNKNOWN_TOPIC_OR_PART})
+
+
+def watermarks(consumer: Consumer, tp: TopicPartition, what: str = "reading changelog",
+               attempts: int = 40) -> tuple[int, int]:
+    """Offsets of a partition, retried (for about 10 s) while a new topic's leader is elected."""
     for attempt in range(attempts):
         try:
             return consumer.get_watermark_offsets(tp, timeout=10)
         except KafkaException as exc:
-            if attempt == attempts - 1 or not exc.args[0].retriable():
-                raise KafkaSetupError(f"reading changelog {tp.topic!r}: {exc.args[0].str()}") from None
+            err = exc.args[0]
+            if attempt == attempts - 1 or not (err.retriable() or err.code() in _ELECTING):
+                raise KafkaSetupError(f"{what} {tp.topic!r}: {err.str()}") from None
             time.sleep(0.25)
     raise AssertionError("unreachable")
 
@@ -46,7 +54,7 @@ def read_all(conf: dict[str, Any], topic: str, timeout: float = 60.0) -> dict[st
         ends: dict[int, int] = {}
         tps = []
         for p in meta.topics[topic].partitions:
-            low, high = _watermarks(consumer, TopicPartition(topic, p))
+            low, high = watermarks(consumer, TopicPartition(topic, p))
             if high > low:
                 ends[p] = high
                 tps.append(TopicPartition(topic, p, OFFSET_BEGINNING))

@@ -403,7 +403,8 @@ class Worker:
         for tp in consumer.committed([TopicPartition(t.topic, t.partition) for t in fresh], timeout=10):
             offset = tp.offset
             if offset < 0:
-                low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
+                low, high = changelog.watermarks(consumer, TopicPartition(tp.topic, tp.partition),
+                                                 "finding the start of")
                 offset = low if earliest else high
             if tp.topic == self.partials_topic:
                 self.tier2[tp.partition].next_offset = offset
