@@ -104,7 +104,8 @@ def child(config_path: str, events: str, sample_state: bool) -> None:
     if samples:
         state = [b for _, b in samples]
         out.update(max_open_windows=max(o for o, _ in samples), max_state_bytes=max(state),
-                   median_state_bytes=float(np.median(state)), batches=len(samples))
+                   median_state_bytes=float(np.median(state)), batches=len(samples),
+                   max_state_per_window=max(b / o for o, b in samples if o))
     print(json.dumps(out))
 
 
@@ -291,8 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     # length: at most ceil(batch span / window) + 1, plus one still inside its grace period
     # (5,000 events at 100 events/s span 50 s: 5 + 1 + 1 = 7 windows of 10 s).
     open_bound = 7
-    per_window = [r["max_state_bytes"] / r["max_open_windows"] for r in length_rows
-                  if r.get("max_open_windows")] or [0]
+    per_window = [r["max_state_per_window"] for r in length_rows if "max_state_per_window" in r] or [0]
     state_flat = (len(per_window) == len(length_rows)
                   and max(per_window) <= 1.05 * min(per_window)
                   and max(r["max_open_windows"] for r in length_rows) <= open_bound)
