@@ -61,11 +61,18 @@ class PerformanceLayout:
     threshold: float = 0.5                 # binary: a score >= threshold predicts 1
     classes: tuple[str, ...] = ()          # classification: the named classes (then "other")
     bins: int = 0                          # binary: equal score bins on [0, 1]
-    lookup: dict = field(default_factory=dict, repr=False)   # class -> confusion index
+    # class -> confusion index; derived from ``classes`` (never passed), so a layout built
+    # directly folds exactly the classes beyond ``classes`` into "other", like the factories'
+    lookup: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; expected one of {', '.join(TASKS)}")
+        classes = tuple(str(c) for c in self.classes)
+        if len(set(classes)) != len(classes):
+            raise ValueError("classification classes must be distinct")
+        object.__setattr__(self, "classes", classes)
+        object.__setattr__(self, "lookup", {c: i for i, c in enumerate(classes)})
 
     @classmethod
     def binary(cls, threshold: float = 0.5, bins: int = SCORE_BINS) -> PerformanceLayout:
@@ -77,10 +84,7 @@ class PerformanceLayout:
     def classification(cls, classes: Sequence[str], max_classes: int = MAX_CLASSES) -> PerformanceLayout:
         """``classes``: most frequent first (a reference's predicted categories); the first
         ``max_classes`` are kept, the rest fold into "other"."""
-        kept = tuple(str(c) for c in classes)[:max_classes]
-        if len(set(kept)) != len(kept):
-            raise ValueError("classification classes must be distinct")
-        return cls("classification", 0.5, kept, 0, {c: i for i, c in enumerate(kept)})
+        return cls("classification", 0.5, tuple(str(c) for c in classes)[:max_classes], 0)
 
     @classmethod
     def regression(cls) -> PerformanceLayout:

@@ -263,3 +263,15 @@ def test_window_sketch_with_and_without_labels() -> None:
     # a batch without joined labels adds no pairs
     unlabelled = window_of(WITH_LABELS, ColumnBatch(np.zeros((2, 1)), (), np.array([0.9, 0.1])))
     assert unlabelled.performance.count == 0 and unlabelled.events == 2
+
+
+def test_a_layout_built_directly_keeps_its_classes_apart() -> None:
+    # the dataclass constructor derives the class lookup as the factory does: nothing folds
+    # into "other" but the classes beyond the layout's
+    direct = PerformanceLayout("classification", classes=("cat", "dog"))
+    assert direct.lookup == {"cat": 0, "dog": 1} == PerformanceLayout.classification(["cat", "dog"]).lookup
+    s = PerformanceSketch(direct)
+    s.update(np.array(["cat", "dog", "cow"], dtype=object), np.array(["cat", "cat", "cow"], dtype=object))
+    assert s.confusion.tolist() == [[1, 1, 0], [0, 0, 0], [0, 0, 1]]
+    with pytest.raises(ValueError, match="distinct"):
+        PerformanceLayout("classification", classes=("cat", "cat"))
