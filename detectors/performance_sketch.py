@@ -8,7 +8,10 @@ Three tasks, fixed by the monitor's config:
   the end bins), from which the ROC AUC is read, and the exact sum of the log-loss terms;
 - ``classification``: class labels predicted and observed. Kept: the pair count, the correct
   count (predicted == observed, compared as text) and the confusion counts over the layout's
-  classes plus one "other" class for every class beyond them;
+  classes plus one "other" class for every class beyond them. A pair whose label and
+  prediction both fold into "other" is on the diagonal only when they are the same class; one
+  extra count (``other_mismatch``) keeps the other->other pairs that differ, so the diagonal
+  is exactly the correct pairs;
 - ``regression``: numeric predictions and labels. Kept: the pair count and exact sums of the
   error (prediction - label), of its absolute value, of the label, and of their squares.
 
@@ -101,6 +104,11 @@ class PerformanceLayout:
     def sum_columns(self) -> int:
         return _SUM_COLUMNS[self.task]
 
+    @property
+    def cells(self) -> int:
+        """Confusion counts kept: k x k, plus other->other-but-different (classification)."""
+        return self.k * self.k + (self.task == "classification")
+
     def compatible(self, other: object) -> bool:
         return self is other or (
             isinstance(other, PerformanceLayout)
@@ -118,7 +126,7 @@ class PerformanceSketch:
         self._layout = layout
         self._count = 0
         self._correct = 0
-        self._confusion = np.zeros(layout.k * layout.k, dtype=np.int64)
+        self._confusion = np.zeros(layout.cells, dtype=np.int64)
         self._hist = np.zeros(2 * layout.bins, dtype=np.int64)
         self._sums = ExactSums(layout.sum_columns)
 
@@ -138,9 +146,18 @@ class PerformanceSketch:
 
     @property
     def confusion(self) -> np.ndarray:
-        """``(k, k)`` counts: row = label's class, column = predicted class."""
+        """``(k, k)`` counts: row = label's class, column = predicted class. Classification:
+        pairs whose label and prediction both fold into "other" but differ are not in it (see
+        ``other_mismatch``), so the diagonal holds exactly the correct pairs."""
         k = self._layout.k
-        return self._confusion.reshape(k, k).copy()
+        return self._confusion[:k * k].reshape(k, k).copy()
+
+    @property
+    def other_mismatch(self) -> int:
+        """Classification: pairs whose label and prediction are different classes that both
+        fold into "other" (wrong, in the "other" row, off the diagonal); 0 otherwise."""
+        k = self._layout.k
+        return int(self._confusion[k * k]) if self._layout.task == "classification" else 0
 
     @property
     def histogram(self) -> np.ndarray:
@@ -209,8 +226,12 @@ class PerformanceSketch:
         other = len(layout.classes)
         p_idx = np.fromiter(map(layout.lookup.get, pred, repeat(other)), dtype=np.int64, count=n)
         y_idx = np.fromiter(map(layout.lookup.get, y, repeat(other)), dtype=np.int64, count=n)
-        self._confusion += np.bincount(y_idx * layout.k + p_idx, minlength=layout.k * layout.k)
-        self._correct += int(np.count_nonzero(pred == y))
+        cell = y_idx * layout.k + p_idx
+        same = np.asarray(pred == y, dtype=bool)
+        # both folded into "other" yet different classes: the extra cell, off the diagonal
+        cell[(cell == other * layout.k + other) & ~same] = layout.k * layout.k
+        self._confusion += np.bincount(cell, minlength=layout.cells)
+        self._correct += int(np.count_nonzero(same))
         self._count += n
 
     def _update_regression(self, pred: np.ndarray, y: np.ndarray) -> None:

@@ -128,11 +128,12 @@ def test_counts_by_definition(task: str, data) -> None:
         assert s.histogram[1].sum() == sum(int(y) for _, y in used)
         assert s.confusion[1, 1] == sum(h == 1 and y == 1 for h, (_, y) in zip(hats, used, strict=True))
     elif task == "classification":
-        assert s.correct == sum(p == y for p, y in used)
-        assert s.confusion.sum() == len(used)
+        assert s.correct == sum(p == y for p, y in used) == np.trace(s.confusion)
+        assert s.confusion.sum() + s.other_mismatch == len(used)
         named = ("cat", "dog", "1")
         assert s.confusion[0].sum() == sum(y == "cat" for _, y in used)
-        assert s.confusion[-1].sum() == sum(y not in named for _, y in used)
+        assert s.confusion[-1].sum() + s.other_mismatch == sum(y not in named for _, y in used)
+        assert s.other_mismatch == sum(p != y and p not in named and y not in named for p, y in used)
     else:
         assert s.correct == 0
         errors = [Fraction(p - y) for p, y in used]
@@ -158,10 +159,11 @@ def test_classification_folds_rare_classes_into_other() -> None:
     layout = PerformanceLayout.classification(many)
     assert layout.classes == tuple(many[:MAX_CLASSES]) and layout.k == MAX_CLASSES + 1
     s = PerformanceSketch(layout)
-    # two different classes beyond the cap: both "other" in the confusion, yet not correct
+    # two different classes beyond the cap: both fold into "other", yet the pair is wrong:
+    # off the diagonal (other_mismatch); the same class beyond the cap is right, on it
     s.update(np.array(["c060", "c061", "c000"], dtype=object), np.array(["c061", "c061", "c000"], dtype=object))
-    assert s.correct == 2
-    assert s.confusion[-1, -1] == 2 and s.confusion[0, 0] == 1
+    assert s.correct == 2 == np.trace(s.confusion)
+    assert s.confusion[-1, -1] == 1 and s.other_mismatch == 1 and s.confusion[0, 0] == 1
 
 
 def test_length_mismatch_is_an_error() -> None:
