@@ -179,8 +179,7 @@ def test_a_reference_without_labels_judges_only_absolute_bounds(data: Path, tmp_
     del ref["performance"]
     (tmp_path / "reference.json").write_bytes(orjson.dumps(ref))
     cfg = (data / "driftline.yaml").read_text().replace(
-        "    prediction: {type: numeric}\n",
-        "    prediction: {type: numeric}\n    performance: {min: {accuracy: 0.85}}\n")
+        "    performance: {}\n", "    performance: {min: {accuracy: 0.85}}\n")
     (tmp_path / "c.yaml").write_text(cfg)
     assert main(["replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
                  "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o")]) == 0
@@ -249,15 +248,19 @@ def test_more_labels_than_the_cap(data: Path, tmp_path: Path) -> None:
 
 def test_a_monitor_without_prediction(data: Path, tmp_path: Path) -> None:
     cfg = (data / "driftline.yaml").read_text().replace("    prediction: {type: numeric}\n", "")
-    (tmp_path / "c.yaml").write_text(cfg.replace("reference.json", str(data / "reference.json")))
+    cfg = cfg.replace("reference.json", str(data / "reference.json"))
+    (tmp_path / "c.yaml").write_text(cfg)
+    proc = run_cli("validate", "--config", str(tmp_path / "c.yaml"))
+    _one_line_error(proc, "monitors[0].performance: needs a prediction to compare labels with")
+    (tmp_path / "c.yaml").write_text(cfg.replace("    performance: {}\n", ""))
     proc = run_cli("replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
                    "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o"))
-    _one_line_error(proc, "has no prediction to compare labels with")
+    _one_line_error(proc, "does not judge performance on labels")
 
 
 def test_a_baseline_of_another_threshold(data: Path, tmp_path: Path) -> None:
     cfg = (data / "driftline.yaml").read_text().replace(
-        "    prediction: {type: numeric}\n", "    prediction: {type: numeric}\n    performance: {threshold: 0.3}\n")
+        "    performance: {}\n", "    performance: {threshold: 0.3}\n")
     (tmp_path / "c.yaml").write_text(cfg.replace("reference.json", str(data / "reference.json")))
     proc = run_cli("replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
                    "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o"))
@@ -275,3 +278,36 @@ def test_bad_training_labels_are_a_one_line_error(tmp_path: Path) -> None:
     proc = run_cli("reference", "build", "--config", str(tmp_path / "c.yaml"), "--monitor", "fraud",
                    "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json"))
     _one_line_error(proc, "label, row 8: 'maybe' is not 0, 1, true or false")
+
+
+def _regression_rows(tmp_path: Path, performance: str | None) -> Path:
+    """Training rows of a regression model, its label column included, and a config."""
+    rows = [{"x": 1.0 + i, "prediction": 76.3 + i, "label": 76.37 + i} for i in range(50)]
+    synth.write_lines(tmp_path / "t.jsonl", [orjson.dumps(r) for r in rows])
+    section = "" if performance is None else f"    performance: {performance}\n"
+    (tmp_path / "c.yaml").write_text(
+        "monitors:\n  - name: price\n    source: prices\n    features: {x: {type: numeric}}\n"
+        f"    prediction: {{type: numeric}}\n{section}    reference: {{path: r.json}}\n")
+    return tmp_path / "c.yaml"
+
+
+def test_a_label_column_without_a_performance_section_is_not_read(tmp_path: Path) -> None:
+    # a numeric prediction with a label column built before labels were joined: it still builds
+    cfg = _regression_rows(tmp_path, None)
+    assert main(["reference", "build", "--config", str(cfg), "--monitor", "price",
+                 "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json")]) == 0
+    assert "performance" not in orjson.loads((tmp_path / "r.json").read_bytes())
+
+
+def test_a_performance_section_records_the_baseline_of_its_task(tmp_path: Path) -> None:
+    cfg = _regression_rows(tmp_path, "{task: regression}")
+    assert main(["reference", "build", "--config", str(cfg), "--monitor", "price",
+                 "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json")]) == 0
+    ref = orjson.loads((tmp_path / "r.json").read_bytes())["performance"]
+    assert ref["task"] == "regression" and ref["count"] == 50
+    assert ref["metrics"]["mae"] == pytest.approx(0.07)
+    # an explicit task the labels do not fit is still the clear one-line error
+    cfg = _regression_rows(tmp_path, "{}")
+    proc = run_cli("reference", "build", "--config", str(cfg), "--monitor", "price",
+                   "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r2.json"))
+    _one_line_error(proc, "label, row 1: 76.37 is not 0, 1, true or false")
