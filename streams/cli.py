@@ -67,11 +67,16 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         sink.close()
     joined = ""
     if labels is not None:
-        joined = (f", {stats.labels} labels ({stats.labels_invalid} invalid, "
-                  f"{stats.unmatched} without a prediction)")
+        joined = f", {stats.label_events} label events ({_label_summary(stats)})"
     print(f"{stats.events} events ({stats.invalid} invalid, {stats.late} late){joined}, {stats.windows} windows, "
           f"{stats.alerts} alert events -> {args.out}")
     return 0
+
+
+def _label_summary(stats) -> str:
+    """What became of the labels, per monitor that joined them."""
+    return "; ".join(f"{name}: {c.invalid} invalid, {c.unmatched} without a prediction"
+                     for name, c in stats.labels.items())
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

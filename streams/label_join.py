@@ -20,6 +20,7 @@ Joining is vectorized per batch: ``dict.update`` and ``map(dict.pop, ...)`` run 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from itertools import repeat
 
 import numpy as np
@@ -37,6 +38,15 @@ def _as_text(ids: list) -> list:
     return ids if set(map(type, ids)) <= {str} else list(map(str, ids))
 
 
+@dataclass
+class JoinCounts:
+    """What became of the label events one monitor read."""
+
+    read: int = 0            # valid labels added to the store
+    invalid: int = 0         # label events sent to the dead letters
+    unmatched: int = 0       # labels that met no prediction by the end of the input
+
+
 class LabelStore:
     def __init__(self, cap: int, dtype: type, source: str = "the labels") -> None:
         self.cap = cap
@@ -44,6 +54,7 @@ class LabelStore:
         self._missing = None if dtype is object else np.nan
         self._labels: dict[str, float | str] = {}
         self._source = source
+        self.counts = JoinCounts()
 
     @property
     def pending(self) -> int:
@@ -51,6 +62,8 @@ class LabelStore:
         return len(self._labels)
 
     def add(self, batch: LabelBatch) -> None:
+        self.counts.read += len(batch)
+        self.counts.invalid += len(batch.dead)
         self._labels.update(zip(_as_text(batch.event_ids), batch.labels.tolist(), strict=True))
         if len(self._labels) > self.cap:
             raise LabelCapError(
@@ -73,4 +86,5 @@ class LabelStore:
         """How many labels never met their prediction; the store is emptied."""
         n = len(self._labels)
         self._labels.clear()
+        self.counts.unmatched += n
         return n

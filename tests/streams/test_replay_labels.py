@@ -190,6 +190,52 @@ def test_a_reference_without_labels_judges_only_absolute_bounds(data: Path, tmp_
         ("firing", "2026-11-25T10:00:30Z", 0.85, None, "min")]
 
 
+def _with_monitors(data: Path, *extra: str) -> str:
+    """The fixture's config (absolute reference path) with more monitors: fraud's block renamed
+    and edited by each ``extra`` (python replace pairs joined by '|')."""
+    text = (data / "driftline.yaml").read_text().replace("reference.json", str(data / "reference.json"))
+    head, kafka = text.split("kafka:")
+    block = head.split("monitors:\n")[1]
+    for spec in extra:
+        name, *edits = spec.split("|")
+        more = block.replace("name: fraud", f"name: {name}")
+        for old, new in zip(edits[::2], edits[1::2], strict=True):
+            more = more.replace(old, new)
+        head += more
+    return head + "kafka:" + kafka
+
+
+def test_only_monitors_with_a_performance_section_join_labels(data: Path, tmp_path: Path) -> None:
+    # "inputs" watches the features alone, "twin" judges performance like fraud
+    cfg = _with_monitors(data, "inputs|    prediction: {type: numeric}\n||    performance: {}\n|", "twin")
+    (tmp_path / "c.yaml").write_text(cfg)
+    proc = run_cli("replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
+                   "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    reports = read(tmp_path / "o" / "reports.jsonl")
+    by_monitor = {m: [r for r in reports if r["monitor"] == m and r["model_version"] is None]
+                  for m in ("fraud", "inputs", "twin")}
+    assert {r["performance"] is None for r in by_monitor["inputs"]} == {True}
+    for m in ("fraud", "twin"):                 # both get every pair, from one decoding
+        assert sum(r["performance"]["count"] for r in by_monitor[m]) == EVENTS - 1
+    dlq = read(tmp_path / "o" / "dlq.jsonl")
+    assert sorted({d["monitor"] for d in dlq if d["stage"] == "decode_labels"}) == ["fraud", "twin"]
+    lines = sum(1 for line in (data / "labels.jsonl").read_bytes().splitlines() if line.strip())
+    assert f"{lines} label events (fraud: 5 invalid, 2 without a prediction" in proc.stdout
+    assert "twin: 5 invalid, 2 without a prediction" in proc.stdout
+
+
+def test_labels_for_no_monitor_that_judges_performance(data: Path, tmp_path: Path) -> None:
+    cfg = _with_monitors(data, "inputs|    prediction: {type: numeric}\n||    performance: {}\n|")
+    (tmp_path / "c.yaml").write_text(cfg)
+    args = ["replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
+            "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o")]
+    _one_line_error(run_cli(*args, "--monitor", "inputs"),
+                    "monitor 'inputs' does not judge performance on labels; add a `performance:`")
+    (tmp_path / "c.yaml").write_text(cfg.replace("    performance: {}\n", ""))
+    _one_line_error(run_cli(*args), "no monitor judges performance on labels")
+
+
 def test_regression_end_to_end(tmp_path: Path) -> None:
     rng = np.random.default_rng(4)
     y_train = rng.normal(50, 10, 5000)
