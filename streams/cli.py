@@ -75,8 +75,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 def _label_summary(stats) -> str:
     """What became of the labels, per monitor that joined them."""
-    return "; ".join(f"{name}: {c.invalid} invalid, {c.unmatched} without a prediction"
-                     for name, c in stats.labels.items())
+    return "; ".join(f"{name}: {c.pairs} joined, {c.invalid} invalid, {c.unmatched} without a prediction, "
+                     f"{sum(c.dropped.values())} dropped" for name, c in stats.labels.items())
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -75,27 +75,33 @@ class InProcessPipeline:
         self.stats.events += len(values)
         for m, windows, merger in zip(self.monitors, self._windows, self._mergers, strict=True):
             batch = m.decoder.decode(values, topic, partition, offsets, self.skip_blank)
-            if m.labels is not None:
-                batch = m.labels.attach(batch)
             self.stats.invalid += len(batch.dead)
             self.sink.dead(m.cfg.name, batch.dead)
             w = windows[partition]
-            self.stats.late += w.add(batch)
+            if m.labels is None:
+                self.stats.late += w.add(batch)
+            else:
+                batch = m.labels.attach(batch)
+                late, unplaced = w.add_rows(batch)
+                m.labels.settle(batch.columns, unplaced)
+                self.stats.late += late
             self._judge(m, merger.add(partition, w.close_ready(), w.closed_through))
 
     def close(self) -> None:
         """End of input: every open window closes and is judged; labels still waiting for their
-        prediction are unmatched, and reported with the last window."""
+        prediction are unmatched, and the join's counts (unmatched, dropped) are reported with
+        the last window."""
         for m, windows, merger in zip(self.monitors, self._windows, self._mergers, strict=True):
             merged = []
             for p, w in sorted(windows.items()):
                 merged += merger.add(p, w.close_all(), w.closed_through)
-            unmatched = 0 if m.labels is None else m.labels.take_unmatched()
-            self._judge(m, merged + merger.flush(), unmatched)
+            if m.labels is not None:
+                m.labels.take_unmatched()
+            self._judge(m, merged + merger.flush(), None if m.labels is None else m.labels.counts)
 
-    def _judge(self, m: MonitorRuntime, merged: list[MergedWindow], unmatched: int = 0) -> None:
+    def _judge(self, m: MonitorRuntime, merged: list[MergedWindow], joined: JoinCounts | None = None) -> None:
         for i, window in enumerate(merged):
-            out = m.judge_window(window, unmatched if i == len(merged) - 1 else 0)
+            out = m.judge_window(window, joined if i == len(merged) - 1 else None)
             self.sink.reports(out.reports)
             self.sink.alerts(out.alerts)
             self.sink.retrain(out.retrain)

@@ -221,8 +221,9 @@ def test_only_monitors_with_a_performance_section_join_labels(data: Path, tmp_pa
     dlq = read(tmp_path / "o" / "dlq.jsonl")
     assert sorted({d["monitor"] for d in dlq if d["stage"] == "decode_labels"}) == ["fraud", "twin"]
     lines = sum(1 for line in (data / "labels.jsonl").read_bytes().splitlines() if line.strip())
-    assert f"{lines} label events (fraud: 5 invalid, 2 without a prediction" in proc.stdout
-    assert "twin: 5 invalid, 2 without a prediction" in proc.stdout
+    # e10's first label is a replaced duplicate: dropped
+    assert f"{lines} label events (fraud: {EVENTS - 1} joined, 5 invalid, 2 without a prediction, 1 dropped; " \
+           f"twin: {EVENTS - 1} joined, 5 invalid, 2 without a prediction, 1 dropped)" in proc.stdout
 
 
 def test_labels_for_no_monitor_that_judges_performance(data: Path, tmp_path: Path) -> None:
@@ -234,6 +235,50 @@ def test_labels_for_no_monitor_that_judges_performance(data: Path, tmp_path: Pat
                     "monitor 'inputs' does not judge performance on labels; add a `performance:`")
     (tmp_path / "c.yaml").write_text(cfg.replace("    performance: {}\n", ""))
     _one_line_error(run_cli(*args), "no monitor judges performance on labels")
+
+
+def _tiny_monitor(tmp_path: Path, performance: str = "{}") -> Path:
+    """A monitor of one feature x and a score, 10 s windows, grace 1 s, and its reference."""
+    rows = [{"x": float(i % 7), "prediction": (i % 10) / 10, "label": i % 2} for i in range(200)]
+    synth.write_lines(tmp_path / "t.jsonl", [orjson.dumps(r) for r in rows])
+    (tmp_path / "c.yaml").write_text(
+        "monitors:\n  - name: tiny\n    source: p\n    features: {x: {type: numeric}}\n"
+        f"    prediction: {{type: numeric}}\n    performance: {performance}\n"
+        "    reference: {path: r.json}\n    window: {size: 10s, grace: 1s}\n"
+        "    alerts: {fire_after: 1, resolve_after: 1}\n")
+    assert main(["reference", "build", "--config", str(tmp_path / "c.yaml"), "--monitor", "tiny",
+                 "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json")]) == 0
+    return tmp_path / "c.yaml"
+
+
+def _event(i: int | str, t: float, score: float | None) -> bytes:
+    return orjson.dumps({"event_id": i, "timestamp": 1_800_000_000 + t, "features": {"x": 1.0},
+                         "prediction": {"score": score}})
+
+
+def test_every_label_is_accounted_for(tmp_path: Path) -> None:
+    cfg = _tiny_monitor(tmp_path)
+    # 40 events in the first window; one at 25 s closes it; then one late for it (t = 1 s) and
+    # one without a score
+    events = [_event(i, i / 10, 0.9) for i in range(40)]
+    events += [_event(40, 25.0, 0.9), _event(41, 1.0, 0.9), _event(42, 26.0, None)]
+    labels = [orjson.dumps({"event_id": i, "label": 1}) for i in range(43)]
+    labels += [orjson.dumps({"event_id": 0, "label": 1}), orjson.dumps({"event_id": "nobody", "label": 0})]
+    synth.write_lines(tmp_path / "e.jsonl", events)
+    synth.write_lines(tmp_path / "l.jsonl", labels)
+    proc = run_cli("replay", "--config", str(cfg), "--input", str(tmp_path / "e.jsonl"),
+                   "--labels", str(tmp_path / "l.jsonl"), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    reports = [r for r in read(tmp_path / "o" / "reports.jsonl") if r["model_version"] is None]
+    for r in reports:
+        validate_instance("window_report", r)
+    pairs = sum(r["performance"]["count"] for r in reports)
+    last = reports[-1]["performance"]
+    assert (pairs, last["unmatched"], last["dropped"]) == (41, 1, {"late": 1, "null_prediction": 1, "duplicate": 1})
+    assert [r["performance"]["dropped"] for r in reports[:-1]] == [{"late": 0, "null_prediction": 0, "duplicate": 0}]
+    # labels read = pairs + unmatched + dropped
+    assert len(labels) == pairs + last["unmatched"] + sum(last["dropped"].values())
+    assert "45 label events (tiny: 41 joined, 0 invalid, 1 without a prediction, 3 dropped)" in proc.stdout
 
 
 def test_regression_end_to_end(tmp_path: Path) -> None:
