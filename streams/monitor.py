@@ -150,8 +150,11 @@ class MonitorRuntime:
 
     def _alert(self, out: WindowOutputs, version: str | None, start: int, end: int,
                judgement: WindowJudgement) -> None:
-        bad = conditions(judgement, self.floors, out.performance.get(version))
-        events, requests = self.alerts.observe(version, start, end, bad)
+        performance = out.performance.get(version)
+        bad = conditions(judgement, self.floors, performance)
+        # performance metrics without a verdict (too few labels) keep their alert state
+        judged = {"performance": () if performance is None else performance.judged}
+        events, requests = self.alerts.observe(version, start, end, bad, judged)
         out.alerts += events
         out.retrain += requests
 

@@ -129,6 +129,15 @@ def test_small_windows_are_not_judged() -> None:
     result = judge.judge(binary_window(np.random.default_rng(4), 29, 0.9))
     assert not result.degraded and result.p_value is None and result.count == 29
     assert result.metrics["accuracy"] is not None          # still reported
+    assert result.judged == ()                             # no verdict, good or bad
+
+
+def test_a_window_says_which_metrics_it_judged() -> None:
+    judge = judge_for("binary", minimum=(("auc", 0.5), ("precision", 0.1)))
+    assert judge.judge(binary_window(np.random.default_rng(4), 500, 0.1)).judged == ("accuracy", "auc", "precision")
+    one_class = PerformanceSketch(PerformanceLayout.binary())
+    one_class.update(np.full(100, 0.2), np.ones(100))       # no AUC, nothing predicted positive
+    assert judge.judge(one_class).judged == ("accuracy",)
 
 
 def test_task_mismatch_is_an_error() -> None:

@@ -281,6 +281,25 @@ def test_every_label_is_accounted_for(tmp_path: Path) -> None:
     assert "45 label events (tiny: 41 joined, 0 invalid, 1 without a prediction, 3 dropped)" in proc.stdout
 
 
+def test_windows_with_too_few_labels_leave_a_performance_alert_as_it_is(tmp_path: Path) -> None:
+    cfg = _tiny_monitor(tmp_path, "{min: {accuracy: 0.9}}")
+    # four windows of 100 events: all wrong on 100 labels, then on 5 (below min_count 30), then
+    # no label at all, then all right on 100 labels
+    events, labels = [], []
+    for w, (n_labels, label) in enumerate([(100, 0), (5, 0), (0, 0), (100, 1)]):
+        for i in range(100):
+            eid = f"w{w}-{i}"
+            events.append(_event(eid, w * 10 + i / 10, 0.9))
+            if i < n_labels:
+                labels.append(orjson.dumps({"event_id": eid, "label": label}))
+    synth.write_lines(tmp_path / "e.jsonl", events)
+    synth.write_lines(tmp_path / "l.jsonl", labels)
+    assert main(["replay", "--config", str(cfg), "--input", str(tmp_path / "e.jsonl"),
+                 "--labels", str(tmp_path / "l.jsonl"), "--out", str(tmp_path / "o")]) == 0
+    perf = [a for a in read(tmp_path / "o" / "alerts.jsonl") if a["kind"] == "performance"]
+    assert [(a["status"], a["window_start"][11:]) for a in perf] == [("firing", "08:00:00Z"), ("resolved", "08:00:30Z")]
+
+
 def test_regression_end_to_end(tmp_path: Path) -> None:
     rng = np.random.default_rng(4)
     y_train = rng.normal(50, 10, 5000)
