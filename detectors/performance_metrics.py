@@ -39,6 +39,14 @@ METRICS: dict[str, tuple[str, ...]] = {
 # Metrics an absolute threshold can bound: a floor for the first kind, a ceiling for the other.
 HIGHER_IS_BETTER = frozenset({"accuracy", "balanced_accuracy", "precision", "recall", "f1", "auc", "r2"})
 LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse"})
+# The values each metric can take (None: unbounded); a stored baseline outside is refused.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    **dict.fromkeys(("accuracy", "balanced_accuracy", "precision", "recall", "f1", "auc", "base_rate"),
+                    (0.0, 1.0)),
+    **dict.fromkeys(("log_loss", "mae", "rmse"), (0.0, None)),
+    "r2": (None, 1.0),
+    "bias": (None, None),
+}
 
 
 def metrics(sketch: PerformanceSketch) -> dict[str, float | None]:

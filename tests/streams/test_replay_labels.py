@@ -380,6 +380,15 @@ def test_a_baseline_of_another_threshold(data: Path, tmp_path: Path) -> None:
                  "--out", str(tmp_path / "o2")]) == 0
 
 
+def test_a_broken_baseline_is_a_one_line_error(data: Path, tmp_path: Path) -> None:
+    ref = orjson.loads((data / "reference.json").read_bytes())
+    ref["performance"]["metrics"]["accuracy"] = 1.5
+    (tmp_path / "reference.json").write_bytes(orjson.dumps(ref))
+    (tmp_path / "c.yaml").write_text((data / "driftline.yaml").read_text())
+    proc = run_cli("validate", "--config", str(tmp_path / "c.yaml"))
+    _one_line_error(proc, f"{tmp_path / 'reference.json'}: performance.metrics.accuracy: 1.5 is not between 0 and 1")
+
+
 def test_bad_training_labels_are_a_one_line_error(tmp_path: Path) -> None:
     rows = [orjson.loads(r) for r in synth.training_rows(np.random.default_rng(1), 300)]
     rows[7]["label"] = "maybe"
