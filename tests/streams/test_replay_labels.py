@@ -375,6 +375,7 @@ def test_a_baseline_of_another_threshold(data: Path, tmp_path: Path) -> None:
     proc = run_cli("replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
                    "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o"))
     _one_line_error(proc, "taken at threshold 0.5")
+    _one_line_error(run_cli("validate", "--config", str(tmp_path / "c.yaml")), "taken at threshold 0.5")
     # without --labels the baseline is not used, and replay runs
     assert main(["replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
                  "--out", str(tmp_path / "o2")]) == 0
