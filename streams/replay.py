@@ -65,7 +65,8 @@ def replay(config: Config, events: Path, sink: OutputSink, only: str | None = No
     """Replay ``events`` (JSON lines) through every monitor (or only ``only``), joining the
     label events of ``labels`` (JSON lines) when given.
 
-    Dead letters carry the 0-based line number (of their file) as their offset.
+    Dead letters carry the path of their file as their topic and the 0-based line number (in
+    that file) as their offset, so a label's dead letter is told from a prediction's.
     """
     monitors = load_monitors(config, only, labels is not None)
     if labels is not None:
@@ -89,5 +90,5 @@ def replay(config: Config, events: Path, sink: OutputSink, only: str | None = No
 def _read(path: Path, config: Config, feed: Callable[..., None]) -> None:
     line = 0
     for chunk in _chunks(path, config.limits.batch_size, config.limits.batch_bytes):
-        feed(chunk, offsets=range(line, line + len(chunk)))
+        feed(chunk, topic=str(path), offsets=range(line, line + len(chunk)))
         line += len(chunk)

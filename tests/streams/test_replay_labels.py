@@ -144,7 +144,7 @@ def test_the_accuracy_drop_fires_in_the_first_window_after_it(out) -> None:
     assert [alert["alert_id"]] == [a for r in out["retrain"] for a in r["reasons"]]
 
 
-def test_bad_labels_reach_the_dlq_with_their_line(out) -> None:
+def test_bad_labels_reach_the_dlq_with_their_line(data: Path, out) -> None:
     dlq = out["dlq"]
     assert [(d["offset"], d["reason"], d["stage"]) for d in dlq] == [
         (11, "invalid_json", "decode_labels"), (12, "bad_label", "decode_labels"),
@@ -152,6 +152,17 @@ def test_bad_labels_reach_the_dlq_with_their_line(out) -> None:
         (15, "bad_timestamp", "decode_labels")]
     assert [d["raw"].encode() for d in dlq] == BAD_LABELS
     assert all(d["monitor"] == "fraud" and d["detail"] for d in dlq)
+    assert {d["topic"] for d in dlq} == {str(data / "labels.jsonl")}   # told from the predictions'
+
+
+def test_dead_letters_name_the_file_they_come_from(data: Path, tmp_path: Path) -> None:
+    events = (data / "events.jsonl").read_bytes().splitlines()
+    (tmp_path / "e.jsonl").write_bytes(b"\n".join([b"not json", *events[:2000]]) + b"\n")
+    assert main(["replay", "--config", str(data / "driftline.yaml"), "--input", str(tmp_path / "e.jsonl"),
+                 "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o")]) == 0
+    dlq = read(tmp_path / "o" / "dlq.jsonl")
+    assert [(d["topic"], d["stage"]) for d in dlq] == [(str(data / "labels.jsonl"), "decode_labels")] * 5 + [
+        (str(tmp_path / "e.jsonl"), "decode")]
 
 
 def test_without_labels_performance_stays_null(data: Path, tmp_path: Path) -> None:
