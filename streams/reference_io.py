@@ -108,10 +108,29 @@ def _binary(values: list[Any], where: str) -> np.ndarray:
     return out
 
 
+def _class_labels(values: list[Any], where: str) -> np.ndarray:
+    """Class labels read as the live decoder reads them (streams/label_decode.py): text as it
+    is, integers as their decimal text; booleans are refused. A whole float (1.0) is its
+    integer's text: tables keep integer columns with nulls as floats (pandas, Parquet)."""
+    out = np.full(len(values), None, dtype=object)
+    for i, v in enumerate(values):
+        if v is None or v == "":
+            continue
+        if isinstance(v, str):
+            out[i] = v
+        elif isinstance(v, int) and not isinstance(v, bool):
+            out[i] = str(v)
+        elif isinstance(v, float) and v.is_integer():
+            out[i] = str(int(v))
+        else:
+            raise InputError(f"{where}, row {i + 1}: {v!r} is not a class name (a string or an integer)")
+    return out
+
+
 def _training_labels(task: str, values: list[Any], where: str) -> np.ndarray:
     if task == "binary":
         return _binary(values, where)
-    return _numeric(values, where) if task == "regression" else _labels(values)
+    return _numeric(values, where) if task == "regression" else _class_labels(values, where)
 
 
 def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:

@@ -411,6 +411,25 @@ def test_bad_training_labels_are_a_one_line_error(tmp_path: Path) -> None:
     _one_line_error(proc, "label, row 8: 'maybe' is not 0, 1, true or false")
 
 
+def test_training_class_labels_read_as_the_live_decoder_reads_them(tmp_path: Path) -> None:
+    # a Parquet / pandas integer column with nulls arrives as floats: 1.0 is the class "1", as
+    # the live label 1 is; "1.0" text stays "1.0"
+    rows = [{"x": float(i), "prediction": p, "label": y}
+            for i, (p, y) in enumerate([("1", 1.0), ("2", 2), ("a", "a"), ("1.0", "1.0"), ("b", None)] * 10)]
+    synth.write_lines(tmp_path / "t.jsonl", [orjson.dumps(r) for r in rows])
+    (tmp_path / "c.yaml").write_text(
+        "monitors:\n  - name: kind\n    source: k\n    features: {x: {type: numeric}}\n"
+        "    prediction: {type: categorical}\n    performance: {}\n    reference: {path: r.json}\n")
+    args = ["reference", "build", "--config", str(tmp_path / "c.yaml"), "--monitor", "kind",
+            "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json")]
+    assert main(args) == 0
+    ref = orjson.loads((tmp_path / "r.json").read_bytes())["performance"]
+    assert (ref["task"], ref["count"], ref["correct"]) == ("classification", 40, 40)
+    rows[3]["label"] = True                      # the live decoder refuses booleans: so does this
+    synth.write_lines(tmp_path / "t.jsonl", [orjson.dumps(r) for r in rows])
+    _one_line_error(run_cli(*args), "label, row 4: True is not a class name (a string or an integer)")
+
+
 def _regression_rows(tmp_path: Path, performance: str | None) -> Path:
     """Training rows of a regression model, its label column included, and a config."""
     rows = [{"x": 1.0 + i, "prediction": 76.3 + i, "label": 76.37 + i} for i in range(50)]
