@@ -71,6 +71,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         joined = f", {stats.label_events} label events ({_label_summary(stats)})"
     print(f"{stats.events} events ({stats.invalid} invalid, {stats.late} late){joined}, {stats.windows} windows, "
           f"{stats.alerts} alert events -> {args.out}")
+    for warning in stats.warnings:
+        print(f"warning: {warning}")
     return 0
 
 

@@ -32,6 +32,8 @@ class PipelineStats:
     label_events: int = 0        # label events read (once, however many monitors join them)
     # per monitor that joins labels: what became of them (label_join.JoinCounts)
     labels: dict[str, JoinCounts] = field(default_factory=dict)
+    judged: dict[str, int] = field(default_factory=dict)       # windows judged, per monitor
+    warnings: list[str] = field(default_factory=list)          # for the end-of-run summary
 
 
 class InProcessPipeline:
@@ -106,4 +108,5 @@ class InProcessPipeline:
             self.sink.alerts(out.alerts)
             self.sink.retrain(out.retrain)
             self.stats.windows += 1
+            self.stats.judged[m.cfg.name] = self.stats.judged.get(m.cfg.name, 0) + 1
             self.stats.alerts += len(out.alerts)

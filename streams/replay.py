@@ -84,7 +84,30 @@ def replay(config: Config, events: Path, sink: OutputSink, only: str | None = No
     finally:
         if gc_was_enabled:
             gc.enable()
+    if labels is not None:
+        pipeline.stats.warnings += label_warnings(monitors, pipeline.stats)
     return pipeline.stats
+
+
+def label_warnings(monitors: list[MonitorRuntime], stats: PipelineStats) -> list[str]:
+    """What a replay with labels did not do that the user likely expected, one line each."""
+    out = []
+    for m in monitors:
+        if m.labels is None or m.performance is None:
+            continue
+        name, c = m.cfg.name, m.labels.counts
+        if c.read == 0 and c.invalid:
+            out.append(f"monitor {name!r}: every label event ({c.invalid}) went to the dead letters "
+                       f"(dlq.jsonl, stage decode_labels): no performance was measured")
+        elif c.read and not stats.judged.get(name):
+            out.append(f"monitor {name!r} closed no window: its labels ({c.unmatched} unmatched, "
+                       f"{sum(c.dropped.values())} dropped) are in no report, only in this summary")
+        p = m.cfg.performance
+        if m.performance.baseline is None and p is not None and not (p.min or p.max):
+            out.append(f"monitor {name!r}: its reference has no performance baseline and performance has no "
+                       f"min / max: performance is reported but never alerts (rebuild the reference from "
+                       f"labelled rows, or set performance.min / performance.max)")
+    return out
 
 
 def _read(path: Path, config: Config, feed: Callable[..., None]) -> None:

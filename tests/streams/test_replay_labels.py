@@ -311,6 +311,34 @@ def test_windows_with_too_few_labels_leave_a_performance_alert_as_it_is(tmp_path
     assert [(a["status"], a["window_start"][11:]) for a in perf] == [("firing", "08:00:00Z"), ("resolved", "08:00:30Z")]
 
 
+def test_label_runs_that_measure_nothing_say_so(tmp_path: Path) -> None:
+    cfg = _tiny_monitor(tmp_path)
+    events = [_event(i, i / 10, 0.9) for i in range(50)]
+    synth.write_lines(tmp_path / "e.jsonl", events)
+    synth.write_lines(tmp_path / "bad.jsonl", [b"nope", b'{"event_id": 1, "label": 7}'])
+    synth.write_lines(tmp_path / "l.jsonl", [orjson.dumps({"event_id": i, "label": 1}) for i in range(50)])
+
+    def replay(events: str, labels: str) -> list[str]:
+        proc = run_cli("replay", "--config", str(cfg), "--input", str(tmp_path / events),
+                       "--labels", str(tmp_path / labels), "--out", str(tmp_path / "o"))
+        assert proc.returncode == 0, proc.stderr
+        return [line for line in proc.stdout.splitlines() if line.startswith("warning: ")]
+
+    assert replay("e.jsonl", "l.jsonl") == []
+    assert replay("e.jsonl", "bad.jsonl") == [
+        "warning: monitor 'tiny': every label event (2) went to the dead letters (dlq.jsonl, stage "
+        "decode_labels): no performance was measured"]
+    (tmp_path / "none.jsonl").write_bytes(b"not an event\n")
+    assert replay("none.jsonl", "l.jsonl") == [
+        "warning: monitor 'tiny' closed no window: its labels (50 unmatched, 0 dropped) are in no report, "
+        "only in this summary"]
+    ref = orjson.loads((tmp_path / "r.json").read_bytes())
+    del ref["performance"]
+    (tmp_path / "r.json").write_bytes(orjson.dumps(ref))
+    assert [w[:66] for w in replay("e.jsonl", "l.jsonl")] == [
+        "warning: monitor 'tiny': its reference has no performance baseline"]
+
+
 def test_regression_end_to_end(tmp_path: Path) -> None:
     rng = np.random.default_rng(4)
     y_train = rng.normal(50, 10, 5000)
