@@ -20,6 +20,9 @@ A window is *degraded* on a metric when either
    ``maximum`` for errors), again with at least ``min_count`` pairs.
 
 Across windows, hysteresis (``hysteresis.py``) turns degraded windows into alert episodes.
+A window says which metrics it *judged* (``PerformanceResult.judged``): none below
+``min_count`` pairs; the test's metric when the test ran; a bounded metric when it is defined.
+A metric not judged is neither bad nor good: its alert state must not move.
 
 >>> import numpy as np
 >>> from .performance_sketch import PerformanceLayout, PerformanceSketch
@@ -81,6 +84,7 @@ class PerformanceResult:
     p_value: float | None = None            # the test against the reference (None: not tested)
     issues: tuple[PerformanceIssue, ...] = ()
     reference: PerformanceBaseline | None = None
+    judged: tuple[str, ...] = ()            # metrics judged (the others: no verdict this window)
 
     @property
     def degraded(self) -> bool:
@@ -115,11 +119,13 @@ class PerformanceJudge:
         if sketch.count < params.min_count:
             return PerformanceResult(sketch.layout.task, sketch.count, values, reference=b)
         issues: list[PerformanceIssue] = []
+        judged: dict[str, None] = {}            # ordered set
         p_value = None
         if b is not None:
             test = self._versus_reference(sketch, values, b)
             if test is not None:
                 p_value = test.p_value
+                judged[test.metric] = None
                 if test.p_value <= params.alpha and test.worse_enough:
                     issues.append(PerformanceIssue(test.metric, test.value, test.boundary, test.p_value,
                                                    "reference"))
@@ -128,10 +134,13 @@ class PerformanceJudge:
                                       ("max", params.maximum, float.__gt__)):
             for metric, bound in bounds:
                 value = values.get(metric)
+                if value is not None:
+                    judged[metric] = None
                 if value is not None and metric not in flagged and crossed(float(value), float(bound)):
                     issues.append(PerformanceIssue(metric, float(value), float(bound), None, rule))
                     flagged.add(metric)
-        return PerformanceResult(sketch.layout.task, sketch.count, values, p_value, tuple(issues), b)
+        return PerformanceResult(sketch.layout.task, sketch.count, values, p_value, tuple(issues), b,
+                                 tuple(judged))
 
     def _versus_reference(self, s: PerformanceSketch, values: dict[str, float | None],
                           b: PerformanceBaseline) -> _Test | None:

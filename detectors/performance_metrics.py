@@ -4,7 +4,8 @@ Every metric is ``None`` where it is undefined (no pairs, AUC with one label cla
 precision with nothing predicted positive, R^2 of constant labels).
 
 - ``accuracy`` = correct / count; ``balanced_accuracy`` = mean recall over the label classes
-  present (with more than ``MAX_CLASSES`` classes, the folded "other" class counts as one);
+  present (with more than ``MAX_CLASSES`` classes, the folded "other" class counts as one: its
+  recall is the share of its pairs predicted as their very class);
 - binary: ``precision``, ``recall``, ``f1`` of class 1 at the threshold; ``auc`` = ROC AUC from
   the score histograms, pairs in the same bin counted as ties (see :func:`auc_error_bound`);
   ``log_loss`` = mean of -[y ln p + (1 - y) ln(1 - p)], p clipped to [1e-15, 1 - 1e-15];
@@ -38,6 +39,14 @@ METRICS: dict[str, tuple[str, ...]] = {
 # Metrics an absolute threshold can bound: a floor for the first kind, a ceiling for the other.
 HIGHER_IS_BETTER = frozenset({"accuracy", "balanced_accuracy", "precision", "recall", "f1", "auc", "r2"})
 LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse"})
+# The values each metric can take (None: unbounded); a stored baseline outside is refused.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    **dict.fromkeys(("accuracy", "balanced_accuracy", "precision", "recall", "f1", "auc", "base_rate"),
+                    (0.0, 1.0)),
+    **dict.fromkeys(("log_loss", "mae", "rmse"), (0.0, None)),
+    "r2": (None, 1.0),
+    "bias": (None, None),
+}
 
 
 def metrics(sketch: PerformanceSketch) -> dict[str, float | None]:
@@ -49,15 +58,22 @@ def metrics(sketch: PerformanceSketch) -> dict[str, float | None]:
         return _regression(sketch)
     out: dict[str, float | None] = {
         "accuracy": sketch.correct / sketch.count,
-        "balanced_accuracy": balanced_accuracy(sketch.confusion),
+        "balanced_accuracy": balanced_accuracy(sketch.confusion, sketch.other_mismatch),
     }
     if task == "binary":
         out |= _binary(sketch)
     return out
 
 
-def balanced_accuracy(confusion: np.ndarray) -> float | None:
+def balanced_accuracy(confusion: np.ndarray, other_mismatch: int = 0) -> float | None:
+    """Mean recall of the label classes present; ``other_mismatch``: wrong pairs of the last
+    ("other") row kept outside the matrix (see ``PerformanceSketch.confusion``).
+
+    >>> balanced_accuracy(np.array([[1, 0], [0, 0]]), other_mismatch=2)
+    0.5
+    """
     rows = confusion.sum(axis=1)
+    rows[-1] += other_mismatch
     present = rows > 0
     if not present.any():
         return None

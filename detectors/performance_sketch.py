@@ -8,7 +8,10 @@ Three tasks, fixed by the monitor's config:
   the end bins), from which the ROC AUC is read, and the exact sum of the log-loss terms;
 - ``classification``: class labels predicted and observed. Kept: the pair count, the correct
   count (predicted == observed, compared as text) and the confusion counts over the layout's
-  classes plus one "other" class for every class beyond them;
+  classes plus one "other" class for every class beyond them. A pair whose label and
+  prediction both fold into "other" is on the diagonal only when they are the same class; one
+  extra count (``other_mismatch``) keeps the other->other pairs that differ, so the diagonal
+  is exactly the correct pairs;
 - ``regression``: numeric predictions and labels. Kept: the pair count and exact sums of the
   error (prediction - label), of its absolute value, of the label, and of their squares.
 
@@ -38,9 +41,11 @@ import numpy as np
 from .exact_sum import ExactSums
 
 TASKS = ("binary", "classification", "regression")
-# 100 equal score bins on [0, 1]: the binned AUC differs from the exact one only through
-# positive/negative pairs that share a bin, by at most half their share (about 0.005 for
-# scores spread over [0, 1]; see performance_metrics.auc_error_bound), at 200 counts a window.
+# 100 equal score bins on [0, 1] (200 counts per window): the binned AUC differs from the
+# exact one only through positive/negative pairs that share a bin, by at most half their share
+# (performance_metrics.auc_error_bound): 1 / (2 x 100) = 0.005 when the scores of both labels
+# spread evenly over [0, 1], about 0.004 for the logistic scores of the tests (which hold it
+# below 0.005); more only where the scores crowd into a few bins.
 SCORE_BINS = 100
 # Confusion counts grow with the square of the classes: 50 classes + "other" are 2,601 counts
 # (~20 kB) per window sketch; rarer classes fold into "other".
@@ -61,11 +66,18 @@ class PerformanceLayout:
     threshold: float = 0.5                 # binary: a score >= threshold predicts 1
     classes: tuple[str, ...] = ()          # classification: the named classes (then "other")
     bins: int = 0                          # binary: equal score bins on [0, 1]
-    lookup: dict = field(default_factory=dict, repr=False)   # class -> confusion index
+    # class -> confusion index; derived from ``classes`` (never passed), so a layout built
+    # directly folds exactly the classes beyond ``classes`` into "other", like the factories'
+    lookup: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; expected one of {', '.join(TASKS)}")
+        classes = tuple(str(c) for c in self.classes)
+        if len(set(classes)) != len(classes):
+            raise ValueError("classification classes must be distinct")
+        object.__setattr__(self, "classes", classes)
+        object.__setattr__(self, "lookup", {c: i for i, c in enumerate(classes)})
 
     @classmethod
     def binary(cls, threshold: float = 0.5, bins: int = SCORE_BINS) -> PerformanceLayout:
@@ -77,10 +89,7 @@ class PerformanceLayout:
     def classification(cls, classes: Sequence[str], max_classes: int = MAX_CLASSES) -> PerformanceLayout:
         """``classes``: most frequent first (a reference's predicted categories); the first
         ``max_classes`` are kept, the rest fold into "other"."""
-        kept = tuple(str(c) for c in classes)[:max_classes]
-        if len(set(kept)) != len(kept):
-            raise ValueError("classification classes must be distinct")
-        return cls("classification", 0.5, kept, 0, {c: i for i, c in enumerate(kept)})
+        return cls("classification", 0.5, tuple(str(c) for c in classes)[:max_classes], 0)
 
     @classmethod
     def regression(cls) -> PerformanceLayout:
@@ -96,6 +105,11 @@ class PerformanceLayout:
     @property
     def sum_columns(self) -> int:
         return _SUM_COLUMNS[self.task]
+
+    @property
+    def cells(self) -> int:
+        """Confusion counts kept: k x k, plus other->other-but-different (classification)."""
+        return self.k * self.k + (self.task == "classification")
 
     def compatible(self, other: object) -> bool:
         return self is other or (
@@ -114,7 +128,7 @@ class PerformanceSketch:
         self._layout = layout
         self._count = 0
         self._correct = 0
-        self._confusion = np.zeros(layout.k * layout.k, dtype=np.int64)
+        self._confusion = np.zeros(layout.cells, dtype=np.int64)
         self._hist = np.zeros(2 * layout.bins, dtype=np.int64)
         self._sums = ExactSums(layout.sum_columns)
 
@@ -134,9 +148,18 @@ class PerformanceSketch:
 
     @property
     def confusion(self) -> np.ndarray:
-        """``(k, k)`` counts: row = label's class, column = predicted class."""
+        """``(k, k)`` counts: row = label's class, column = predicted class. Classification:
+        pairs whose label and prediction both fold into "other" but differ are not in it (see
+        ``other_mismatch``), so the diagonal holds exactly the correct pairs."""
         k = self._layout.k
-        return self._confusion.reshape(k, k).copy()
+        return self._confusion[:k * k].reshape(k, k).copy()
+
+    @property
+    def other_mismatch(self) -> int:
+        """Classification: pairs whose label and prediction are different classes that both
+        fold into "other" (wrong, in the "other" row, off the diagonal); 0 otherwise."""
+        k = self._layout.k
+        return int(self._confusion[k * k]) if self._layout.task == "classification" else 0
 
     @property
     def histogram(self) -> np.ndarray:
@@ -205,8 +228,12 @@ class PerformanceSketch:
         other = len(layout.classes)
         p_idx = np.fromiter(map(layout.lookup.get, pred, repeat(other)), dtype=np.int64, count=n)
         y_idx = np.fromiter(map(layout.lookup.get, y, repeat(other)), dtype=np.int64, count=n)
-        self._confusion += np.bincount(y_idx * layout.k + p_idx, minlength=layout.k * layout.k)
-        self._correct += int(np.count_nonzero(pred == y))
+        cell = y_idx * layout.k + p_idx
+        same = np.asarray(pred == y, dtype=bool)
+        # both folded into "other" yet different classes: the extra cell, off the diagonal
+        cell[(cell == other * layout.k + other) & ~same] = layout.k * layout.k
+        self._confusion += np.bincount(cell, minlength=layout.cells)
+        self._correct += int(np.count_nonzero(same))
         self._count += n
 
     def _update_regression(self, pred: np.ndarray, y: np.ndarray) -> None:

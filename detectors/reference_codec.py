@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .performance_baseline import PerformanceBaseline
+from .performance_metrics import METRICS, RANGES
 from .reference import CategoricalReference, NumericReference, ReferenceProfile
 
 FORMAT = "driftline.reference"
@@ -65,21 +66,53 @@ def _performance_out(b: PerformanceBaseline) -> dict[str, Any]:
             "abs_error_std": b.abs_error_std, "metrics": dict(b.metrics)}
 
 
-def _performance_in(d: dict[str, Any]) -> PerformanceBaseline:
-    def number(v: Any) -> float | None:
-        if v is None:
-            return None
-        if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
-            raise ValueError(f"performance baseline value {v!r} is not a finite number")
-        return float(v)
+def _number(key: str, v: Any, lo: float | None = None, hi: float | None = None) -> float | None:
+    """``v`` as a float (None stays None); ``ValueError`` naming ``key`` when it is not a
+    finite number within [lo, hi]."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
+        raise ValueError(f"{key}: {v!r} is not a finite number; rebuild the reference")
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        within = (f"between {lo:g} and {hi:g}" if lo is not None and hi is not None
+                  else f"at least {lo:g}" if lo is not None else f"at most {hi:g}")
+        raise ValueError(f"{key}: {v!r} is not {within}; rebuild the reference")
+    return float(v)
 
+
+def _whole(key: str, v: Any, lo: int, hi: int | None = None) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+        limit = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
+        raise ValueError(f"{key}: {v!r} is not a whole number {limit}; rebuild the reference")
+    return v
+
+
+def _performance_in(d: dict[str, Any]) -> PerformanceBaseline:
+    """The baseline, checked key by key: each error names its key (``performance.<key>``)."""
+    task = d["task"]
+    if task not in METRICS:
+        raise ValueError(f"performance.task: {task!r} is not one of {', '.join(METRICS)}; rebuild the reference")
+    count = _whole("performance.count", d["count"], 1)
+    correct = _whole("performance.correct", d["correct"], 0, count if task != "regression" else 0)
     metrics = d["metrics"]
     if not isinstance(metrics, dict):
-        raise ValueError("performance baseline metrics must be a mapping")
+        raise ValueError("performance.metrics: not a mapping; rebuild the reference")
+    for name in metrics:
+        if name not in METRICS[task]:
+            raise ValueError(f"performance.metrics.{name}: not a metric of task {task} "
+                             f"({', '.join(METRICS[task])}); rebuild the reference")
+    missing = [name for name in METRICS[task] if name not in metrics]
+    if missing:
+        raise ValueError(f"performance.metrics: {', '.join(missing)} missing; rebuild the reference")
+    threshold = _number("performance.threshold", d.get("threshold"), 0.0, 1.0)
+    if (threshold is None) == (task == "binary"):
+        raise ValueError(f"performance.threshold: {'missing' if task == 'binary' else 'only binary baselines have one'}"
+                         f" (task {task}); rebuild the reference")
     return PerformanceBaseline(
-        task=str(d["task"]), count=int(d["count"]), correct=int(d["correct"]),
-        metrics={str(k): number(v) for k, v in metrics.items()},
-        threshold=number(d.get("threshold")), abs_error_std=number(d.get("abs_error_std")),
+        task=task, count=count, correct=correct,
+        metrics={k: _number(f"performance.metrics.{k}", metrics[k], *RANGES[k]) for k in METRICS[task]},
+        threshold=threshold,
+        abs_error_std=_number("performance.abs_error_std", d.get("abs_error_std"), 0.0),
     )
 
 

@@ -186,9 +186,9 @@ class WindowSketch:
         out._categorical = CategoricalSketch.from_state(layout.categorical, state["categorical"])
         if out._prediction is not None:
             out._prediction = type(out._prediction).from_state(layout.prediction, state["prediction"])
-        if out._performance is not None:
-            if "performance" not in state:
-                raise ValueError("snapshot has no performance state, but this monitor joins labels")
+        if out._performance is not None and "performance" in state:
+            # a snapshot taken before labels were joined has none: its windows have no pairs
+            # yet, so the empty PerformanceSketch of ``cls(layout)`` is exactly their state
             out._performance = PerformanceSketch.from_state(layout.performance, state["performance"])
         return out
 

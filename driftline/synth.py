@@ -160,7 +160,9 @@ def training_rows(rng: np.random.Generator, n: int) -> list[bytes]:
 
 
 def config_yaml(reference: str, window: str = "10s", topic: str = "predictions",
-                bootstrap: str = "127.0.0.1:9092") -> str:
+                bootstrap: str = "127.0.0.1:9092", performance: str | None = "{}") -> str:
+    """The demo's config; ``performance``: the monitor's performance section (None: none, so
+    labels are not joined)."""
     lines = [
         "monitors:",
         "  - name: fraud",
@@ -171,6 +173,7 @@ def config_yaml(reference: str, window: str = "10s", topic: str = "predictions",
     lines += [f"      {c}: {{type: categorical}}" for c in CATEGORIES]
     lines += [
         "    prediction: {type: numeric}",
+        *([] if performance is None else [f"    performance: {performance}"]),
         f"    reference: {{path: {reference}}}",
         f"    window: {{size: {window}, grace: 2s, idle_timeout: 5s}}",
         f"kafka: {{bootstrap.servers: '{bootstrap}'}}",

@@ -124,9 +124,12 @@ class RetrainConfig:
 
 @dataclass(frozen=True)
 class PerformanceConfig:
-    """Metrics on joined labels and when they alert (detectors/performance_judge.py)."""
+    """Metrics on joined labels and when they alert (detectors/performance_judge.py). A monitor
+    has one only when its config has a ``performance`` section (``performance: {}`` for the
+    defaults): only then does ``replay --labels`` join labels to it and ``reference build``
+    record the baseline."""
 
-    task: PerformanceTask | None = None  # from prediction.type when not given; None: no prediction
+    task: PerformanceTask = "binary"  # from prediction.type when not given
     threshold: float = 0.5  # binary: a score >= threshold predicts class 1
     alpha: float = 0.01  # level of the one-sided test against the reference's performance
     accuracy_drop: float = 0.05  # effect floor: accuracy at least this far below the reference's
@@ -150,7 +153,7 @@ class MonitorConfig:
     quality: QualityConfig
     alerts: AlertsConfig
     retrain: RetrainConfig
-    performance: PerformanceConfig = PerformanceConfig()
+    performance: PerformanceConfig | None = None  # None: no performance section, labels not joined
 
 
 @dataclass(frozen=True)
@@ -315,13 +318,13 @@ def _monitor(m: dict[str, Any], path: str, base_dir: Path | None) -> MonitorConf
     )
 
 
-def _performance(data: dict[str, Any] | None, path: str, prediction: PredictionConfig | None) -> PerformanceConfig:
+def _performance(data: dict[str, Any] | None, path: str,
+                 prediction: PredictionConfig | None) -> PerformanceConfig | None:
+    if data is None:
+        return None
     if prediction is None:
-        if data is not None:
-            raise ConfigError(path, "needs a prediction to compare labels with; add "
-                                    "prediction: {type: numeric} (or categorical)")
-        return PerformanceConfig()
-    data = data or {}
+        raise ConfigError(path, "needs a prediction to compare labels with; add "
+                                "prediction: {type: numeric} (or categorical)")
     task = data.get("task") or ("binary" if prediction.type == "numeric" else "classification")
     if _TASK_PREDICTION[task] != prediction.type:
         raise ConfigError(f"{path}.task", f'"{task}" needs a {_TASK_PREDICTION[task]} prediction, '

@@ -4,11 +4,14 @@ condition clears, with hysteresis, deterministic ids, and retrain requests with 
 Conditions checked per window (and per model version when asked): each feature's data
 drift, the prediction's drift, each data-quality rate, and each degraded performance metric
 (when labels are joined). A condition that was never bad
-has no state; once bad it keeps a ``Hysteresis`` until it resolves.
+has no state; once bad it keeps a ``Hysteresis`` until it resolves. A window may judge only
+some subjects of a kind (a performance metric is not judged below ``min_count`` labels): the
+states of the others are left as they are, neither bad nor good.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,14 +82,19 @@ class AlertBook:
     last_request_end: dict[str | None, int] = field(default_factory=dict)
 
     def observe(
-        self, version: str | None, window_start: int, window_end: int, bad: list[Condition]
+        self, version: str | None, window_start: int, window_end: int, bad: list[Condition],
+        judged: Mapping[str, Collection[str]] | None = None,
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Feed one judged window; returns (alert events, retrain requests)."""
+        """Feed one judged window; returns (alert events, retrain requests). ``judged``: for
+        the kinds it names, the only subjects this window judged; the others keep their state."""
         by_key = {(version, c.kind, c.subject): c for c in bad}
+        judged = judged or {}
         events: list[dict[str, Any]] = []
         for key in sorted(set(self.states) | set(by_key), key=_sort_key):
             if key[0] != version:
                 continue
+            if key[1] in judged and key[2] not in judged[key[1]] and key not in by_key:
+                continue        # no verdict on this subject in this window
             state = self.states.get(key)
             if state is None:
                 state = self.states[key] = Hysteresis(self.alerts.fire_after, self.alerts.resolve_after)

@@ -26,7 +26,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from .replay import load_monitors
 
     config = load_config(args.config)
-    load_monitors(config)
+    # as `replay --labels` would build them: a baseline of another task or threshold fails here too
+    load_monitors(config, labels=True)
     names = ", ".join(m.name for m in config.monitors)
     print(f"{args.config}: ok ({len(config.monitors)} monitor(s): {names})")
     return 0
@@ -67,11 +68,18 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         sink.close()
     joined = ""
     if labels is not None:
-        joined = (f", {stats.labels} labels ({stats.labels_invalid} invalid, "
-                  f"{stats.unmatched} without a prediction)")
+        joined = f", {stats.label_events} label events ({_label_summary(stats)})"
     print(f"{stats.events} events ({stats.invalid} invalid, {stats.late} late){joined}, {stats.windows} windows, "
           f"{stats.alerts} alert events -> {args.out}")
+    for warning in stats.warnings:
+        print(f"warning: {warning}")
     return 0
+
+
+def _label_summary(stats) -> str:
+    """What became of the labels, per monitor that joined them."""
+    return "; ".join(f"{name}: {c.pairs} joined, {c.invalid} invalid, {c.unmatched} without a prediction, "
+                     f"{sum(c.dropped.values())} dropped" for name, c in stats.labels.items())
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

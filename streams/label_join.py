@@ -4,6 +4,11 @@
 - a duplicate label of an event id replaces the earlier one: the last label read wins;
 - a label joins one prediction, the first valid one with its id (a repeated prediction gets
   none), and leaves the store; labels still waiting at the end are *unmatched*;
+- every label is accounted for (:class:`JoinCounts`): read = pairs + unmatched + dropped, a
+  label being *dropped* when a later label of its event id replaced it (``duplicate``), or
+  when it left the store with a prediction that made no pair: a prediction late for every
+  window it belongs to (``late``) or without a usable value (``null_prediction``: null, or a
+  regression error beyond the float range);
 - the store is bounded: more than ``cap`` waiting labels raise :class:`LabelCapError`, never
   a silent truncation.
 
@@ -20,9 +25,11 @@ Joining is vectorized per batch: ``dict.update`` and ``map(dict.pop, ...)`` run 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from itertools import repeat
 
 import numpy as np
+from driftline.detectors.window_sketch import ColumnBatch
 
 from .exceptions import InputError
 from .label_decode import LabelBatch
@@ -37,6 +44,24 @@ def _as_text(ids: list) -> list:
     return ids if set(map(type, ids)) <= {str} else list(map(str, ids))
 
 
+@dataclass
+class JoinCounts:
+    """What became of the label events one monitor read."""
+
+    read: int = 0            # valid labels added to the store
+    invalid: int = 0         # label events sent to the dead letters
+    pairs: int = 0           # labels joined to a prediction, the pair counted in its windows
+    unmatched: int = 0       # labels that met no prediction by the end of the input
+    duplicate: int = 0       # dropped: a later label of the same event id replaced it
+    late: int = 0            # dropped: its prediction came after all its windows had closed
+    null_prediction: int = 0  # dropped: its prediction had no usable value
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Dropped labels by reason (the report's ``performance.dropped``)."""
+        return {"late": self.late, "null_prediction": self.null_prediction, "duplicate": self.duplicate}
+
+
 class LabelStore:
     def __init__(self, cap: int, dtype: type, source: str = "the labels") -> None:
         self.cap = cap
@@ -44,6 +69,7 @@ class LabelStore:
         self._missing = None if dtype is object else np.nan
         self._labels: dict[str, float | str] = {}
         self._source = source
+        self.counts = JoinCounts()
 
     @property
     def pending(self) -> int:
@@ -51,7 +77,11 @@ class LabelStore:
         return len(self._labels)
 
     def add(self, batch: LabelBatch) -> None:
+        self.counts.read += len(batch)
+        self.counts.invalid += len(batch.dead)
+        before = len(self._labels)
         self._labels.update(zip(_as_text(batch.event_ids), batch.labels.tolist(), strict=True))
+        self.counts.duplicate += before + len(batch) - len(self._labels)
         if len(self._labels) > self.cap:
             raise LabelCapError(
                 f"limits.max_pending_labels: more than {self.cap:,} labels of {self._source} wait for "
@@ -69,8 +99,28 @@ class LabelStore:
         labels = self.lookup(list(batch.event_ids))
         return dataclasses.replace(batch, columns=dataclasses.replace(batch.columns, labels=labels))
 
+    def settle(self, columns: ColumnBatch, unplaced: np.ndarray) -> None:
+        """Account for the labels ``attach`` gave to ``columns``: a pair, or dropped because the
+        prediction had no usable value or (``unplaced``) reached none of its windows."""
+        labels, prediction = columns.labels, columns.prediction
+        if labels is None or prediction is None:
+            raise ValueError("settle needs the columns attach returned, with a prediction")
+        if self._dtype is object:
+            has = labels != None  # noqa: E711 - elementwise comparison
+            usable = prediction != None  # noqa: E711
+        else:
+            has = ~np.isnan(labels)
+            with np.errstate(over="ignore", invalid="ignore"):
+                usable = np.isfinite(prediction - labels)   # NaN prediction or overflowing error
+        null = has & ~usable
+        late = has & usable & unplaced
+        self.counts.null_prediction += int(np.count_nonzero(null))
+        self.counts.late += int(np.count_nonzero(late))
+        self.counts.pairs += int(np.count_nonzero(has)) - int(np.count_nonzero(null | late))
+
     def take_unmatched(self) -> int:
         """How many labels never met their prediction; the store is emptied."""
         n = len(self._labels)
         self._labels.clear()
+        self.counts.unmatched += n
         return n

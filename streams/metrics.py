@@ -22,6 +22,15 @@ from prometheus_client.registry import Collector
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Window close lag around the 1 s target (DESIGN 5), fine enough for a p99 below and above it.
 LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0)
+# driftline_model_performance's model_version for all versions together. Not "": Prometheus
+# reads an empty label value as no label, and "" is a model version an event may carry. A real
+# version spelled "*" is not exported per version (it would pass for all versions).
+ALL_VERSIONS = "*"
+# Model versions come from the events, so their series are capped (DESIGN 3.7: bounded labels):
+# per monitor, the all-versions series plus the MAX_EXPORTED_VERSIONS versions with the most
+# joined pairs in the last window (ties by name). A champion and a few canaries fit; a stream
+# with a version per event cannot blow up the scrape (at most 11 x 8 series per monitor).
+MAX_EXPORTED_VERSIONS = 10
 
 
 @dataclass
@@ -112,13 +121,18 @@ class DriftlineCollector(Collector):
     def _performance(s: RuntimeStats) -> GaugeMetricFamily:
         family = GaugeMetricFamily(
             "driftline_model_performance",
-            "Model performance on joined labels in the last window (model_version \"\" = all versions).",
+            f"Model performance on joined labels in the last window (model_version \"{ALL_VERSIONS}\" = all "
+            f"versions; at most {MAX_EXPORTED_VERSIONS} versions, those with the most pairs).",
             labels=["monitor", "model_version", "metric"])
         for monitor, by_version in sorted(s.performance.items()):
-            for version, result in sorted(by_version.items(), key=lambda kv: kv[0] or ""):
+            versions = sorted((v for v in by_version if v is not None and v != ALL_VERSIONS),
+                              key=lambda v: (-by_version[v].count, v))[:MAX_EXPORTED_VERSIONS]
+            shown = ([(ALL_VERSIONS, by_version[None])] if None in by_version else []) + \
+                [(v, by_version[v]) for v in sorted(versions)]
+            for version, result in shown:
                 for metric, value in result.metrics.items():
                     if value is not None:
-                        family.add_metric([monitor, version or "", metric], value)
+                        family.add_metric([monitor, version, metric], value)
         return family
 
 

@@ -19,7 +19,7 @@ from .alerts import AlertBook, conditions
 from .decode import BatchDecoder, DecoderSpec
 from .exceptions import ReferenceProfileError
 from .label_decode import LabelDecoder, LabelSpec
-from .label_join import LabelStore
+from .label_join import JoinCounts, LabelStore
 from .merge import MergedWindow, WindowMerger
 from .performance import performance_judge, performance_layout
 from .reports import performance_entry, window_report
@@ -110,9 +110,9 @@ class MonitorRuntime:
     def new_merger(self, partitions: frozenset[int]) -> WindowMerger:
         return WindowMerger(self.window_spec.size_ms, partitions)
 
-    def judge_window(self, merged: MergedWindow, unmatched: int = 0) -> WindowOutputs:
-        """Reports, alerts and retrain requests of a closed window; ``unmatched`` labels (that
-        met no prediction) are reported with it."""
+    def judge_window(self, merged: MergedWindow, joined: JoinCounts | None = None) -> WindowOutputs:
+        """Reports, alerts and retrain requests of a closed window; ``joined``: the label
+        join's final counts (unmatched and dropped labels), reported with it."""
         name = self.cfg.name
         start, end = merged.window_start, merged.window_end
         versions = sorted(merged.sketches, key=lambda v: "" if v is None else v)
@@ -121,7 +121,7 @@ class MonitorRuntime:
         out = WindowOutputs(judgement=overall, window_end=end)
         perf = self._judge_performance(out, None, total)
         out.reports.append(window_report(name, None, start, end, total.events, merged.invalid,
-                                         merged.late, overall, performance_entry(perf, unmatched)))
+                                         merged.late, overall, performance_entry(perf, joined)))
         per_version: dict[str, WindowJudgement] = {}
         for v in versions:
             if v is None:
@@ -150,8 +150,11 @@ class MonitorRuntime:
 
     def _alert(self, out: WindowOutputs, version: str | None, start: int, end: int,
                judgement: WindowJudgement) -> None:
-        bad = conditions(judgement, self.floors, out.performance.get(version))
-        events, requests = self.alerts.observe(version, start, end, bad)
+        performance = out.performance.get(version)
+        bad = conditions(judgement, self.floors, performance)
+        # performance metrics without a verdict (too few labels) keep their alert state
+        judged = {"performance": () if performance is None else performance.judged}
+        events, requests = self.alerts.observe(version, start, end, bad, judged)
         out.alerts += events
         out.retrain += requests
 

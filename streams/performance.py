@@ -17,10 +17,10 @@ def performance_layout(cfg: MonitorConfig,
                        prediction: NumericReference | CategoricalReference | None) -> PerformanceLayout:
     """The layout of the monitor's task; classification classes are the reference's predicted
     classes, most frequent first."""
+    if cfg.performance is None or cfg.prediction is None:
+        raise InputError(f"monitor {cfg.name!r} does not judge performance on labels; add a "
+                         f"`performance:` section (`performance: {{}}` for the defaults) to it")
     task = cfg.performance.task
-    if task is None or cfg.prediction is None:
-        raise InputError(f"monitor {cfg.name!r} has no prediction to compare labels with; add "
-                         f"`prediction: {{type: numeric}}` (or categorical) to it")
     if task == "binary":
         return PerformanceLayout.binary(cfg.performance.threshold)
     if task == "regression":
@@ -32,6 +32,7 @@ def performance_layout(cfg: MonitorConfig,
 def performance_judge(cfg: MonitorConfig, baseline: PerformanceBaseline | None, source: str) -> PerformanceJudge:
     """The judge of the monitor's windows; a baseline of another task or threshold is refused."""
     p = cfg.performance
+    assert p is not None
     if baseline is not None:
         if baseline.task != p.task:
             raise ReferenceProfileError(

@@ -3,15 +3,19 @@ event bytes: the file replay, and Faust apps through ``streams.faust_adapter``.
 
 Each partition of the source gets its own tier-1 window state; tier 2 merges them per window.
 Monitors that join labels get theirs through ``feed_labels`` (before the predictions, in
-replay); each valid prediction takes its label from the join store as it is decoded.
+replay); each valid prediction takes its label from the join store as it is decoded. Monitors
+that read labels alike (same fields, task and size limit) share the decoding of each batch;
+each keeps its own join store, since each monitor's predictions take their labels out of it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .batching import byte_slices
+from .label_decode import LabelBatch, LabelSpec
+from .label_join import JoinCounts
 from .merge import MergedWindow
 from .monitor import MonitorRuntime
 from .sinks import OutputSink
@@ -25,9 +29,11 @@ class PipelineStats:
     late: int = 0
     windows: int = 0
     alerts: int = 0
-    labels: int = 0              # valid label events (per monitor that joins them)
-    labels_invalid: int = 0      # label events sent to the dead letters
-    unmatched: int = 0           # labels that met no prediction
+    label_events: int = 0        # label events read (once, however many monitors join them)
+    # per monitor that joins labels: what became of them (label_join.JoinCounts)
+    labels: dict[str, JoinCounts] = field(default_factory=dict)
+    judged: dict[str, int] = field(default_factory=dict)       # windows judged, per monitor
+    warnings: list[str] = field(default_factory=list)          # for the end-of-run summary
 
 
 class InProcessPipeline:
@@ -52,44 +58,55 @@ class InProcessPipeline:
     def feed_labels(self, values: Sequence[bytes], partition: int = 0, topic: str | None = None,
                     offsets: Sequence[int] | None = None) -> None:
         """Add a batch of raw label events to the join store of every monitor that joins labels."""
+        decoded: dict[LabelSpec, LabelBatch] = {}
         for m in self.monitors:
             if m.label_decoder is None or m.labels is None:
                 continue
-            batch = m.label_decoder.decode(values, topic, partition, offsets, self.skip_blank)
+            batch = decoded.get(m.label_decoder.spec)
+            if batch is None:
+                batch = decoded[m.label_decoder.spec] = m.label_decoder.decode(
+                    values, topic, partition, offsets, self.skip_blank)
+                if len(decoded) == 1:           # label events read: once, whoever decodes them
+                    self.stats.label_events += len(batch) + len(batch.dead)
             self.sink.dead(m.cfg.name, batch.dead)
-            self.stats.labels += len(batch)
-            self.stats.labels_invalid += len(batch.dead)
             m.labels.add(batch)
+            self.stats.labels[m.cfg.name] = m.labels.counts
 
     def _feed(self, values: Sequence[bytes], partition: int, topic: str | None,
               offsets: Sequence[int] | None) -> None:
         self.stats.events += len(values)
         for m, windows, merger in zip(self.monitors, self._windows, self._mergers, strict=True):
             batch = m.decoder.decode(values, topic, partition, offsets, self.skip_blank)
-            if m.labels is not None:
-                batch = m.labels.attach(batch)
             self.stats.invalid += len(batch.dead)
             self.sink.dead(m.cfg.name, batch.dead)
             w = windows[partition]
-            self.stats.late += w.add(batch)
+            if m.labels is None:
+                self.stats.late += w.add(batch)
+            else:
+                batch = m.labels.attach(batch)
+                late, unplaced = w.add_rows(batch)
+                m.labels.settle(batch.columns, unplaced)
+                self.stats.late += late
             self._judge(m, merger.add(partition, w.close_ready(), w.closed_through))
 
     def close(self) -> None:
         """End of input: every open window closes and is judged; labels still waiting for their
-        prediction are unmatched, and reported with the last window."""
+        prediction are unmatched, and the join's counts (unmatched, dropped) are reported with
+        the last window."""
         for m, windows, merger in zip(self.monitors, self._windows, self._mergers, strict=True):
             merged = []
             for p, w in sorted(windows.items()):
                 merged += merger.add(p, w.close_all(), w.closed_through)
-            unmatched = 0 if m.labels is None else m.labels.take_unmatched()
-            self.stats.unmatched += unmatched
-            self._judge(m, merged + merger.flush(), unmatched)
+            if m.labels is not None:
+                m.labels.take_unmatched()
+            self._judge(m, merged + merger.flush(), None if m.labels is None else m.labels.counts)
 
-    def _judge(self, m: MonitorRuntime, merged: list[MergedWindow], unmatched: int = 0) -> None:
+    def _judge(self, m: MonitorRuntime, merged: list[MergedWindow], joined: JoinCounts | None = None) -> None:
         for i, window in enumerate(merged):
-            out = m.judge_window(window, unmatched if i == len(merged) - 1 else 0)
+            out = m.judge_window(window, joined if i == len(merged) - 1 else None)
             self.sink.reports(out.reports)
             self.sink.alerts(out.alerts)
             self.sink.retrain(out.retrain)
             self.stats.windows += 1
+            self.stats.judged[m.cfg.name] = self.stats.judged.get(m.cfg.name, 0) + 1
             self.stats.alerts += len(out.alerts)

@@ -3,8 +3,9 @@
 A column is found by the feature's configured path in an event-shaped record
 (``features.amount``), or else by its plain name (``amount``) in a flat table; the prediction
 by its configured path or the column ``prediction``; the label by ``fields.label`` or the
-column ``label``. When rows have both a prediction and a label, the profile also records the
-model's performance on them (the baseline of the performance test).
+column ``label``. For a monitor with a ``performance`` section, when rows have both a prediction
+and a label, the profile also records the model's performance on them (the baseline of the
+performance test); without that section a ``label`` column is not read at all.
 """
 
 from __future__ import annotations
@@ -107,10 +108,29 @@ def _binary(values: list[Any], where: str) -> np.ndarray:
     return out
 
 
+def _class_labels(values: list[Any], where: str) -> np.ndarray:
+    """Class labels read as the live decoder reads them (streams/label_decode.py): text as it
+    is, integers as their decimal text; booleans are refused. A whole float (1.0) is its
+    integer's text: tables keep integer columns with nulls as floats (pandas, Parquet)."""
+    out = np.full(len(values), None, dtype=object)
+    for i, v in enumerate(values):
+        if v is None or v == "":
+            continue
+        if isinstance(v, str):
+            out[i] = v
+        elif isinstance(v, int) and not isinstance(v, bool):
+            out[i] = str(v)
+        elif isinstance(v, float) and v.is_integer():
+            out[i] = str(int(v))
+        else:
+            raise InputError(f"{where}, row {i + 1}: {v!r} is not a class name (a string or an integer)")
+    return out
+
+
 def _training_labels(task: str, values: list[Any], where: str) -> np.ndarray:
     if task == "binary":
         return _binary(values, where)
-    return _numeric(values, where) if task == "regression" else _labels(values)
+    return _numeric(values, where) if task == "regression" else _class_labels(values, where)
 
 
 def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
@@ -141,11 +161,20 @@ def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
                           else CategoricalReference.build(predicted))
         except ValueError as exc:
             raise InputError(f"{where}: {exc}") from None
-        labels = [_lookup(r, cfg.fields.label, "label") for r in rows]
-        if any(v is not None and v != "" for v in labels):
-            truth = _training_labels(str(cfg.performance.task), labels, f"{path}: label")
-            performance = training_baseline(cfg, prediction, predicted, truth)
+        if cfg.performance is not None:
+            performance = _baseline(cfg, path, rows, prediction, predicted)
     return ReferenceProfile(numeric, categorical, prediction, performance=performance)
+
+
+def _baseline(cfg: MonitorConfig, path: Path, rows: list[dict[str, Any]],
+              prediction: NumericReference | CategoricalReference, predicted: np.ndarray):
+    """The model's performance on the rows with a label (None when no row has one)."""
+    assert cfg.performance is not None
+    labels = [_lookup(r, cfg.fields.label, "label") for r in rows]
+    if not any(v is not None and v != "" for v in labels):
+        return None
+    truth = _training_labels(cfg.performance.task, labels, f"{path}: label")
+    return training_baseline(cfg, prediction, predicted, truth)
 
 
 def write_reference(profile: ReferenceProfile, path: Path) -> None:

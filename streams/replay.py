@@ -1,9 +1,11 @@
 """``driftline replay``: the whole pipeline over a file, in process, with the very classes the
 Kafka workers use (one logical partition; every window closes at end of input).
 
-With a labels file, every label is read first into the join store of each monitor (bounded by
+With a labels file, the monitors that judge performance (those with a ``performance`` section)
+join them: every label is read first into the join store of each such monitor (bounded by
 ``limits.max_pending_labels``); then each prediction takes its label as it is decoded, and the
-pair counts in the prediction's windows. Labels left at the end are unmatched."""
+pair counts in the prediction's windows. Labels left at the end are unmatched. The other
+monitors replay their predictions alone."""
 
 from __future__ import annotations
 
@@ -33,7 +35,8 @@ def _chunks(path: Path, size: int, max_bytes: int) -> Iterator[list[bytes]]:
 
 
 def load_monitors(config: Config, only: str | None = None, labels: bool = False) -> list[MonitorRuntime]:
-    """The runtimes of the config's monitors (or only ``only``); ``labels``: they join labels."""
+    """The runtimes of the config's monitors (or only ``only``); ``labels``: those with a
+    ``performance`` section join labels (the others do not)."""
     monitors = []
     for m in config.monitors:
         if only is not None and m.name != only:
@@ -41,10 +44,20 @@ def load_monitors(config: Config, only: str | None = None, labels: bool = False)
         if m.reference_path is None:
             raise InputError(f"monitor {m.name!r} has no reference.path; build one with `driftline reference build`")
         monitors.append(MonitorRuntime(m, read_reference(m.reference_path), config.limits,
-                                       source=str(m.reference_path), labels=labels))
+                                       source=str(m.reference_path),
+                                       labels=labels and m.performance is not None))
     if only is not None and not monitors:
         raise InputError(f"no monitor named {only!r} in the config")
     return monitors
+
+
+def _check_some_join(monitors: list[MonitorRuntime], labels: Path) -> None:
+    if any(m.labels is not None for m in monitors):
+        return
+    which = (f"monitor {monitors[0].cfg.name!r} does not judge" if len(monitors) == 1
+             else "no monitor judges")
+    raise InputError(f"--labels {labels}: {which} performance on labels; add a `performance:` "
+                     f"section (`performance: {{}}` for the defaults) to a monitor with a prediction")
 
 
 def replay(config: Config, events: Path, sink: OutputSink, only: str | None = None,
@@ -52,9 +65,13 @@ def replay(config: Config, events: Path, sink: OutputSink, only: str | None = No
     """Replay ``events`` (JSON lines) through every monitor (or only ``only``), joining the
     label events of ``labels`` (JSON lines) when given.
 
-    Dead letters carry the 0-based line number (of their file) as their offset.
+    Dead letters carry the path of their file as their topic and the 0-based line number (in
+    that file) as their offset, so a label's dead letter is told from a prediction's.
     """
-    pipeline = InProcessPipeline(load_monitors(config, only, labels is not None), sink, skip_blank=True)
+    monitors = load_monitors(config, only, labels is not None)
+    if labels is not None:
+        _check_some_join(monitors, labels)
+    pipeline = InProcessPipeline(monitors, sink, skip_blank=True)
     # Batches create many short-lived containers without cycles; the cyclic GC would rescan
     # them for nothing, so it is paused while replaying.
     gc_was_enabled = gc.isenabled()
@@ -67,11 +84,34 @@ def replay(config: Config, events: Path, sink: OutputSink, only: str | None = No
     finally:
         if gc_was_enabled:
             gc.enable()
+    if labels is not None:
+        pipeline.stats.warnings += label_warnings(monitors, pipeline.stats)
     return pipeline.stats
+
+
+def label_warnings(monitors: list[MonitorRuntime], stats: PipelineStats) -> list[str]:
+    """What a replay with labels did not do that the user likely expected, one line each."""
+    out = []
+    for m in monitors:
+        if m.labels is None or m.performance is None:
+            continue
+        name, c = m.cfg.name, m.labels.counts
+        if c.read == 0 and c.invalid:
+            out.append(f"monitor {name!r}: every label event ({c.invalid}) went to the dead letters "
+                       f"(dlq.jsonl, stage decode_labels): no performance was measured")
+        elif c.read and not stats.judged.get(name):
+            out.append(f"monitor {name!r} closed no window: its labels ({c.unmatched} unmatched, "
+                       f"{sum(c.dropped.values())} dropped) are in no report, only in this summary")
+        p = m.cfg.performance
+        if m.performance.baseline is None and p is not None and not (p.min or p.max):
+            out.append(f"monitor {name!r}: its reference has no performance baseline and performance has no "
+                       f"min / max: performance is reported but never alerts (rebuild the reference from "
+                       f"labelled rows, or set performance.min / performance.max)")
+    return out
 
 
 def _read(path: Path, config: Config, feed: Callable[..., None]) -> None:
     line = 0
     for chunk in _chunks(path, config.limits.batch_size, config.limits.batch_bytes):
-        feed(chunk, offsets=range(line, line + len(chunk)))
+        feed(chunk, topic=str(path), offsets=range(line, line + len(chunk)))
         line += len(chunk)

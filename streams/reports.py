@@ -8,6 +8,7 @@ from driftline.detectors.judgement import FeatureResult, WindowJudgement
 from driftline.detectors.performance_judge import PerformanceResult
 
 from .ids import stable_id
+from .label_join import JoinCounts
 from .timefmt import rfc3339
 
 
@@ -29,15 +30,19 @@ def _prediction_entry(r: FeatureResult) -> dict[str, Any]:
     return entry
 
 
-def performance_entry(r: PerformanceResult | None, unmatched: int = 0) -> dict[str, Any] | None:
-    """The report's ``performance``: null without joined labels (and no unmatched ones)."""
-    if r is None or (r.count == 0 and unmatched == 0):
+def performance_entry(r: PerformanceResult | None, joined: JoinCounts | None = None) -> dict[str, Any] | None:
+    """The report's ``performance``: null without joined labels (and no labels accounted for
+    with this window: ``joined``, the join's counts, come with the last window of a replay)."""
+    unmatched = 0 if joined is None else joined.unmatched
+    dropped = {"late": 0, "null_prediction": 0, "duplicate": 0} if joined is None else joined.dropped
+    if r is None or (r.count == 0 and unmatched == 0 and not any(dropped.values())):
         return None
     ref = r.reference
     return {
         "task": r.task,
         "count": r.count,
         "unmatched": unmatched,
+        "dropped": dropped,
         "metrics": dict(r.metrics),
         "reference": None if ref is None else {"count": ref.count, "metrics": dict(ref.metrics)},
         "p_value": r.p_value,

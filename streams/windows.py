@@ -85,6 +85,11 @@ class PartitionWindows:
 
     def add(self, batch: DecodedBatch) -> int:
         """Add a decoded batch (events in arrival order); returns how many were late."""
+        return self.add_rows(batch)[0]
+
+    def add_rows(self, batch: DecodedBatch) -> tuple[int, np.ndarray]:
+        """As :meth:`add`; also says which rows reached no window (late for every window
+        they belong to), as a boolean mask over the batch's rows."""
         n = len(batch)
         t_ms = event_ms(batch.timestamps)
         # watermark each event saw on arrival: running max of the times before it, minus grace
@@ -97,7 +102,7 @@ class PartitionWindows:
             before = np.searchsorted(rows, dead_rows, side="left")
             self.pending_invalid += (running[before] - self.spec.grace_ms).tolist()
         if n == 0:
-            return 0
+            return 0, np.zeros(0, dtype=bool)
         starts = self.spec.starts(t_ms)
         ends = starts + self.spec.size_ms
         closed = ends <= seen_wm[:, None]
@@ -109,7 +114,7 @@ class PartitionWindows:
             self.pending_late += seen_wm[is_late].tolist()
         self._update_sketches(batch, starts, ~closed)
         self.max_event_ms = int(running[-1])
-        return late
+        return late, closed.all(axis=1)
 
     def _max_or_min(self) -> int:
         return _NO_TIME if self.max_event_ms is None else self.max_event_ms

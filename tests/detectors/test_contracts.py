@@ -82,18 +82,25 @@ def make_categorical_sketch() -> Built:
             lambda o: o.update([["a", "new"], ["s", None]]))
 
 
-def make_window_sketch() -> Built:
-    # with labels joined, so the performance member goes through every contract too
-    layout = MonitorLayout.from_reference(_profile(), {"amount": (0.0, None)}, PerformanceLayout.binary())
+def make_window_sketch(labels: bool = True) -> Built:
+    """With labels joined (the performance member goes through every contract too) or without
+    (what ``driftline run`` keeps)."""
+    performance = PerformanceLayout.binary() if labels else None
+    layout = MonitorLayout.from_reference(_profile(), {"amount": (0.0, None)}, performance)
     s = WindowSketch(layout)
     rng = np.random.default_rng(RNG_SEED + 1)
     n = 50
+    truth = rng.choice(np.array([0.0, 1.0, np.nan]), n)
     s.update(ColumnBatch(np.column_stack([rng.lognormal(size=n), rng.integers(18, 90, n).astype(float)]),
                          (rng.choice(np.array(["DE", "FR", "US", "XX", None], dtype=object), n),),
-                         rng.random(n), rng.choice(np.array([0.0, 1.0, np.nan]), n)))
+                         rng.random(n), truth if labels else None))
     more = ColumnBatch(np.array([[1.0, 30.0]]), (np.array(["FR"], dtype=object),), np.array([0.5]),
-                       np.array([1.0]))
+                       np.array([1.0]) if labels else None)
     return s, lambda state: WindowSketch.from_state(layout, state), lambda o: o.update(more)
+
+
+def make_window_sketch_without_labels() -> Built:
+    return make_window_sketch(labels=False)
 
 
 def make_performance_sketch() -> Built:
@@ -104,15 +111,18 @@ def make_performance_sketch() -> Built:
             lambda o: o.update(np.array([0.3]), np.array([0.0])))
 
 
-FACTORIES: dict[type, Callable[[], Built]] = {
-    ExactSums: make_exact_sums,
-    NumericSketch: make_numeric_sketch,
-    CategoricalSketch: make_categorical_sketch,
-    WindowSketch: make_window_sketch,
-    PerformanceSketch: make_performance_sketch,
+# every class has one or more factories; each contract test runs on each of them
+FACTORIES: dict[type, tuple[Callable[[], Built], ...]] = {
+    ExactSums: (make_exact_sums,),
+    NumericSketch: (make_numeric_sketch,),
+    CategoricalSketch: (make_categorical_sketch,),
+    WindowSketch: (make_window_sketch, make_window_sketch_without_labels),
+    PerformanceSketch: (make_performance_sketch,),
 }
 
 CLASSES = mergeable_classes()
+CASES = [pytest.param(cls, factory, id=f"{cls.__qualname__}-{factory.__name__}")
+         for cls in CLASSES for factory in FACTORIES.get(cls, (None,))]
 
 
 def test_discovery_finds_the_known_sketches() -> None:
@@ -127,15 +137,15 @@ def test_every_mergeable_class_has_a_factory(cls: type) -> None:
         "tests/detectors/test_contracts.py: add one so its contracts are checked")
 
 
-def _built(cls: type) -> Built:
-    if cls not in FACTORIES:
+def _built(cls: type, factory: Callable[[], Built] | None) -> Built:
+    if factory is None:
         pytest.fail(f"no factory for {cls.__qualname__}")
-    return FACTORIES[cls]()
+    return factory()
 
 
-@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__qualname__)
-def test_pickle_roundtrip(cls: type) -> None:
-    obj, _, more = _built(cls)
+@pytest.mark.parametrize(("cls", "factory"), CASES)
+def test_pickle_roundtrip(cls: type, factory: Callable[[], Built] | None) -> None:
+    obj, _, more = _built(cls, factory)
     state = obj.to_state()
     for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
         back = pickle.loads(pickle.dumps(obj, protocol=protocol))
@@ -147,9 +157,9 @@ def test_pickle_roundtrip(cls: type) -> None:
         assert obj.to_state() == state
 
 
-@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__qualname__)
-def test_deepcopy_is_equal_and_independent(cls: type) -> None:
-    obj, _, more = _built(cls)
+@pytest.mark.parametrize(("cls", "factory"), CASES)
+def test_deepcopy_is_equal_and_independent(cls: type, factory: Callable[[], Built] | None) -> None:
+    obj, _, more = _built(cls, factory)
     state = obj.to_state()
     clone = copy.deepcopy(obj)
     assert type(clone) is cls
@@ -164,9 +174,9 @@ def test_deepcopy_is_equal_and_independent(cls: type) -> None:
     assert clone.to_state() == state
 
 
-@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__qualname__)
-def test_state_roundtrip(cls: type) -> None:
-    obj, rebuild, more = _built(cls)
+@pytest.mark.parametrize(("cls", "factory"), CASES)
+def test_state_roundtrip(cls: type, factory: Callable[[], Built] | None) -> None:
+    obj, rebuild, more = _built(cls, factory)
     state = obj.to_state()
     wire = orjson.loads(orjson.dumps(state))    # state is JSON-ready
     back = rebuild(wire)
@@ -180,18 +190,18 @@ def test_state_roundtrip(cls: type) -> None:
     assert back == obj
 
 
-@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__qualname__)
-def test_merge_returns_a_new_equal_type(cls: type) -> None:
-    obj, _, _ = _built(cls)
+@pytest.mark.parametrize(("cls", "factory"), CASES)
+def test_merge_returns_a_new_equal_type(cls: type, factory: Callable[[], Built] | None) -> None:
+    obj, _, _ = _built(cls, factory)
     out = obj.merge(obj)
     assert type(out) is cls
     assert out is not obj
 
 
-@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__qualname__)
-def test_not_hashable(cls: type) -> None:
+@pytest.mark.parametrize(("cls", "factory"), CASES)
+def test_not_hashable(cls: type, factory: Callable[[], Built] | None) -> None:
     # mutable state with value equality: hashing would break dict/set invariants
-    obj, _, _ = _built(cls)
+    obj, _, _ = _built(cls, factory)
     with pytest.raises(TypeError):
         hash(obj)
 

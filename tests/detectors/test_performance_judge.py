@@ -5,6 +5,8 @@ reference baseline from 20,000 training pairs) degrades in at most 1% of windows
 and 10,000 pairs per window; the same for a regression model with constant error law.
 Power: at 1,000 pairs per window, accuracy 0.90 -> 0.75 (binary score, and 4 classes) and a
 regression MAE up by half are flagged in the first complete window after the change.
+The p-values are scipy's: Welch's one-sided t-test (ttest_ind_from_stats, equal_var=False) and
+the one-sided Fisher exact test (fisher_exact, alternative="greater").
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import numpy as np
 import pytest
 from driftline.detectors.hysteresis import Hysteresis
 from driftline.detectors.performance_baseline import PerformanceBaseline
-from driftline.detectors.performance_judge import PerformanceJudge, PerformanceParams
+from driftline.detectors.performance_judge import PerformanceJudge, PerformanceParams, welch_greater
 from driftline.detectors.performance_sketch import PerformanceLayout, PerformanceSketch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import fisher_exact, ttest_ind_from_stats
 
 from driftline import synth
 
@@ -129,9 +134,45 @@ def test_small_windows_are_not_judged() -> None:
     result = judge.judge(binary_window(np.random.default_rng(4), 29, 0.9))
     assert not result.degraded and result.p_value is None and result.count == 29
     assert result.metrics["accuracy"] is not None          # still reported
+    assert result.judged == ()                             # no verdict, good or bad
+
+
+def test_a_window_says_which_metrics_it_judged() -> None:
+    judge = judge_for("binary", minimum=(("auc", 0.5), ("precision", 0.1)))
+    assert judge.judge(binary_window(np.random.default_rng(4), 500, 0.1)).judged == ("accuracy", "auc", "precision")
+    one_class = PerformanceSketch(PerformanceLayout.binary())
+    one_class.update(np.full(100, 0.2), np.ones(100))       # no AUC, nothing predicted positive
+    assert judge.judge(one_class).judged == ("accuracy",)
 
 
 def test_task_mismatch_is_an_error() -> None:
     judge = judge_for("binary")
     with pytest.raises(ValueError, match="task"):
         judge.judge(PerformanceSketch(PerformanceLayout.regression()))
+
+
+# -- the p-values against scipy.stats ------------------------------------------------------------
+
+ORACLE = settings(max_examples=150, deadline=None)
+
+
+@ORACLE
+@given(st.floats(0.0, 100.0), st.floats(0.01, 50.0), st.integers(2, 100_000),
+       st.floats(0.0, 100.0), st.floats(0.01, 50.0), st.integers(2, 100_000))
+def test_welch_p_value_is_scipys(mean: float, sd: float, n: int, ref_mean: float, ref_sd: float, m: int) -> None:
+    want = ttest_ind_from_stats(mean, sd, n, ref_mean, ref_sd, m, equal_var=False, alternative="greater").pvalue
+    assert welch_greater(mean, sd, n, ref_mean, ref_sd, m) == pytest.approx(want, rel=1e-9, abs=1e-300)
+
+
+@ORACLE
+@given(st.integers(1, 2000), st.data(), st.integers(1, 20_000), st.data())
+def test_fisher_p_value_is_scipys(n: int, d1, m: int, d2) -> None:
+    errors = d1.draw(st.integers(0, n))
+    ref_errors = d2.draw(st.integers(0, m))
+    window = PerformanceSketch(PerformanceLayout.binary())
+    # scores 0.9 predict 1: labels 0 are the errors
+    window.update(np.full(n, 0.9), np.r_[np.zeros(errors), np.ones(n - errors)])
+    baseline = PerformanceBaseline("binary", m, m - ref_errors, threshold=0.5)
+    result = PerformanceJudge(baseline, PerformanceParams(min_count=1)).judge(window)
+    want = fisher_exact([[errors, n - errors], [ref_errors, m - ref_errors]], alternative="greater").pvalue
+    assert result.p_value == pytest.approx(min(want, 1.0), rel=1e-9, abs=1e-300)

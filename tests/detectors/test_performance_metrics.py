@@ -4,8 +4,12 @@
   from the pairs with numpy;
 - AUC: the exact ROC AUC is U / (n1 n0) with U the Mann-Whitney statistic of the positives'
   scores against the negatives' (scipy.stats.mannwhitneyu); the binned AUC is within the
-  bound auc_error_bound reports, which stays below 0.01 for scores spread over [0, 1];
-- MAE, RMSE, bias, R^2: numpy on the errors (math.fsum for the exact sums).
+  bound auc_error_bound reports, which stays below 0.005 (1 / (2 x 100 bins)) for scores spread
+  over [0, 1], as SCORE_BINS' comment and the README say;
+- MAE, RMSE, bias, R^2: numpy on the errors (math.fsum for the exact sums);
+- every metric read from the confusion counts (accuracy, balanced accuracy, precision, recall,
+  F1, base rate) equals a brute-force computation on the raw pairs, for any pairs (hypothesis),
+  classes folded into "other" included.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from driftline.detectors.performance_metrics import (
     LOWER_IS_BETTER,
     METRICS,
     abs_error_std,
-    auc_binned,
     auc_error_bound,
     metrics,
 )
 from driftline.detectors.performance_sketch import PerformanceLayout, PerformanceSketch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy.stats import mannwhitneyu
 
 
@@ -71,8 +76,11 @@ def test_binned_auc_is_within_its_bound_of_the_exact_auc(seed: int) -> None:
     bound = auc_error_bound(pos_hist, neg_hist)
     got = metrics(s)["auc"]
     assert abs(got - exact) <= bound + 1e-12
-    assert bound < 0.01                     # the documented size for scores spread over [0, 1]
-    assert auc_binned(pos_hist, neg_hist) == got
+    assert bound < 0.005                    # the documented size for scores spread over [0, 1]
+    # the binned AUC is exactly the Mann-Whitney U of the bin indices (same bin = a tie)
+    bins = np.minimum((score * 100).astype(np.int64), 99)
+    assert got == pytest.approx(mannwhitneyu(bins[y == 1], bins[y == 0]).statistic / (pos.size * neg.size),
+                                abs=1e-15)
 
 
 def test_auc_of_tied_and_separated_scores_is_exact() -> None:
@@ -137,3 +145,68 @@ def test_metric_kinds_cover_every_thresholdable_metric() -> None:
     assert every >= HIGHER_IS_BETTER | LOWER_IS_BETTER
     assert not HIGHER_IS_BETTER & LOWER_IS_BETTER
     assert every - HIGHER_IS_BETTER - LOWER_IS_BETTER == {"bias", "base_rate"}   # two-sided
+
+
+def test_balanced_accuracy_when_different_classes_fold_into_other() -> None:
+    # x and y both fold into "other": (x, y) and (y, x) are wrong, not on the diagonal
+    s = PerformanceSketch(PerformanceLayout.classification(["a"]))
+    s.update(np.array(["a", "x", "y"], dtype=object), np.array(["a", "y", "x"], dtype=object))
+    m = metrics(s)
+    assert m["accuracy"] == pytest.approx(1 / 3)
+    assert m["balanced_accuracy"] == 0.5            # recall of a: 1, of "other": 0
+
+
+ORACLE = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_CLASS_VALUES = st.one_of(st.none(), st.sampled_from(["a", "b", "x", "y", "z"]))
+
+
+def _recall_mean(hit: np.ndarray, group: np.ndarray) -> float | None:
+    """Mean over the groups present of the share of hits: balanced accuracy by definition."""
+    groups = sorted(set(group.tolist()))
+    return None if not groups else float(np.mean([hit[group == g].mean() for g in groups]))
+
+
+@ORACLE
+@given(st.lists(st.tuples(_CLASS_VALUES, _CLASS_VALUES), max_size=60),
+       st.sampled_from([(), ("a",), ("a", "b"), ("x", "a", "b", "y", "z")]))
+def test_classification_metrics_against_brute_force(rows: list[tuple], classes: tuple[str, ...]) -> None:
+    s = PerformanceSketch(PerformanceLayout.classification(classes))
+    s.update(np.array([r[0] for r in rows], dtype=object), np.array([r[1] for r in rows], dtype=object))
+    used = [(p, y) for p, y in rows if p is not None and y is not None]
+    m = metrics(s)
+    if not used:
+        assert set(m.values()) == {None}
+        return
+    pred = np.array([p for p, _ in used], dtype=object)
+    y = np.array([y for _, y in used], dtype=object)
+    folded = np.array([v if v in classes else "\x00other" for v in y.tolist()], dtype=object)
+    hit = np.array([p == v for p, v in used])
+    assert m["accuracy"] == pytest.approx(hit.mean(), abs=1e-15)
+    assert m["balanced_accuracy"] == pytest.approx(_recall_mean(hit, folded), abs=1e-12)
+    assert s.correct == int(hit.sum()) and pred.size == s.count
+
+
+@ORACLE
+@given(st.lists(st.tuples(st.one_of(st.floats(-0.5, 1.5), st.sampled_from([0.0, 0.3, 0.5, 1.0, math.nan])),
+                          st.sampled_from([0.0, 1.0, math.nan])), max_size=60),
+       st.sampled_from([0.5, 0.3, 0.0, 1.0]))
+def test_binary_metrics_against_brute_force(rows: list[tuple], threshold: float) -> None:
+    s = PerformanceSketch(PerformanceLayout.binary(threshold))
+    s.update(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]))
+    used = [(p, y) for p, y in rows if not (math.isnan(p) or math.isnan(y))]
+    m = metrics(s)
+    if not used:
+        assert set(m.values()) == {None}
+        return
+    hat = np.array([p >= threshold for p, _ in used])
+    pos = np.array([y == 1.0 for _, y in used])
+    tp, fp, fn = int(np.sum(hat & pos)), int(np.sum(hat & ~pos)), int(np.sum(~hat & pos))
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = None
+    if precision is not None and recall is not None:
+        f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+    want = {"accuracy": float(np.mean(hat == pos)), "balanced_accuracy": _recall_mean(hat == pos, pos),
+            "precision": precision, "recall": recall, "f1": f1, "base_rate": float(np.mean(pos))}
+    for name, value in want.items():
+        assert m[name] == (None if value is None else pytest.approx(value, abs=1e-12)), name

@@ -128,11 +128,12 @@ def test_counts_by_definition(task: str, data) -> None:
         assert s.histogram[1].sum() == sum(int(y) for _, y in used)
         assert s.confusion[1, 1] == sum(h == 1 and y == 1 for h, (_, y) in zip(hats, used, strict=True))
     elif task == "classification":
-        assert s.correct == sum(p == y for p, y in used)
-        assert s.confusion.sum() == len(used)
+        assert s.correct == sum(p == y for p, y in used) == np.trace(s.confusion)
+        assert s.confusion.sum() + s.other_mismatch == len(used)
         named = ("cat", "dog", "1")
         assert s.confusion[0].sum() == sum(y == "cat" for _, y in used)
-        assert s.confusion[-1].sum() == sum(y not in named for _, y in used)
+        assert s.confusion[-1].sum() + s.other_mismatch == sum(y not in named for _, y in used)
+        assert s.other_mismatch == sum(p != y and p not in named and y not in named for p, y in used)
     else:
         assert s.correct == 0
         errors = [Fraction(p - y) for p, y in used]
@@ -158,10 +159,11 @@ def test_classification_folds_rare_classes_into_other() -> None:
     layout = PerformanceLayout.classification(many)
     assert layout.classes == tuple(many[:MAX_CLASSES]) and layout.k == MAX_CLASSES + 1
     s = PerformanceSketch(layout)
-    # two different classes beyond the cap: both "other" in the confusion, yet not correct
+    # two different classes beyond the cap: both fold into "other", yet the pair is wrong:
+    # off the diagonal (other_mismatch); the same class beyond the cap is right, on it
     s.update(np.array(["c060", "c061", "c000"], dtype=object), np.array(["c061", "c061", "c000"], dtype=object))
-    assert s.correct == 2
-    assert s.confusion[-1, -1] == 2 and s.confusion[0, 0] == 1
+    assert s.correct == 2 == np.trace(s.confusion)
+    assert s.confusion[-1, -1] == 1 and s.other_mismatch == 1 and s.confusion[0, 0] == 1
 
 
 def test_length_mismatch_is_an_error() -> None:
@@ -245,6 +247,17 @@ def test_window_sketch_merges_and_snapshots_its_performance(a: ColumnBatch, b: C
         "binary", list(zip(a.prediction[rows].tolist(), a.labels[rows].tolist(), strict=True)))
 
 
+def test_a_snapshot_from_before_labels_were_joined_restores() -> None:
+    # a window snapshot taken without labels restores under a layout that joins them: no
+    # pairs yet, the rest as it was
+    batch = ColumnBatch(np.array([[0.2], [0.7]]), (), np.array([0.9, 0.1]))
+    old = window_of(MonitorLayout(NUM, CAT, PRED), batch)
+    back = WindowSketch.from_state(WITH_LABELS, roundtrip(old.to_state()))
+    assert back.performance == PerformanceSketch(BINARY) and back.events == 2
+    assert back.numeric == old.numeric and back.prediction == old.prediction
+    assert back.merge(window_of(WITH_LABELS, batch)).events == 4
+
+
 def test_window_sketch_with_and_without_labels() -> None:
     without = MonitorLayout(NUM, CAT, PRED)
     batch = ColumnBatch(np.zeros((2, 1)), (), np.array([0.9, 0.1]), np.array([1.0, 1.0]))
@@ -258,8 +271,18 @@ def test_window_sketch_with_and_without_labels() -> None:
         plain.merge(labelled)
     with pytest.raises(ValueError, match="labels"):
         labelled.merge(plain)
-    with pytest.raises(ValueError, match="performance"):
-        WindowSketch.from_state(WITH_LABELS, plain.to_state())
     # a batch without joined labels adds no pairs
     unlabelled = window_of(WITH_LABELS, ColumnBatch(np.zeros((2, 1)), (), np.array([0.9, 0.1])))
     assert unlabelled.performance.count == 0 and unlabelled.events == 2
+
+
+def test_a_layout_built_directly_keeps_its_classes_apart() -> None:
+    # the dataclass constructor derives the class lookup as the factory does: nothing folds
+    # into "other" but the classes beyond the layout's
+    direct = PerformanceLayout("classification", classes=("cat", "dog"))
+    assert direct.lookup == {"cat": 0, "dog": 1} == PerformanceLayout.classification(["cat", "dog"]).lookup
+    s = PerformanceSketch(direct)
+    s.update(np.array(["cat", "dog", "cow"], dtype=object), np.array(["cat", "cat", "cow"], dtype=object))
+    assert s.confusion.tolist() == [[1, 1, 0], [0, 0, 0], [0, 0, 1]]
+    with pytest.raises(ValueError, match="distinct"):
+        PerformanceLayout("classification", classes=("cat", "cat"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 
 import numpy as np
 import orjson
@@ -312,6 +313,13 @@ BAD = {
     "performance-metric-text": _mutate(["performance", "metrics", "accuracy"], "high"),
     "performance-metrics-list": _mutate(["performance", "metrics"], [0.9]),
     "performance-list": _mutate(["performance"], [1]),
+    "performance-count-float": _mutate(["performance", "count"], 3.5),
+    "performance-correct-bool": _mutate(["performance", "correct"], True),
+    "performance-metric-of-another-task": _mutate(["performance", "metrics", "auc"], 0.7),
+    "performance-metric-missing": _mutate(["performance", "metrics", "balanced_accuracy"], delete=True),
+    "performance-accuracy-above-1": _mutate(["performance", "metrics", "accuracy"], 1.5),
+    "performance-threshold-not-binary": _mutate(["performance", "threshold"], 0.5),
+    "performance-negative-std": _mutate(["performance", "abs_error_std"], -1.0),
 }
 
 
@@ -320,6 +328,33 @@ def test_from_dict_rejects_invalid_profiles_with_valueerror(name: str) -> None:
     bad = BAD[name](copy.deepcopy(_valid()))
     with pytest.raises(ValueError):
         from_dict(bad)
+
+
+def _binary_baseline() -> dict:
+    s = PerformanceSketch(PerformanceLayout.binary(0.4))
+    s.update(np.array([0.9, 0.2, 0.5, 0.1]), np.array([1.0, 0.0, 0.0, 1.0]))
+    return to_dict(ReferenceProfile({}, {}, None, performance=PerformanceBaseline.of(s)))
+
+
+@pytest.mark.parametrize(("path", "value", "message"), [
+    (["threshold"], None, "performance.threshold: missing (task binary)"),
+    (["threshold"], 1.5, "performance.threshold: 1.5 is not between 0 and 1"),
+    (["metrics", "log_loss"], -0.1, "performance.metrics.log_loss: -0.1 is not at least 0"),
+    (["metrics", "base_rate"], 2, "performance.metrics.base_rate: 2 is not between 0 and 1"),
+    (["metrics", "mae"], 1.0, "performance.metrics.mae: not a metric of task binary"),
+    (["metrics", "auc"], "high", "performance.metrics.auc: 'high' is not a finite number"),
+    (["correct"], 5, "performance.correct: 5 is not a whole number from 0 to 4"),
+    (["task"], "ranking", "performance.task: 'ranking' is not one of binary, classification, regression"),
+])
+def test_a_bad_baseline_names_its_key(path: list[str], value: object, message: str) -> None:
+    d = _binary_baseline()
+    assert from_dict(d).performance.threshold == 0.4
+    target = d["performance"]
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        from_dict(d)
 
 
 def test_from_dict_accepts_the_valid_base() -> None:

@@ -152,8 +152,8 @@ def test_performance_defaults_follow_the_prediction_type() -> None:
 
     config = parse_config({"monitors": [
         monitor(),
-        monitor(name="n", prediction={"type": "numeric"}),
-        monitor(name="c", prediction={"type": "categorical"}),
+        monitor(name="n", prediction={"type": "numeric"}, performance={}),
+        monitor(name="c", prediction={"type": "categorical"}, performance={}),
         monitor(name="r", prediction={"type": "numeric"}, performance={
             "task": "regression", "mae_increase": 0.25, "alpha": 0.05, "min_count": 100,
             "min": {"r2": 0.5}, "max": {"rmse": 3, "mae": 2.5}}),
@@ -161,7 +161,7 @@ def test_performance_defaults_follow_the_prediction_type() -> None:
             "threshold": 0.3, "accuracy_drop": 0.1, "min": {"auc": 0.8, "accuracy": 0.9}}),
     ]})
     none, binary, classes, regression, tuned = (m.performance for m in config.monitors)
-    assert none == PerformanceConfig() and none.task is None
+    assert none is None
     assert binary == PerformanceConfig(task="binary")
     assert classes == PerformanceConfig(task="classification")
     assert regression == PerformanceConfig(task="regression", alpha=0.05, mae_increase=0.25, min_count=100,
@@ -170,6 +170,14 @@ def test_performance_defaults_follow_the_prediction_type() -> None:
     assert tuned == PerformanceConfig(task="binary", threshold=0.3, accuracy_drop=0.1,
                                       min=(("accuracy", 0.9), ("auc", 0.8)))
     assert config.limits.max_pending_labels == 1_000_000
+
+
+def test_a_prediction_alone_does_not_judge_performance() -> None:
+    # without a performance section a monitor joins no labels and records no baseline
+    config = parse_config({"monitors": [{"name": "m", "source": {"predictions": "p", "labels": "l"},
+                                         "features": {"x": {"type": "numeric"}},
+                                         "prediction": {"type": "numeric"}}]})
+    assert config.monitors[0].performance is None
 
 
 def test_task_metrics_are_the_detectors_metrics() -> None:

@@ -170,7 +170,7 @@ def test_null_statistics_are_allowed() -> None:
 
 # A report's performance object (binary score task), as the README shows it.
 PERFORMANCE = {
-    "task": "binary", "count": 812, "unmatched": 3,
+    "task": "binary", "count": 812, "unmatched": 3, "dropped": {"late": 2, "null_prediction": 0, "duplicate": 1},
     "metrics": {"accuracy": 0.91, "balanced_accuracy": 0.88, "precision": 0.9, "recall": 0.8, "f1": 0.85,
                 "auc": 0.95, "log_loss": 0.31, "base_rate": 0.3},
     "reference": {"count": 20000, "metrics": {"accuracy": 0.9, "balanced_accuracy": 0.87, "precision": 0.9,
@@ -178,13 +178,14 @@ PERFORMANCE = {
                                               "base_rate": 0.32}},
     "p_value": 0.41, "degraded": False, "degraded_metrics": [],
 }
-REGRESSION = {"task": "regression", "count": 50, "unmatched": 0,
+REGRESSION = {"task": "regression", "count": 50, "unmatched": 0, "dropped": {"late": 0, "null_prediction": 0, "duplicate": 0},
               "metrics": {"mae": 1.2, "rmse": 1.6, "bias": -0.3, "r2": -2.5},
               "reference": None, "p_value": 1e-9, "degraded": True, "degraded_metrics": ["mae"]}
 
 
 @pytest.mark.parametrize("performance", [PERFORMANCE, REGRESSION, {
-    "task": "classification", "count": 1, "unmatched": 0, "metrics": {"accuracy": 1.0, "balanced_accuracy": 1.0},
+    "task": "classification", "count": 1, "unmatched": 0, "dropped": {"late": 0, "null_prediction": 1, "duplicate": 0},
+    "metrics": {"accuracy": 1.0, "balanced_accuracy": 1.0},
     "reference": None, "p_value": None, "degraded": False, "degraded_metrics": []}])
 def test_performance_objects_validate(performance: dict) -> None:
     validate_instance("window_report", {**REPORT, "performance": performance})
@@ -197,6 +198,9 @@ def test_performance_objects_validate(performance: dict) -> None:
     (PERFORMANCE, ("task",), "ranking"),
     (PERFORMANCE, ("count",), -1),
     (PERFORMANCE, ("unmatched",), 0.5),
+    (PERFORMANCE, ("dropped", "late"), -1),
+    (PERFORMANCE, ("dropped", "other"), 1),
+    (PERFORMANCE, ("dropped",), 3),
     (PERFORMANCE, ("p_value",), 2),
     (PERFORMANCE, ("degraded",), "no"),
     (PERFORMANCE, ("reference", "metrics", "accuracy"), -0.1),

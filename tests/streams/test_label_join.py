@@ -95,3 +95,22 @@ def test_doctests_of_the_label_modules() -> None:
     for module in (label_decode, label_join):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+@pytest.mark.parametrize("dtype", [np.float64, object])
+def test_settle_accounts_for_every_label(dtype) -> None:
+    store = LabelStore(cap=100, dtype=dtype)
+    one = 1.0 if dtype is np.float64 else "cat"
+    store.add(labels(["a", "b", "c", "d", "a", "x"], [one] * 6, dtype))      # "a" twice
+    batch = predictions(["a", "b", "c", "d", "e"])
+    missing = np.nan if dtype is np.float64 else None
+    values = np.array([one, missing, one, one, one], dtype=dtype)          # b has no prediction
+    batch = DecodedBatch(ColumnBatch(np.zeros((5, 0)), (), values), batch.timestamps, batch.versions, (),
+                         event_ids=batch.event_ids)
+    out = store.attach(batch)
+    store.settle(out.columns, np.array([False, False, True, False, False]))   # c reached no window
+    store.take_unmatched()                                                     # x
+    c = store.counts
+    assert (c.read, c.pairs, c.unmatched, c.dropped) == (
+        6, 2, 1, {"late": 1, "null_prediction": 1, "duplicate": 1})
+    assert c.read == c.pairs + c.unmatched + sum(c.dropped.values())

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pytest
 from driftline.detectors.judgement import WindowJudgement
 from driftline.detectors.performance_judge import PerformanceJudge
 from driftline.detectors.performance_sketch import PerformanceLayout, PerformanceSketch
-from driftline.streams.metrics import DriftlineCollector, RuntimeStats
+from driftline.streams.metrics import MAX_EXPORTED_VERSIONS, DriftlineCollector, RuntimeStats
 from prometheus_client import CollectorRegistry, generate_latest
 
 
@@ -33,16 +36,39 @@ def test_model_performance_per_monitor_version_and_metric() -> None:
         return registry.get_sample_value("driftline_model_performance",
                                          {"monitor": "fraud", "model_version": version, "metric": metric})
 
-    assert value("", "accuracy") == overall.metrics["accuracy"] == 0.75
-    assert value("v3", "accuracy") == 1.0
-    assert value("", "auc") == overall.metrics["auc"]
-    assert value("v3", "precision") == 1.0
+    # by hand from the pairs: predictions at 0.5 are 1, 1, 0, 1 for labels 1, 0, 0, 1; of the
+    # positive/negative score pairs (0.9, 0.8), (0.9, 0.2), (0.6, 0.8), (0.6, 0.2) three are ordered
+    assert value("*", "accuracy") == 0.75
+    assert value("*", "precision") == 2 / 3
+    assert value("*", "auc") == 0.75
+    assert value("*", "log_loss") == pytest.approx(math.fsum(-np.log([0.9, 0.2, 0.8, 0.6])) / 4, rel=1e-15)
+    assert value("v3", "accuracy") == 1.0 and value("v3", "precision") == 1.0
+    assert value("", "accuracy") is None           # "" is a model version, not all of them
     # undefined metrics are left out, not exported as NaN
     one_class = _result([0.3], [1])
     stats.judged("fraud", WindowJudgement((), None), [], {None: one_class})
-    assert value("", "auc") is None and value("", "accuracy") == 0.0
+    assert value("*", "auc") is None and value("*", "accuracy") == 0.0
     assert value("v3", "accuracy") is None         # only the last window's versions remain
     assert b"# TYPE driftline_model_performance gauge" in generate_latest(registry)
+
+
+def test_model_versions_are_capped_and_apart_from_all_versions() -> None:
+    stats = RuntimeStats()
+    by_version = {None: _result([0.9], [1]), "": _result([0.2, 0.1], [1, 1])}
+    for i in range(MAX_EXPORTED_VERSIONS + 5):            # v00 has 1 pair, v14 has 15
+        by_version[f"v{i:02d}"] = _result([0.9] * (i + 1), [1] * (i + 1))
+    stats.judged("fraud", WindowJudgement((), None), [], by_version)
+    samples = [s for m in _registry(stats).collect() if m.name == "driftline_model_performance"
+               for s in m.samples if s.labels["metric"] == "accuracy"]
+    got = {s.labels["model_version"]: s.value for s in samples}
+    kept = {f"v{i:02d}" for i in range(5, MAX_EXPORTED_VERSIONS + 5)}    # the most pairs
+    assert set(got) == {"*"} | kept
+    assert got["*"] == 1.0
+    by_version[""] = _result([0.2] * 99, [1] * 99)        # now "" has the most pairs: its own series
+    stats.judged("fraud", WindowJudgement((), None), [], by_version)
+    got = {s.labels["model_version"]: s.value for m in _registry(stats).collect()
+           if m.name == "driftline_model_performance" for s in m.samples if s.labels["metric"] == "accuracy"}
+    assert got[""] == 0.0 and got["*"] == 1.0 and len(got) == MAX_EXPORTED_VERSIONS + 1
 
 
 def test_no_labels_no_series() -> None:

@@ -144,7 +144,7 @@ def test_the_accuracy_drop_fires_in_the_first_window_after_it(out) -> None:
     assert [alert["alert_id"]] == [a for r in out["retrain"] for a in r["reasons"]]
 
 
-def test_bad_labels_reach_the_dlq_with_their_line(out) -> None:
+def test_bad_labels_reach_the_dlq_with_their_line(data: Path, out) -> None:
     dlq = out["dlq"]
     assert [(d["offset"], d["reason"], d["stage"]) for d in dlq] == [
         (11, "invalid_json", "decode_labels"), (12, "bad_label", "decode_labels"),
@@ -152,6 +152,17 @@ def test_bad_labels_reach_the_dlq_with_their_line(out) -> None:
         (15, "bad_timestamp", "decode_labels")]
     assert [d["raw"].encode() for d in dlq] == BAD_LABELS
     assert all(d["monitor"] == "fraud" and d["detail"] for d in dlq)
+    assert {d["topic"] for d in dlq} == {str(data / "labels.jsonl")}   # told from the predictions'
+
+
+def test_dead_letters_name_the_file_they_come_from(data: Path, tmp_path: Path) -> None:
+    events = (data / "events.jsonl").read_bytes().splitlines()
+    (tmp_path / "e.jsonl").write_bytes(b"\n".join([b"not json", *events[:2000]]) + b"\n")
+    assert main(["replay", "--config", str(data / "driftline.yaml"), "--input", str(tmp_path / "e.jsonl"),
+                 "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o")]) == 0
+    dlq = read(tmp_path / "o" / "dlq.jsonl")
+    assert [(d["topic"], d["stage"]) for d in dlq] == [(str(data / "labels.jsonl"), "decode_labels")] * 5 + [
+        (str(tmp_path / "e.jsonl"), "decode")]
 
 
 def test_without_labels_performance_stays_null(data: Path, tmp_path: Path) -> None:
@@ -179,8 +190,7 @@ def test_a_reference_without_labels_judges_only_absolute_bounds(data: Path, tmp_
     del ref["performance"]
     (tmp_path / "reference.json").write_bytes(orjson.dumps(ref))
     cfg = (data / "driftline.yaml").read_text().replace(
-        "    prediction: {type: numeric}\n",
-        "    prediction: {type: numeric}\n    performance: {min: {accuracy: 0.85}}\n")
+        "    performance: {}\n", "    performance: {min: {accuracy: 0.85}}\n")
     (tmp_path / "c.yaml").write_text(cfg)
     assert main(["replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
                  "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o")]) == 0
@@ -189,6 +199,144 @@ def test_a_reference_without_labels_judges_only_absolute_bounds(data: Path, tmp_
     perf = [a for a in read(tmp_path / "o" / "alerts.jsonl") if a["kind"] == "performance"]
     assert [(a["status"], a["window_start"], a["threshold"], a["p_value"], a["evidence"]["rule"]) for a in perf] == [
         ("firing", "2026-11-25T10:00:30Z", 0.85, None, "min")]
+
+
+def _with_monitors(data: Path, *extra: str) -> str:
+    """The fixture's config (absolute reference path) with more monitors: fraud's block renamed
+    and edited by each ``extra`` (python replace pairs joined by '|')."""
+    text = (data / "driftline.yaml").read_text().replace("reference.json", str(data / "reference.json"))
+    head, kafka = text.split("kafka:")
+    block = head.split("monitors:\n")[1]
+    for spec in extra:
+        name, *edits = spec.split("|")
+        more = block.replace("name: fraud", f"name: {name}")
+        for old, new in zip(edits[::2], edits[1::2], strict=True):
+            more = more.replace(old, new)
+        head += more
+    return head + "kafka:" + kafka
+
+
+def test_only_monitors_with_a_performance_section_join_labels(data: Path, tmp_path: Path) -> None:
+    # "inputs" watches the features alone, "twin" judges performance like fraud
+    cfg = _with_monitors(data, "inputs|    prediction: {type: numeric}\n||    performance: {}\n|", "twin")
+    (tmp_path / "c.yaml").write_text(cfg)
+    proc = run_cli("replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
+                   "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    reports = read(tmp_path / "o" / "reports.jsonl")
+    by_monitor = {m: [r for r in reports if r["monitor"] == m and r["model_version"] is None]
+                  for m in ("fraud", "inputs", "twin")}
+    assert {r["performance"] is None for r in by_monitor["inputs"]} == {True}
+    for m in ("fraud", "twin"):                 # both get every pair, from one decoding
+        assert sum(r["performance"]["count"] for r in by_monitor[m]) == EVENTS - 1
+    dlq = read(tmp_path / "o" / "dlq.jsonl")
+    assert sorted({d["monitor"] for d in dlq if d["stage"] == "decode_labels"}) == ["fraud", "twin"]
+    lines = sum(1 for line in (data / "labels.jsonl").read_bytes().splitlines() if line.strip())
+    # e10's first label is a replaced duplicate: dropped
+    assert f"{lines} label events (fraud: {EVENTS - 1} joined, 5 invalid, 2 without a prediction, 1 dropped; " \
+           f"twin: {EVENTS - 1} joined, 5 invalid, 2 without a prediction, 1 dropped)" in proc.stdout
+
+
+def test_labels_for_no_monitor_that_judges_performance(data: Path, tmp_path: Path) -> None:
+    cfg = _with_monitors(data, "inputs|    prediction: {type: numeric}\n||    performance: {}\n|")
+    (tmp_path / "c.yaml").write_text(cfg)
+    args = ["replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
+            "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o")]
+    _one_line_error(run_cli(*args, "--monitor", "inputs"),
+                    "monitor 'inputs' does not judge performance on labels; add a `performance:`")
+    (tmp_path / "c.yaml").write_text(cfg.replace("    performance: {}\n", ""))
+    _one_line_error(run_cli(*args), "no monitor judges performance on labels")
+
+
+def _tiny_monitor(tmp_path: Path, performance: str = "{}") -> Path:
+    """A monitor of one feature x and a score, 10 s windows, grace 1 s, and its reference."""
+    rows = [{"x": float(i % 7), "prediction": (i % 10) / 10, "label": i % 2} for i in range(200)]
+    synth.write_lines(tmp_path / "t.jsonl", [orjson.dumps(r) for r in rows])
+    (tmp_path / "c.yaml").write_text(
+        "monitors:\n  - name: tiny\n    source: p\n    features: {x: {type: numeric}}\n"
+        f"    prediction: {{type: numeric}}\n    performance: {performance}\n"
+        "    reference: {path: r.json}\n    window: {size: 10s, grace: 1s}\n"
+        "    alerts: {fire_after: 1, resolve_after: 1}\n")
+    assert main(["reference", "build", "--config", str(tmp_path / "c.yaml"), "--monitor", "tiny",
+                 "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json")]) == 0
+    return tmp_path / "c.yaml"
+
+
+def _event(i: int | str, t: float, score: float | None) -> bytes:
+    return orjson.dumps({"event_id": i, "timestamp": 1_800_000_000 + t, "features": {"x": 1.0},
+                         "prediction": {"score": score}})
+
+
+def test_every_label_is_accounted_for(tmp_path: Path) -> None:
+    cfg = _tiny_monitor(tmp_path)
+    # 40 events in the first window; one at 25 s closes it; then one late for it (t = 1 s) and
+    # one without a score
+    events = [_event(i, i / 10, 0.9) for i in range(40)]
+    events += [_event(40, 25.0, 0.9), _event(41, 1.0, 0.9), _event(42, 26.0, None)]
+    labels = [orjson.dumps({"event_id": i, "label": 1}) for i in range(43)]
+    labels += [orjson.dumps({"event_id": 0, "label": 1}), orjson.dumps({"event_id": "nobody", "label": 0})]
+    synth.write_lines(tmp_path / "e.jsonl", events)
+    synth.write_lines(tmp_path / "l.jsonl", labels)
+    proc = run_cli("replay", "--config", str(cfg), "--input", str(tmp_path / "e.jsonl"),
+                   "--labels", str(tmp_path / "l.jsonl"), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    reports = [r for r in read(tmp_path / "o" / "reports.jsonl") if r["model_version"] is None]
+    for r in reports:
+        validate_instance("window_report", r)
+    pairs = sum(r["performance"]["count"] for r in reports)
+    last = reports[-1]["performance"]
+    assert (pairs, last["unmatched"], last["dropped"]) == (41, 1, {"late": 1, "null_prediction": 1, "duplicate": 1})
+    assert [r["performance"]["dropped"] for r in reports[:-1]] == [{"late": 0, "null_prediction": 0, "duplicate": 0}]
+    # labels read = pairs + unmatched + dropped
+    assert len(labels) == pairs + last["unmatched"] + sum(last["dropped"].values())
+    assert "45 label events (tiny: 41 joined, 0 invalid, 1 without a prediction, 3 dropped)" in proc.stdout
+
+
+def test_windows_with_too_few_labels_leave_a_performance_alert_as_it_is(tmp_path: Path) -> None:
+    cfg = _tiny_monitor(tmp_path, "{min: {accuracy: 0.9}}")
+    # four windows of 100 events: all wrong on 100 labels, then on 5 (below min_count 30), then
+    # no label at all, then all right on 100 labels
+    events, labels = [], []
+    for w, (n_labels, label) in enumerate([(100, 0), (5, 0), (0, 0), (100, 1)]):
+        for i in range(100):
+            eid = f"w{w}-{i}"
+            events.append(_event(eid, w * 10 + i / 10, 0.9))
+            if i < n_labels:
+                labels.append(orjson.dumps({"event_id": eid, "label": label}))
+    synth.write_lines(tmp_path / "e.jsonl", events)
+    synth.write_lines(tmp_path / "l.jsonl", labels)
+    assert main(["replay", "--config", str(cfg), "--input", str(tmp_path / "e.jsonl"),
+                 "--labels", str(tmp_path / "l.jsonl"), "--out", str(tmp_path / "o")]) == 0
+    perf = [a for a in read(tmp_path / "o" / "alerts.jsonl") if a["kind"] == "performance"]
+    assert [(a["status"], a["window_start"][11:]) for a in perf] == [("firing", "08:00:00Z"), ("resolved", "08:00:30Z")]
+
+
+def test_label_runs_that_measure_nothing_say_so(tmp_path: Path) -> None:
+    cfg = _tiny_monitor(tmp_path)
+    events = [_event(i, i / 10, 0.9) for i in range(50)]
+    synth.write_lines(tmp_path / "e.jsonl", events)
+    synth.write_lines(tmp_path / "bad.jsonl", [b"nope", b'{"event_id": 1, "label": 7}'])
+    synth.write_lines(tmp_path / "l.jsonl", [orjson.dumps({"event_id": i, "label": 1}) for i in range(50)])
+
+    def replay(events: str, labels: str) -> list[str]:
+        proc = run_cli("replay", "--config", str(cfg), "--input", str(tmp_path / events),
+                       "--labels", str(tmp_path / labels), "--out", str(tmp_path / "o"))
+        assert proc.returncode == 0, proc.stderr
+        return [line for line in proc.stdout.splitlines() if line.startswith("warning: ")]
+
+    assert replay("e.jsonl", "l.jsonl") == []
+    assert replay("e.jsonl", "bad.jsonl") == [
+        "warning: monitor 'tiny': every label event (2) went to the dead letters (dlq.jsonl, stage "
+        "decode_labels): no performance was measured"]
+    (tmp_path / "none.jsonl").write_bytes(b"not an event\n")
+    assert replay("none.jsonl", "l.jsonl") == [
+        "warning: monitor 'tiny' closed no window: its labels (50 unmatched, 0 dropped) are in no report, "
+        "only in this summary"]
+    ref = orjson.loads((tmp_path / "r.json").read_bytes())
+    del ref["performance"]
+    (tmp_path / "r.json").write_bytes(orjson.dumps(ref))
+    assert [w[:66] for w in replay("e.jsonl", "l.jsonl")] == [
+        "warning: monitor 'tiny': its reference has no performance baseline"]
 
 
 def test_regression_end_to_end(tmp_path: Path) -> None:
@@ -249,22 +397,36 @@ def test_more_labels_than_the_cap(data: Path, tmp_path: Path) -> None:
 
 def test_a_monitor_without_prediction(data: Path, tmp_path: Path) -> None:
     cfg = (data / "driftline.yaml").read_text().replace("    prediction: {type: numeric}\n", "")
-    (tmp_path / "c.yaml").write_text(cfg.replace("reference.json", str(data / "reference.json")))
+    cfg = cfg.replace("reference.json", str(data / "reference.json"))
+    (tmp_path / "c.yaml").write_text(cfg)
+    proc = run_cli("validate", "--config", str(tmp_path / "c.yaml"))
+    _one_line_error(proc, "monitors[0].performance: needs a prediction to compare labels with")
+    (tmp_path / "c.yaml").write_text(cfg.replace("    performance: {}\n", ""))
     proc = run_cli("replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
                    "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o"))
-    _one_line_error(proc, "has no prediction to compare labels with")
+    _one_line_error(proc, "does not judge performance on labels")
 
 
 def test_a_baseline_of_another_threshold(data: Path, tmp_path: Path) -> None:
     cfg = (data / "driftline.yaml").read_text().replace(
-        "    prediction: {type: numeric}\n", "    prediction: {type: numeric}\n    performance: {threshold: 0.3}\n")
+        "    performance: {}\n", "    performance: {threshold: 0.3}\n")
     (tmp_path / "c.yaml").write_text(cfg.replace("reference.json", str(data / "reference.json")))
     proc = run_cli("replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
                    "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o"))
     _one_line_error(proc, "taken at threshold 0.5")
+    _one_line_error(run_cli("validate", "--config", str(tmp_path / "c.yaml")), "taken at threshold 0.5")
     # without --labels the baseline is not used, and replay runs
     assert main(["replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
                  "--out", str(tmp_path / "o2")]) == 0
+
+
+def test_a_broken_baseline_is_a_one_line_error(data: Path, tmp_path: Path) -> None:
+    ref = orjson.loads((data / "reference.json").read_bytes())
+    ref["performance"]["metrics"]["accuracy"] = 1.5
+    (tmp_path / "reference.json").write_bytes(orjson.dumps(ref))
+    (tmp_path / "c.yaml").write_text((data / "driftline.yaml").read_text())
+    proc = run_cli("validate", "--config", str(tmp_path / "c.yaml"))
+    _one_line_error(proc, f"{tmp_path / 'reference.json'}: performance.metrics.accuracy: 1.5 is not between 0 and 1")
 
 
 def test_bad_training_labels_are_a_one_line_error(tmp_path: Path) -> None:
@@ -275,3 +437,55 @@ def test_bad_training_labels_are_a_one_line_error(tmp_path: Path) -> None:
     proc = run_cli("reference", "build", "--config", str(tmp_path / "c.yaml"), "--monitor", "fraud",
                    "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json"))
     _one_line_error(proc, "label, row 8: 'maybe' is not 0, 1, true or false")
+
+
+def test_training_class_labels_read_as_the_live_decoder_reads_them(tmp_path: Path) -> None:
+    # a Parquet / pandas integer column with nulls arrives as floats: 1.0 is the class "1", as
+    # the live label 1 is; "1.0" text stays "1.0"
+    rows = [{"x": float(i), "prediction": p, "label": y}
+            for i, (p, y) in enumerate([("1", 1.0), ("2", 2), ("a", "a"), ("1.0", "1.0"), ("b", None)] * 10)]
+    synth.write_lines(tmp_path / "t.jsonl", [orjson.dumps(r) for r in rows])
+    (tmp_path / "c.yaml").write_text(
+        "monitors:\n  - name: kind\n    source: k\n    features: {x: {type: numeric}}\n"
+        "    prediction: {type: categorical}\n    performance: {}\n    reference: {path: r.json}\n")
+    args = ["reference", "build", "--config", str(tmp_path / "c.yaml"), "--monitor", "kind",
+            "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json")]
+    assert main(args) == 0
+    ref = orjson.loads((tmp_path / "r.json").read_bytes())["performance"]
+    assert (ref["task"], ref["count"], ref["correct"]) == ("classification", 40, 40)
+    rows[3]["label"] = True                      # the live decoder refuses booleans: so does this
+    synth.write_lines(tmp_path / "t.jsonl", [orjson.dumps(r) for r in rows])
+    _one_line_error(run_cli(*args), "label, row 4: True is not a class name (a string or an integer)")
+
+
+def _regression_rows(tmp_path: Path, performance: str | None) -> Path:
+    """Training rows of a regression model, its label column included, and a config."""
+    rows = [{"x": 1.0 + i, "prediction": 76.3 + i, "label": 76.37 + i} for i in range(50)]
+    synth.write_lines(tmp_path / "t.jsonl", [orjson.dumps(r) for r in rows])
+    section = "" if performance is None else f"    performance: {performance}\n"
+    (tmp_path / "c.yaml").write_text(
+        "monitors:\n  - name: price\n    source: prices\n    features: {x: {type: numeric}}\n"
+        f"    prediction: {{type: numeric}}\n{section}    reference: {{path: r.json}}\n")
+    return tmp_path / "c.yaml"
+
+
+def test_a_label_column_without_a_performance_section_is_not_read(tmp_path: Path) -> None:
+    # a numeric prediction with a label column built before labels were joined: it still builds
+    cfg = _regression_rows(tmp_path, None)
+    assert main(["reference", "build", "--config", str(cfg), "--monitor", "price",
+                 "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json")]) == 0
+    assert "performance" not in orjson.loads((tmp_path / "r.json").read_bytes())
+
+
+def test_a_performance_section_records_the_baseline_of_its_task(tmp_path: Path) -> None:
+    cfg = _regression_rows(tmp_path, "{task: regression}")
+    assert main(["reference", "build", "--config", str(cfg), "--monitor", "price",
+                 "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json")]) == 0
+    ref = orjson.loads((tmp_path / "r.json").read_bytes())["performance"]
+    assert ref["task"] == "regression" and ref["count"] == 50
+    assert ref["metrics"]["mae"] == pytest.approx(0.07)
+    # an explicit task the labels do not fit is still the clear one-line error
+    cfg = _regression_rows(tmp_path, "{}")
+    proc = run_cli("reference", "build", "--config", str(cfg), "--monitor", "price",
+                   "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r2.json"))
+    _one_line_error(proc, "label, row 1: 76.37 is not 0, 1, true or false")
