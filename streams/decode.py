@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import chain
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 import numpy as np
@@ -275,20 +275,18 @@ def _event_types(spec: DecoderSpec) -> EventTypes | None:
 
 
 def _getter_groups(types: EventTypes, prefix: str, paths: tuple[tuple[str, ...], ...]) -> list:
-    """Columns grouped by parent object, each group read by one ``attrgetter`` call per event."""
+    """Columns grouped by parent object, each group read by one ``attrgetter`` call per event
+    (a tuple per event for several names, the value itself for one)."""
     groups: dict[tuple[str, ...], list[int]] = {}
     for j, p in enumerate(paths):
         groups.setdefault(p[:-1], []).append(j)
     out = []
     for cols in groups.values():
         names = [types.attr(f"{prefix}{j}") for j in cols]
-        getter = attrgetter(*names) if len(names) > 1 else _one_tuple(attrgetter(names[0]))
-        out.append((cols, getter))
+        # one name: the bare value (not a 1-tuple), which ``_floats`` and the label block
+        # read as a single column
+        out.append((cols, attrgetter(*names)))
     return out
-
-
-def _one_tuple(get: Callable[[Any], Any]) -> Callable[[Any], tuple]:
-    return lambda obj: (get(obj),)
 
 
 def _floats(rows: Iterable, n: int, k: int) -> np.ndarray:

@@ -396,3 +396,15 @@ def test_mixed_batches_never_raise_and_account_for_every_event(items, first_offs
     assert out.versions.tolist() == [e.get("model_version") for e in good]
     assert len(ids) == len(out)
     assert list(out.event_ids) == ids
+
+
+def test_values_under_different_parents_one_column_each() -> None:
+    # one feature per parent object: each group is read as a single column, no 1-tuples
+    spec = DecoderSpec(("id",), ("ts",), ("v",), (("a", "x"), ("b", "y")), (("c",),), ("p",))
+    decoder = BatchDecoder(spec)
+    values = [enc({"id": i, "ts": 1.0 + i, "a": {"x": i * 1.5}, "b": {"y": None},
+                   "c": "k" if i % 2 else 3, "p": 0.5}) for i in range(5)]
+    fast = decoder._fast(values)
+    assert columns(fast) == columns(decoder._careful(values, None, None, None, False))
+    assert fast.columns.numeric[:, 0].tolist() == [0.0, 1.5, 3.0, 4.5, 6.0]
+    assert fast.columns.categorical[0].tolist() == ["3", "k", "3", "k", "3"]
