@@ -25,7 +25,7 @@ def tier2_key(partition: int) -> str:
 
 
 # Errors a partition gives while a just-created topic's leader is being elected (or while the
-# client's metadata still names no leader). librdkafka does not flag these two as retriable.
+# client's metadata still names no leader). librdkafka does not flag these as retriable.
 _ELECTING = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
                        KafkaError.UNKNOWN_TOPIC_OR_PART})
 

@@ -48,6 +48,8 @@ POLL_TIMEOUT = 0.1
 def _by_partition(msgs: list[Message]) -> list[tuple[tuple[str | None, int], list[Message]]]:
     """The messages of each (topic, partition), in their order, partitions in order of first
     appearance; C-level maps and one stable argsort instead of a Python loop per message."""
+    if not msgs:   # a batch of nothing but consumer errors
+        return []
     keys = list(zip(map(Message.topic, msgs), map(Message.partition, msgs), strict=True))
     index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
     if len(index) == 1:
