@@ -155,17 +155,7 @@ class BatchDecoder:
         spec = self.spec
         if len(value) > spec.max_event_bytes:
             raise _Bad("too_large", f"event is {len(value)} bytes, the limit is {spec.max_event_bytes}")
-        try:
-            obj = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            obj = self._typed(value)
-            if obj is None:
-                text = str(exc)
-                if "infinity" in text or _non_finite_literal(value, exc.pos):
-                    raise _Bad("non_finite", f"NaN or Infinity is not a number in JSON: {text}") from None
-                raise _Bad("invalid_json", text) from None
-        if not isinstance(obj, dict):
-            raise _Bad("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
+        obj = parse_object(value, self._typed)
         event_id = _get(obj, spec.event_id)
         if event_id is None:
             raise _Bad("missing_field", f"{_dotted(spec.event_id)} is missing")
@@ -238,6 +228,23 @@ def each_event(
             dead.append(DeadLetter(RawRecord(value, topic, partition, offset), bad.reason, bad.detail, stage))
             dead_rows.append(i)
     return good, rows, dead, dead_rows
+
+
+def parse_object(value: bytes, fallback: Callable[[bytes], dict | None] | None = None) -> dict:
+    """One event parsed by ``orjson`` (where it refuses, ``fallback``'s reading, if any), or
+    ``_Bad`` with its reason: ``non_finite``, ``invalid_json`` or ``not_an_object``."""
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        obj = None if fallback is None else fallback(value)
+        if obj is None:
+            text = str(exc)
+            if "infinity" in text or _non_finite_literal(value, exc.pos):
+                raise _Bad("non_finite", f"NaN or Infinity is not a number in JSON: {text}") from None
+            raise _Bad("invalid_json", text) from None
+    if not isinstance(obj, dict):
+        raise _Bad("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 def _concat(parts: list[DecodedBatch]) -> DecodedBatch:

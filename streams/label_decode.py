@@ -37,11 +37,11 @@ from .decode import (
     _Bad,
     _dotted,
     _get,
-    _non_finite_literal,
     _timestamp_one,
     _timestamps_fast,
     each_event,
     fast_or_careful,
+    parse_object,
 )
 from .records import DeadLetter
 
@@ -145,14 +145,7 @@ class LabelDecoder:
         spec = self.spec
         if len(value) > spec.max_event_bytes:
             raise _Bad("too_large", f"label event is {len(value)} bytes, the limit is {spec.max_event_bytes}")
-        try:
-            obj = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            text = str(exc)
-            non_finite = "infinity" in text or _non_finite_literal(value, exc.pos)
-            raise _Bad("non_finite" if non_finite else "invalid_json", text) from None
-        if not isinstance(obj, dict):
-            raise _Bad("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
+        obj = parse_object(value)
         event_id = _get(obj, spec.event_id)
         if event_id is None:
             raise _Bad("missing_field", f"{_dotted(spec.event_id)} is missing")
