@@ -64,6 +64,7 @@ class BatchDecoder:
         self._types = _event_types(spec)
         if self._types is not None:
             self._decode_one = msgspec.json.Decoder(self._types.event).decode
+            self._get = {name: self._types.getter(name) for name in self._types.attrs}
             self._numeric_groups = _getter_groups(self._types, "n", spec.numeric)
             self._label_groups = _getter_groups(self._types, "c", spec.categorical)
 
@@ -86,8 +87,8 @@ class BatchDecoder:
     # -- fast path --------------------------------------------------------------------------
 
     def _fast(self, values: Sequence[bytes]) -> DecodedBatch:
-        spec, t = self.spec, self._types
-        if t is None:
+        spec = self.spec
+        if self._types is None:
             raise _Bad("wrong_type", "")   # conflicting paths: only the careful path can say
         if max(map(len, values)) > spec.max_event_bytes:
             raise _Bad("too_large", "")
@@ -97,8 +98,8 @@ class BatchDecoder:
                 v.decode("utf-8")
         objs = list(map(self._decode_one, values))
         n = len(objs)
-        stamps = _timestamps_fast(list(map(t.getter("timestamp"), objs)))
-        versions = np.array(list(map(t.getter("model_version"), objs)), dtype=object)
+        stamps = _timestamps_fast(list(map(self._get["timestamp"], objs)))
+        versions = np.array(list(map(self._get["model_version"], objs)), dtype=object)
         numeric = np.empty((n, len(spec.numeric)), dtype=np.float64)
         for cols, getter in self._numeric_groups:
             numeric[:, cols] = _floats(map(getter, objs), n, len(cols))
@@ -111,13 +112,13 @@ class BatchDecoder:
                 cats[j] = _labels_as_str(block[:, i])
         pred = None
         if spec.prediction is not None:
-            raw = list(map(t.getter("prediction"), objs))
+            raw = list(map(self._get["prediction"], objs))
             pred = (_floats(raw, n, 1).ravel() if spec.prediction_type == "numeric"
                     else _labels_as_str(np.array(raw, dtype=object)))
             if spec.prediction_type == "numeric" and not np.isfinite(pred[~np.isnan(pred)]).all():
                 raise _Bad("non_finite", "")
         return DecodedBatch(ColumnBatch(numeric, tuple(cats), pred), stamps, versions, (),
-                            event_ids=list(map(t.getter("event_id"), objs)))
+                            event_ids=list(map(self._get["event_id"], objs)))
 
     # -- careful path -----------------------------------------------------------------------
 

@@ -28,8 +28,9 @@ reason for each event.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import count
 from operator import attrgetter
 from typing import Any
 
@@ -70,7 +71,7 @@ class EventTypes:
 
         Raises ``LayoutConflict`` when a path runs through another path's value.
         """
-        root = _Node()
+        root = _Node(count())   # attribute numbers, unique within this layout
         attrs: dict[str, str] = {}
         for name, path in paths.items():
             node, dotted = root, []
@@ -86,14 +87,15 @@ class EventTypes:
 class _Node:
     """One object level of the event: its keys, each a value kind or a nested level."""
 
-    _numbers = iter(range(1 << 62))
-
-    def __init__(self) -> None:
-        self.attr = f"f{next(self._numbers)}"
+    def __init__(self, numbers: Iterator[int]) -> None:
+        self._numbers = numbers
+        self.attr = f"f{next(numbers)}"
         self.keys: dict[str, _Node | tuple[str, str]] = {}
 
     def child(self, key: str, path: tuple[str, ...]) -> _Node:
-        node = self.keys.setdefault(key, _Node())
+        node = self.keys.get(key)
+        if node is None:
+            node = self.keys[key] = _Node(self._numbers)
         if not isinstance(node, _Node):
             raise LayoutConflict(f"{'.'.join(path)} runs through a value")
         return node
