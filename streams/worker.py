@@ -43,6 +43,10 @@ IDLE_CHECK_INTERVAL = 0.2
 LAG_SAMPLE_INTERVAL = 5.0
 # How long one consume() call waits for messages; bounds the latency of idle handling.
 POLL_TIMEOUT = 0.1
+# Commit errors that mean this worker is no longer the group member it was; checkpoint
+# snapshots hold the offsets, so losing such a commit loses nothing.
+_MEMBERSHIP_LOST = frozenset({KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION,
+                              KafkaError.REBALANCE_IN_PROGRESS})
 
 
 def _by_partition(msgs: list[Message]) -> list[tuple[tuple[str | None, int], list[Message]]]:
@@ -356,7 +360,15 @@ class Worker:
             commits.append(TopicPartition(self.partials_topic, p, st.next_offset))
         self.sink.flush()
         if commits and not self.broken:
-            self.consumer.commit(offsets=commits, asynchronous=False)
+            try:
+                self.consumer.commit(offsets=commits, asynchronous=False)
+            except KafkaException as exc:
+                if exc.args[0].code() not in _MEMBERSHIP_LOST:
+                    raise
+                # The group moved on (e.g. while leaving on SIGTERM): the snapshots above already
+                # carry these offsets, and whoever owns the partitions now resumes from them.
+                log.warning("offset commit refused, state is in the changelog", extra=fields(
+                    worker=self.index, error=exc.args[0].str()))
 
     def _new_tier1(self, topic: str, partition: int) -> Tier1Partition:
         return Tier1Partition(topic, partition, {m.cfg.name: m.new_partition() for m in self.by_topic[topic]},
