@@ -22,16 +22,17 @@ reason for each event.
 ...                       "x": ("features", "x")}, {"event_id": "event_id", "timestamp": "timestamp",
 ...                       "x": "number"})
 >>> e = msgspec.json.decode(b'{"id": "a", "ts": 1.5, "features": {"x": 2, "y": [1]}}', type=t.event)
->>> t.getter("x")(e), t.getter("event_id")(e)
-(2.0, 'a')
+>>> t.slots["x"], t.slots["event_id"], t.objects["features"]
+(('features', 0), ('', 0), ('', 2))
+>>> msgspec.structs.astuple(e.f3), e.f1     # features' fields, and the event id
+((2.0,), 'a')
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import count
-from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -53,16 +54,18 @@ class LayoutConflict(ValueError):
 
 @dataclass(frozen=True)
 class EventTypes:
-    """The msgspec struct of a whole event and a getter for each named value."""
+    """The msgspec struct of a whole event and where each named value sits in it."""
 
     event: type
-    attrs: Mapping[str, str]      # value name -> dotted attribute path in the structs
-
-    def attr(self, name: str) -> str:
-        return self.attrs[name]
-
-    def getter(self, name: str) -> Callable[[Any], Any]:
-        return attrgetter(self.attrs[name])
+    # value name -> (dotted key path of the object holding it, "" for the event itself; its
+    # position among that object's struct fields): where ``msgspec.structs.astuple`` puts it
+    slots: Mapping[str, tuple[str, int]]
+    # dotted key path of each nested object -> (that of its holder, its position there),
+    # parents before children
+    objects: Mapping[str, tuple[str, int]]
+    # dotted key path of each nested object -> its struct with every field null (a missing
+    # or null object reads as one), or None when it has a required field
+    empty: Mapping[str, Any]
 
     @classmethod
     def build(cls, paths: Mapping[str, tuple[str, ...]], kinds: Mapping[str, str]) -> EventTypes:
@@ -72,16 +75,18 @@ class EventTypes:
         Raises ``LayoutConflict`` when a path runs through another path's value.
         """
         root = _Node(count())   # attribute numbers, unique within this layout
-        attrs: dict[str, str] = {}
+        slots: dict[str, tuple[str, int]] = {}
         for name, path in paths.items():
-            node, dotted = root, []
+            node = root
             for key in path[:-1]:
                 node = node.child(key, path)
-                dotted.append(node.attr)
-            leaf = node.leaf(path[-1], kinds[name], path)
-            attrs[name] = ".".join([*dotted, leaf])
+            node.leaf(path[-1], kinds[name], path)
+            slots[name] = (".".join(path[:-1]), list(node.keys).index(path[-1]))
         event = root.struct("Event")
-        return cls(event, attrs)
+        objects: dict[str, tuple[str, int]] = {}
+        empty: dict[str, Any] = {}
+        root.walk("", objects, empty)
+        return cls(event, slots, objects, empty)
 
 
 class _Node:
@@ -91,6 +96,7 @@ class _Node:
         self._numbers = numbers
         self.attr = f"f{next(numbers)}"
         self.keys: dict[str, _Node | tuple[str, str]] = {}
+        self.built: type | None = None
 
     def child(self, key: str, path: tuple[str, ...]) -> _Node:
         node = self.keys.get(key)
@@ -123,4 +129,21 @@ class _Node:
                 fields.append((attr, _LEAF_TYPES[kind], None))
         # kw_only: required fields may follow optional ones; gc=False: these structs hold only
         # scalars and other such structs, never cycles, so the collector need not track them.
-        return msgspec.defstruct(label, fields, rename=rename, kw_only=True, gc=False)
+        self.built = msgspec.defstruct(label, fields, rename=rename, kw_only=True, gc=False)
+        return self.built
+
+    def walk(self, where: str, objects: dict[str, tuple[str, int]], empty: dict[str, Any]) -> None:
+        """Record every nested object under this one (path "where"), parents first."""
+        for i, (key, value) in enumerate(self.keys.items()):
+            if isinstance(value, _Node):
+                path = f"{where}.{key}" if where else key
+                objects[path] = (where, i)
+                empty[path] = value.empty()
+                value.walk(path, objects, empty)
+
+    def empty(self) -> Any:
+        """This object's struct with every field null; None when a field is required."""
+        try:
+            return self.built()   # type: ignore[misc]
+        except TypeError:
+            return None

@@ -163,9 +163,10 @@ def test_fast_path_reads_missing_values_and_integer_labels() -> None:
     fast = DECODER._fast(values)     # no fallback needed: both are plain valid events
     assert columns(fast) == columns(careful(values))
     assert fast.columns.categorical[0].tolist() == ["7", None]
-    # a missing or null object on the way (features) is the careful path's job, same result
-    values += [enc({"event_id": "c", "timestamp": 2.0}), enc(ev("d", features=None))]
-    assert columns(DECODER.decode(values)) == columns(careful(values))
+    # a missing or null object on the way (features, prediction) reads as all null, on the
+    # fast path too
+    values += [enc({"event_id": "c", "timestamp": "2026-11-25T10:00:02Z"}), enc(ev("d", features=None))]
+    assert columns(DECODER._fast(values)) == columns(careful(values))
 
 
 # -- fast path == careful path ----------------------------------------------------------------
@@ -408,3 +409,30 @@ def test_values_under_different_parents_one_column_each() -> None:
     assert columns(fast) == columns(decoder._careful(values, None, None, None, False))
     assert fast.columns.numeric[:, 0].tolist() == [0.0, 1.5, 3.0, 4.5, 6.0]
     assert fast.columns.categorical[0].tolist() == ["3", "k", "3", "k", "3"]
+
+
+def test_missing_objects_at_any_depth_read_as_null_on_the_fast_path() -> None:
+    spec = DecoderSpec(("id",), ("ts",), ("v",), (("a", "b", "x"), ("a", "y")), (("a", "b", "c"),), ("p", "s"))
+    decoder = BatchDecoder(spec)
+    events = [{"id": 1, "ts": 1.0, "a": {"b": {"x": 2.5, "c": "k"}, "y": 1}, "p": {"s": 0.5}},
+              {"id": 2, "ts": 2.0, "a": {"b": None, "y": 3}},
+              {"id": 3, "ts": 3.0, "a": None, "p": None},
+              {"id": 4, "ts": 4.0}]
+    values = [enc(e) for e in events]
+    fast = decoder._fast(values)
+    assert columns(fast) == columns(decoder._careful(values, None, None, None, False))
+    assert np.array_equal(fast.columns.numeric, [[2.5, 1.0], [np.nan, 3.0], [np.nan, np.nan], [np.nan, np.nan]],
+                          equal_nan=True)
+    assert fast.columns.categorical[0].tolist() == ["k", None, None, None]
+    assert np.array_equal(fast.columns.prediction, [0.5, np.nan, np.nan, np.nan], equal_nan=True)
+
+
+def test_a_required_value_in_a_missing_object_is_a_dead_letter() -> None:
+    spec = DecoderSpec(("meta", "id"), ("ts",), ("v",), (("x",),), (), None)
+    decoder = BatchDecoder(spec)
+    values = [enc({"meta": {"id": "a"}, "ts": 1.0, "x": 1}), enc({"ts": 2.0, "x": 2}),
+              enc({"meta": None, "ts": 3.0, "x": 3})]
+    out = decoder.decode(values)
+    assert out.event_ids == ["a"]
+    assert [(d.reason, d.record.value) for d in out.dead] == [("missing_field", values[1]),
+                                                             ("missing_field", values[2])]
