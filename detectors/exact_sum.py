@@ -21,14 +21,19 @@ from __future__ import annotations
 
 import numpy as np
 
-# float64 = M * 2**e with |M| < 2**53 and e >= -1126 (subnormals), so 2**-1126 is a common
-# unit for sums and 2**-2252 for squares.
+# float64 = M * 2**(E - 1075) with M < 2**53 a whole number and E >= 1 the biased exponent
+# (subnormals use E = 1), so 2**-1126 is a common unit for sums and 2**-2252 for squares.
 _SHIFT = 1126
 _SHIFT_SQ = 2 * _SHIFT
-# Limbs: 27-bit halves of the mantissa for sums, 18-bit thirds for squares. Group sums are
-# taken with float64 ``bincount`` weights, which is exact while every partial sum stays below
-# 2**53: with at most 2**15 values per pass, 27+15 and 2*18+2+15 bits both fit.
+_BIAS = 1075
+_FRACTION = (1 << 52) - 1
+_HIDDEN = 1 << 52
+# Limbs: 27-bit halves of M for sums, 18-bit thirds for squares (their products below 2**37).
+# Group sums are taken with float64 ``bincount`` weights, which is exact while every partial
+# sum stays below 2**53: with at most 2**15 values per pass, 27+15 and 37+1+15 bits both fit.
 _MAX_ROWS = 1 << 15
+_LOW27 = (1 << 27) - 1
+_LOW18 = (1 << 18) - 1
 
 
 class ExactSums:
@@ -59,45 +64,47 @@ class ExactSums:
             self._add(values[start : start + _MAX_ROWS], cols[start : start + _MAX_ROWS])
 
     def _add(self, x: np.ndarray, col: np.ndarray) -> None:
-        mant, exp = np.frexp(np.where(np.isnan(x), 0.0, x))
-        # The limbs are whole numbers held in float64 (every one below 2**53, so exact): no
-        # int64 round trips, and bincount takes them as weights without a conversion pass.
-        m = np.abs(mant) * 2.0**53               # |mantissa| as an integer, < 2**53
-        neg = mant < 0
-        e_min = int(exp.min(initial=0))
-        span = int(exp.max(initial=0)) - e_min + 1
-        key = (exp - e_min) + col * span          # one bin per (column, binary exponent): no sort
+        # M and E straight from the IEEE bits with integer ops (no frexp, no float rounding)
+        bits = np.ascontiguousarray(x).view(np.int64)
+        field = (bits >> 52) & 0x7FF
+        special = field == 0x7FF                  # NaN (missing) or infinity
+        if special.any() and np.isinf(x).any():
+            raise ValueError("exact sums take finite values or NaN (missing)")
+        mant = np.where(field > 0, (bits & _FRACTION) | _HIDDEN, bits & _FRACTION)
+        mant[special] = 0
+        e = np.maximum(field, 1)
+        e_min = int(e.min())
+        span = int(e.max()) - e_min + 1
+        key = (e - e_min) + col * span            # one bin per (column, exponent): no sort
         size = self._k * span
 
         def group_sums(weights: np.ndarray) -> np.ndarray:
             return np.bincount(key, weights=weights, minlength=size)
 
-        hi = np.floor(m * 2.0**-27)
-        lo = m - hi * 2.0**27
-        a = np.floor(m * 2.0**-36)
-        rest = m - a * 2.0**36
-        b = np.floor(rest * 2.0**-18)
-        c = rest - b * 2.0**18
-        limbs = np.stack([group_sums(np.where(neg, -hi, hi)), group_sums(np.where(neg, -lo, lo)),
-                          group_sums(a * a), group_sums(2.0 * a * b), group_sums(2.0 * a * c + b * b),
-                          group_sums(2.0 * b * c), group_sums(c * c)])
+        sign = np.where(bits < 0, -1, 1)
+        a, b, c = mant >> 36, (mant >> 18) & _LOW18, mant & _LOW18
+        limbs = np.stack([group_sums(sign * (mant >> 27)), group_sums(sign * (mant & _LOW27)),
+                          group_sums(a * a), group_sums(2 * a * b), group_sums(2 * a * c + b * b),
+                          group_sums(2 * b * c), group_sums(c * c)])
         groups = np.flatnonzero(np.any(limbs != 0, axis=0))
         if groups.size == 0:
             return
         # Combine the groups' limbs as Python integers in object arrays (element-wise int ops
-        # without an interpreter loop per group), then one total per column.
+        # without an interpreter loop per group), relative to the smallest exponent so they
+        # stay small; each column's total is shifted to the common unit once.
         cols = groups // span
-        ex = (groups % span + e_min - 53).astype(object)
+        rel = (groups % span).astype(object)
         s_hi, s_lo, q72, q54, q36, q18, q00 = limbs[:, groups].astype(np.int64).astype(object)
-        group_sum = ((s_hi << 27) + s_lo) << (ex + _SHIFT)
-        group_sq = ((q72 << 72) + (q54 << 54) + (q36 << 36) + (q18 << 18) + q00) << (2 * ex + _SHIFT_SQ)
+        group_sum = ((s_hi << 27) + s_lo) << rel
+        group_sq = ((q72 << 72) + (q54 << 54) + (q36 << 36) + (q18 << 18) + q00) << (2 * rel)
         starts = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]])
         col_sum = np.add.reduceat(group_sum, starts).tolist()
         col_sq = np.add.reduceat(group_sq, starts).tolist()
+        up, up_sq = e_min - _BIAS + _SHIFT, 2 * (e_min - _BIAS) + _SHIFT_SQ
         sums, sqs = self._sum, self._sq
         for i, j in enumerate(cols[starts].tolist()):
-            sums[j] += col_sum[i]
-            sqs[j] += col_sq[i]
+            sums[j] += col_sum[i] << up
+            sqs[j] += col_sq[i] << up_sq
 
     def merge(self, other: ExactSums) -> ExactSums:
         """A new ``ExactSums`` holding both; neither operand changes."""

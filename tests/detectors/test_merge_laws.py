@@ -135,6 +135,13 @@ def test_exact_sums_state_roundtrip(x: np.ndarray) -> None:
     assert back.k == 3
 
 
+def test_exact_sums_refuse_infinities() -> None:
+    s = ExactSums(2)
+    with pytest.raises(ValueError, match="finite"):
+        s.update(np.array([[1.0, -math.inf]]))
+    assert s == ExactSums(2)
+
+
 def test_exact_sums_different_widths_do_not_merge() -> None:
     with pytest.raises(ValueError):
         ExactSums(2).merge(ExactSums(3))
