@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from _common import cpu_model as _cpu_model  # noqa: E402  (same folder: scripts run from it)
 from _common import git_revision  # noqa: E402, F401  (re-exported for the run_* scripts)
+from driftline.streams.changelog import watermarks  # noqa: E402
 
 from driftline import synth  # noqa: E402
 
@@ -445,7 +446,7 @@ def read_messages(bootstrap: str, topic: str, timeout: float = 30.0) -> list:
         if topic not in md.topics or md.topics[topic].error is not None:
             return []
         parts = list(md.topics[topic].partitions)
-        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+        ends = {p: watermarks(c, TopicPartition(topic, p), "reading")[1] for p in parts}  # waits out elections
         c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts if ends[p] > 0])
         got = dict.fromkeys(parts, 0)
         out = []

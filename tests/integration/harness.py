@@ -17,6 +17,7 @@ import numpy as np
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from driftline.schemas.config import load_config
+from driftline.streams.changelog import watermarks
 from driftline.streams.reference_io import build_profile, write_reference
 from driftline.streams.replay import replay
 from driftline.streams.sinks import JsonlSink
@@ -70,7 +71,8 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 20.0) -> list[Any]:
     try:
         md = c.list_topics(topic, timeout=10)
         parts = list(md.topics[topic].partitions)
-        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+        # a topic the worker has just created may still be electing its leaders: waited out
+        ends = {p: watermarks(c, TopicPartition(topic, p), "reading")[1] for p in parts}
         c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts if ends[p] > 0])
         got = {p: 0 for p in parts}
         out = []
