@@ -60,6 +60,8 @@ class ExactSums:
         """Add ``values[i]`` to column ``cols[i]`` (NaN = missing): for sparse updates."""
         values = np.asarray(values, dtype=np.float64)
         cols = np.asarray(cols, dtype=np.int64)
+        if np.isinf(values).any():     # checked before anything is added: all or nothing
+            raise ValueError("exact sums take finite values or NaN (missing)")
         for start in range(0, values.size, _MAX_ROWS):
             self._add(values[start : start + _MAX_ROWS], cols[start : start + _MAX_ROWS])
 
@@ -67,11 +69,14 @@ class ExactSums:
         # M and E straight from the IEEE bits with integer ops (no frexp, no float rounding)
         bits = np.ascontiguousarray(x).view(np.int64)
         field = (bits >> 52) & 0x7FF
-        special = field == 0x7FF                  # NaN (missing) or infinity
-        if special.any() and np.isinf(x).any():
-            raise ValueError("exact sums take finite values or NaN (missing)")
+        # zeros and NaN (missing; infinities were refused) add nothing: left out, so that
+        # their exponent fields (0 and 2047) do not stretch the exponent range of the groups
+        keep = (bits & np.int64(0x7FFFFFFFFFFFFFFF) != 0) & (field != 0x7FF)
+        if not keep.all():
+            bits, field, col = bits[keep], field[keep], col[keep]
+            if bits.size == 0:
+                return
         mant = np.where(field > 0, (bits & _FRACTION) | _HIDDEN, bits & _FRACTION)
-        mant[special] = 0
         e = np.maximum(field, 1)
         e_min = int(e.min())
         span = int(e.max()) - e_min + 1

@@ -36,6 +36,9 @@ from .records import DeadLetter, DecodedBatch, RawRecord
 # objects of a slice stay in the CPU caches, which measured ~40% faster than whole batches.
 _FAST_SLICE_BYTES = 262_144
 _tzinfo = attrgetter("tzinfo")
+# the integers orjson reads as integers (signed and unsigned 64-bit)
+_INT_MIN = -(1 << 63)
+_UINT_MAX = (1 << 64) - 1
 T = TypeVar("T")
 
 
@@ -124,8 +127,11 @@ class BatchDecoder:
                     else _labels_as_str(raw.copy()))
             if spec.prediction_type == "numeric" and not np.isfinite(pred[~np.isnan(pred)]).all():
                 raise _Bad("non_finite", "")
+        ids = column("event_id").tolist()
+        if int in set(map(type, ids)):
+            _orjson_ints(ids)
         return DecodedBatch(ColumnBatch(numeric, tuple(cats), pred), stamps, column("model_version").copy(),
-                            (), event_ids=column("event_id").tolist())
+                            (), event_ids=ids)
 
     # -- careful path -----------------------------------------------------------------------
 
@@ -289,10 +295,10 @@ def _event_types(spec: DecoderSpec) -> EventTypes | None:
         return None
 
 
-def _column_groups(types: EventTypes, prefix: str, k: int) -> list[tuple[list[int], str, list[int]]]:
+def _column_groups(types: EventTypes, prefix: str, k: int) -> list[tuple[list[int], tuple[str, ...], list[int]]]:
     """Columns ``prefix0 .. prefix{k-1}`` grouped by the object holding them: (columns, that
     object's path, their positions in its table), so a group is one numpy fancy index."""
-    groups: dict[str, tuple[list[int], list[int]]] = {}
+    groups: dict[tuple[str, ...], tuple[list[int], list[int]]] = {}
     for j in range(k):
         where, i = types.slots[f"{prefix}{j}"]
         cols, at = groups.setdefault(where, ([], []))
@@ -301,11 +307,11 @@ def _column_groups(types: EventTypes, prefix: str, k: int) -> list[tuple[list[in
     return [(cols, where, at) for where, (cols, at) in groups.items()]
 
 
-def _tables(types: EventTypes, objs: list) -> dict[str, np.ndarray]:
-    """One ``(n, fields)`` object array per struct level ("" = the events themselves), built by
+def _tables(types: EventTypes, objs: list) -> dict[tuple[str, ...], np.ndarray]:
+    """One ``(n, fields)`` object array per struct level (() = the events themselves), built by
     ``astuple`` per struct and one ``fromiter`` per level (no numpy shape discovery on the
     structs). A missing or null nested object reads as its all-null struct."""
-    tables = {"": _table(objs)}
+    tables = {(): _table(objs)}
     for where, (holder, i) in types.objects.items():
         items = tables[holder][:, i].tolist()
         if None in items:
@@ -326,9 +332,19 @@ def _table(structs: list) -> np.ndarray:
 
 def _labels_as_str(col: np.ndarray) -> np.ndarray:
     """Integer labels read as their decimal text, as the careful path does."""
-    if int in set(map(type, col.tolist())):
-        return np.array([str(v) if type(v) is int else v for v in col.tolist()], dtype=object)
+    values = col.tolist()
+    if int in set(map(type, values)):
+        _orjson_ints(values)
+        return np.array([str(v) if type(v) is int else v for v in values], dtype=object)
     return col
+
+
+def _orjson_ints(values: list) -> None:
+    """msgspec reads integers of any size, ``orjson`` (the careful path) only 64-bit ones (a
+    longer one is a float there, so a wrong type for an id or a label): the careful path decides."""
+    ints = [v for v in values if type(v) is int]
+    if ints and (min(ints) < _INT_MIN or max(ints) > _UINT_MAX):
+        raise _Bad("wrong_type", "")
 
 
 def _timestamps_fast(values: list) -> np.ndarray:

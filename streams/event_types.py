@@ -22,8 +22,8 @@ reason for each event.
 ...                       "x": ("features", "x")}, {"event_id": "event_id", "timestamp": "timestamp",
 ...                       "x": "number"})
 >>> e = msgspec.json.decode(b'{"id": "a", "ts": 1.5, "features": {"x": 2, "y": [1]}}', type=t.event)
->>> t.slots["x"], t.slots["event_id"], t.objects["features"]
-(('features', 0), ('', 0), ('', 2))
+>>> t.slots["x"], t.slots["event_id"], t.objects[("features",)]
+((('features',), 0), ((), 0), ((), 2))
 >>> msgspec.structs.astuple(e.f3), e.f1     # features' fields, and the event id
 ((2.0,), 'a')
 """
@@ -57,15 +57,15 @@ class EventTypes:
     """The msgspec struct of a whole event and where each named value sits in it."""
 
     event: type
-    # value name -> (dotted key path of the object holding it, "" for the event itself; its
-    # position among that object's struct fields): where ``msgspec.structs.astuple`` puts it
-    slots: Mapping[str, tuple[str, int]]
-    # dotted key path of each nested object -> (that of its holder, its position there),
-    # parents before children
-    objects: Mapping[str, tuple[str, int]]
-    # dotted key path of each nested object -> its struct with every field null (a missing
+    # value name -> (key path of the object holding it, () for the event itself; its position
+    # among that object's struct fields): where ``msgspec.structs.astuple`` puts it
+    slots: Mapping[str, tuple[tuple[str, ...], int]]
+    # key path of each nested object -> (that of its holder, its position there), parents
+    # before children
+    objects: Mapping[tuple[str, ...], tuple[tuple[str, ...], int]]
+    # key path of each nested object -> its struct with every field null (a missing
     # or null object reads as one), or None when it has a required field
-    empty: Mapping[str, Any]
+    empty: Mapping[tuple[str, ...], Any]
 
     @classmethod
     def build(cls, paths: Mapping[str, tuple[str, ...]], kinds: Mapping[str, str]) -> EventTypes:
@@ -75,17 +75,17 @@ class EventTypes:
         Raises ``LayoutConflict`` when a path runs through another path's value.
         """
         root = _Node(count())   # attribute numbers, unique within this layout
-        slots: dict[str, tuple[str, int]] = {}
+        slots: dict[str, tuple[tuple[str, ...], int]] = {}
         for name, path in paths.items():
             node = root
             for key in path[:-1]:
                 node = node.child(key, path)
             node.leaf(path[-1], kinds[name], path)
-            slots[name] = (".".join(path[:-1]), list(node.keys).index(path[-1]))
+            slots[name] = (tuple(path[:-1]), list(node.keys).index(path[-1]))
         event = root.struct("Event")
-        objects: dict[str, tuple[str, int]] = {}
-        empty: dict[str, Any] = {}
-        root.walk("", objects, empty)
+        objects: dict[tuple[str, ...], tuple[tuple[str, ...], int]] = {}
+        empty: dict[tuple[str, ...], Any] = {}
+        root.walk((), objects, empty)
         return cls(event, slots, objects, empty)
 
 
@@ -132,11 +132,12 @@ class _Node:
         self.built = msgspec.defstruct(label, fields, rename=rename, kw_only=True, gc=False)
         return self.built
 
-    def walk(self, where: str, objects: dict[str, tuple[str, int]], empty: dict[str, Any]) -> None:
-        """Record every nested object under this one (path "where"), parents first."""
+    def walk(self, where: tuple[str, ...], objects: dict[tuple[str, ...], tuple[tuple[str, ...], int]],
+             empty: dict[tuple[str, ...], Any]) -> None:
+        """Record every nested object under this one (key path ``where``), parents first."""
         for i, (key, value) in enumerate(self.keys.items()):
             if isinstance(value, _Node):
-                path = f"{where}.{key}" if where else key
+                path = (*where, key)
                 objects[path] = (where, i)
                 empty[path] = value.empty()
                 value.walk(path, objects, empty)

@@ -140,6 +140,12 @@ def test_exact_sums_refuse_infinities() -> None:
     with pytest.raises(ValueError, match="finite"):
         s.update(np.array([[1.0, -math.inf]]))
     assert s == ExactSums(2)
+    # all or nothing, even when the infinity sits in a later pass than the first
+    many = np.ones((40_000, 1))
+    many[-1, 0] = math.inf
+    with pytest.raises(ValueError, match="finite"):
+        s.update(np.hstack([many, many]))
+    assert s == ExactSums(2)
 
 
 def test_exact_sums_different_widths_do_not_merge() -> None:
