@@ -160,6 +160,8 @@ class MonitorRuntime:
 
 
 def _merge_all(sketches: list[WindowSketch], layout: MonitorLayout) -> WindowSketch:
+    if len(sketches) == 1:      # one version: its sketch is the total (sketches are not mutated
+        return sketches[0]      # after the merge that made them)
     total = WindowSketch(layout)
     for s in sketches:
         total = total.merge(s)
