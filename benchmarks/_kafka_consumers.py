@@ -23,7 +23,6 @@ import time
 import uuid
 
 import orjson
-from driftline.streams.allocator import keep_freed_blocks
 
 
 def run_confluent(bootstrap: str, topic: str, n: int, timeout: float) -> dict:
@@ -113,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--timeout", type=float, default=900.0)
     args = ap.parse_args(argv)
-    keep_freed_blocks()   # as the `driftline` CLI does, so subject and baselines run alike
     if args.kind == "confluent":
         out = run_confluent(args.bootstrap, args.topic, args.events, args.timeout)
     else:

@@ -49,7 +49,6 @@ from _common import (
     synth_dataset,
     write_section,
 )
-from driftline.streams.allocator import keep_freed_blocks
 
 SECTION = "memory"
 TARGET_MB = 200.0
@@ -241,7 +240,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-sizes", default="default,1000,250",
                    help="limits.batch_size values for (i); 'default' = the config default")
     args = p.parse_args(argv)
-    keep_freed_blocks()   # as the `driftline` CLI does, so subject and baselines run alike
     if args.cmd == "child":
         child(args.config, args.input, args.sample_state)
         return 0

@@ -46,7 +46,6 @@ from _common import (
     write_section,
 )
 from driftline.schemas.config import load_config
-from driftline.streams.allocator import keep_freed_blocks
 from driftline.streams.replay import replay
 
 TARGET = 0.5
@@ -178,7 +177,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", choices=["cprofile", "pyinstrument"],
                    help="only profile one replay and print the hotspots")
     args = p.parse_args(argv)
-    keep_freed_blocks()   # as the `driftline` CLI does, so subject and baselines run alike
 
     d = synth_dataset(args.events, regen=args.regen, log=lambda s: print(s, file=sys.stderr))
     path = d / "events.jsonl"

@@ -12,7 +12,6 @@ from driftline.schemas.exceptions import ConfigError
 
 from driftline import __version__
 
-from .allocator import keep_freed_blocks
 from .exceptions import DriftlineError, InputError
 
 EXIT_USAGE = 2
@@ -133,7 +132,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    keep_freed_blocks()
     handler: Callable[[argparse.Namespace], int] = args.func
     try:
         return handler(args)
