@@ -71,7 +71,7 @@ class ExactSums:
         field = (bits >> 52) & 0x7FF
         # zeros and NaN (missing; infinities were refused) add nothing: left out, so that
         # their exponent fields (0 and 2047) do not stretch the exponent range of the groups
-        keep = (bits & np.int64(0x7FFFFFFFFFFFFFFF) != 0) & (field != 0x7FF)
+        keep = ((bits & np.int64(0x7FFFFFFFFFFFFFFF)) != 0) & (field != 0x7FF)
         if not keep.all():
             bits, field, col = bits[keep], field[keep], col[keep]
             if bits.size == 0:

@@ -4,9 +4,9 @@ Two paths give the same result. The fast path decodes each event into a typed ms
 holding only the monitor's fields (``event_types.py``: types checked in C, the rest of the
 event skipped), then lays each struct level out as an object table with
 ``msgspec.structs.astuple`` and one ``numpy.fromiter`` (no per-value Python code) and converts
-its numeric columns with one ``astype`` per level. Any surprise in the batch (bad JSON, a missing id, a wrong
-type) sends the whole batch to the careful path, which decodes event by event with
-``orjson`` and gives each bad event its reason. A clean batch never pays for the careful path.
+its numeric columns with one ``astype`` per level. Any surprise in the batch (bad JSON, a
+missing id, a wrong type) sends the whole batch to the careful path, which decodes event by
+event with ``orjson`` and gives each bad event its reason. A clean batch never pays for the careful path.
 
 Reason codes (bounded, used as metric labels): ``too_large``, ``invalid_json``,
 ``non_finite``, ``not_an_object``, ``missing_field``, ``wrong_type``, ``bad_timestamp``.
