@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         admin = AdminClient({"bootstrap.servers": bootstrap})
         for fut in admin.create_topics([NewTopic("predictions", 4)]).values():
             fut.result(timeout=30)
+        # an admin client is a librdkafka producer handle: closed now, not when the broker has
+        # gone (it would log "Connection refused" at the end of the demo)
+        del admin
         synth.write_lines(d / "training.jsonl", synth.training_rows(np.random.default_rng(7), 20_000))
         (d / "driftline.yaml").write_text(
             synth.config_yaml("reference.json", window="10s", bootstrap=bootstrap)
