@@ -33,8 +33,8 @@ def _prediction_entry(r: FeatureResult) -> dict[str, Any]:
 def performance_entry(r: PerformanceResult | None, joined: JoinCounts | None = None) -> dict[str, Any] | None:
     """The report's ``performance``: null without joined labels (and no labels accounted for
     with this window: ``joined``, the join's counts, come with the last window of a replay)."""
-    unmatched = 0 if joined is None else joined.unmatched
-    dropped = {"late": 0, "null_prediction": 0, "duplicate": 0} if joined is None else joined.dropped
+    joined = joined or JoinCounts()          # no counts: none unmatched, none dropped
+    unmatched, dropped = joined.unmatched, joined.dropped
     if r is None or (r.count == 0 and unmatched == 0 and not any(dropped.values())):
         return None
     ref = r.reference
