@@ -462,6 +462,39 @@ def read_messages(bootstrap: str, topic: str, timeout: float = 30.0) -> list:
         c.close()
 
 
+class CommittedReader:
+    """A ``read_committed`` consumer of ``topics`` from their start, on a thread, recording
+    (topic, value, wall time of receipt) for every message until :meth:`stop`."""
+
+    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+        import threading
+
+        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+        self.got: list[tuple[str, bytes, float]] = []
+        self._stop = threading.Event()
+        self._c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-committed-{time.time_ns()}",
+                            "enable.auto.commit": False, "isolation.level": "read_committed",
+                            "fetch.wait.max.ms": 10})
+        md = self._c.list_topics(timeout=10)
+        self._c.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t in topics for p in md.topics[t].partitions])
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for m in self._c.consume(1000, 0.05):
+                if m.error() is None:
+                    self.got.append((m.topic(), m.value(), time.time()))
+
+    def stop(self, drain: float = 5.0) -> list[tuple[str, bytes, float]]:
+        time.sleep(drain)   # the worker's last transaction is committed on SIGTERM
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self._c.close()
+        return self.got
+
+
 # -- statistics ----------------------------------------------------------------------------------------
 
 def percentile(xs: list[float], q: float) -> float:

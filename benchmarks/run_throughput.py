@@ -70,9 +70,10 @@ def run_baseline(kind: str, k, topic: str, n: int, d: Path, partitions: int) -> 
 
 
 def run_driftline(k, topic: str, n: int, d: Path, prefix: list[str] | None = None,
-                  timeout: float = 1800.0) -> dict:
+                  timeout: float = 1800.0, exactly_once: bool = False) -> dict:
     group = f"tp-{uuid.uuid4().hex[:8]}"
-    cfg = kc.write_setup(d, k.bootstrap, topic, group, window="10s", limits="{batch_size: 5000}")
+    cfg = kc.write_setup(d, k.bootstrap, topic, group, window="10s", limits="{batch_size: 5000}",
+                         extra="processing_guarantee: exactly_once\n" if exactly_once else "")
     kc.precreate_topics(k, group)
     log = d / f"{group}.log"
     proc = kc.start_worker(cfg, log, prefix)
@@ -175,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-faust", action="store_true", help="skip the faust baseline")
     ap.add_argument("--profile", type=Path, help="also run (c) once under cProfile, stats to this file")
     ap.add_argument("--profile-only", action="store_true", help="only the cProfile run of (c)")
+    ap.add_argument("--exactly-once", action="store_true",
+                    help="also (e): driftline run with processing_guarantee: exactly_once")
     ap.add_argument("--write", action="store_true", help="write the throughput subsection of BENCHMARKS.md")
     args = ap.parse_args(argv)
     code = kc.git_revision()   # the code the runs use (others may commit meanwhile)
@@ -197,8 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     kinds = ["a", "b", "c"] if not args.no_faust else ["a", "c"]
+    if args.exactly_once:
+        kinds.append("e")
     names = {"a": "(a) confluent-kafka consume(1000) + orjson.loads", "b": "(b) faust agent (async for) + orjson.loads",
-             "c": "(c) `driftline run`, 1 worker"}
+             "c": "(c) `driftline run`, 1 worker", "e": "(e) `driftline run`, 1 worker, exactly-once"}
     results: dict[str, list[dict]] = {x: [] for x in kinds}
     order_log = []
     print("warm-up: one untimed run of (a)", flush=True)
@@ -212,10 +217,10 @@ def main(argv: list[str] | None = None) -> int:
             elif x == "b":
                 res = run_baseline("faust", k, topic, n, d, args.partitions)
             else:
-                res = run_driftline(k, topic, n, d)
+                res = run_driftline(k, topic, n, d, exactly_once=(x == "e"))
             results[x].append(res)
             extra = ""
-            if x == "c":
+            if x in ("c", "e"):
                 extra = (f" (from the first poll's count: {res['rate_after_first_poll']:,.0f}/s; "
                          f"{res['windows']:.0f} windows judged by then, {res['batches']:.0f} batches; all "
                          f"{res['windows_wanted']} judged after {res['seconds_to_judged'] or float('nan'):.1f} s)")
@@ -236,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
                 for x in kinds}
     ratio = med["c"] / med["a"]
     cmd = f".venv/bin/python benchmarks/run_throughput.py --events {n} --repeat {args.repeat}" + (
-        " --no-faust" if args.no_faust else "") + (" --write" if args.write else "")
+        " --no-faust" if args.no_faust else "") + (" --exactly-once" if args.exactly_once else "") + (
+        " --write" if args.write else "")
     lines = [
         "### Throughput (events/s per worker process, end to end)",
         "",
@@ -259,6 +265,11 @@ def main(argv: list[str] | None = None) -> int:
         "(5 s), 10 s tumbling windows (grace 2 s), so 30 windows of 10,000 events are judged. Events/s = N / "
         "(time from the first `/metrics` poll showing `driftline_events_total > 0` to the first one showing N); "
         "polled every 0.1 s, nothing subtracted.",
+    ] + ([
+        "- (e) as (c) with `processing_guarantee: exactly_once`: outputs, partials and snapshots in one Kafka "
+        "transaction per checkpoint, committed with the offsets; a checkpoint also 0.2 s after a window closes "
+        "or is judged.",
+    ] if "e" in kinds else []) + [
         "",
         "| run | median events/s | runs (events/s) | median events per CPU-second |",
         "|---|---:|---|---:|",
@@ -273,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Ratio of medians (c)/(a): **{ratio:.3f}x** (target >= {TARGET_RATIO}x: "
         f"**{'met' if ratio >= TARGET_RATIO else 'not met'}**)."
-        + (f" (c)/(b): {med['c'] / med['b']:.2f}x." if "b" in med else ""),
+        + (f" (c)/(b): {med['c'] / med['b']:.2f}x." if "b" in med else "")
+        + (f" (e)/(a): {med['e'] / med['a']:.3f}x; (e)/(c): {med['e'] / med['c']:.3f}x." if "e" in med else ""),
         f"(c) per process: **{med['c']:,.0f} events/s** (target >= {TARGET_RATE:,}: "
         f"**{'met' if med['c'] >= TARGET_RATE else 'not met'}**).",
         "",

@@ -218,13 +218,17 @@ def parse_config(data: Any, base_dir: Path | None = None) -> Config:
     _check_unique_names(monitors)
     outputs = _section(OutputsConfig, data.get("outputs"), "outputs")
     _check_outputs(outputs, monitors)
+    guarantee = data.get("processing_guarantee", "at_least_once")
+    if (data.get("kafka") or {}).get("transactional.id") and guarantee != "exactly_once":
+        raise ConfigError("kafka.transactional.id", "is used only with processing_guarantee: exactly_once "
+                          "(Kafka transactions); remove it or set that guarantee")
     return Config(
         monitors=monitors,
         kafka=dict(data.get("kafka") or {}),
         outputs=outputs,
         http=_section(HttpConfig, data.get("http"), "http"),
         limits=_section(LimitsConfig, data.get("limits"), "limits"),
-        processing_guarantee=data.get("processing_guarantee", "at_least_once"),
+        processing_guarantee=guarantee,
     )
 
 

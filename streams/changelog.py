@@ -44,16 +44,24 @@ def watermarks(consumer: Consumer, tp: TopicPartition, what: str = "reading chan
     raise AssertionError("unreachable")
 
 
-def read_all(conf: dict[str, Any], topic: str, timeout: float = 60.0) -> dict[str, Any]:
-    """Every key's latest snapshot (tombstones remove keys)."""
+def read_all(conf: dict[str, Any], topic: str, timeout: float = 60.0, settle: float = 120.0) -> dict[str, Any]:
+    """Every key's latest snapshot (tombstones remove keys).
+
+    With ``isolation.level: read_committed`` (exactly-once mode) a reader stops at the last
+    stable offset, so a transaction left open on the changelog (a dead worker's, until the
+    broker aborts it) would hide every snapshot committed after it began: the read first waits,
+    up to ``settle`` seconds, until everything written so far is decided."""
     consumer = Consumer(conf)
     try:
         meta = consumer.list_topics(topic, timeout=10)
         if topic not in meta.topics or meta.topics[topic].error is not None:
             raise KafkaSetupError(f"changelog topic {topic!r} is missing; driftline creates it at start-up")
+        parts = list(meta.topics[topic].partitions)
+        if conf.get("isolation.level") == "read_committed":
+            _wait_until_stable(conf, consumer, topic, parts, settle)
         ends: dict[int, int] = {}
         tps = []
-        for p in meta.topics[topic].partitions:
+        for p in parts:
             low, high = watermarks(consumer, TopicPartition(topic, p))
             if high > low:
                 ends[p] = high
@@ -84,3 +92,22 @@ def read_all(conf: dict[str, Any], topic: str, timeout: float = 60.0) -> dict[st
         return out
     finally:
         consumer.close()
+
+
+def _wait_until_stable(conf: dict[str, Any], committed: Consumer, topic: str, parts: list[int],
+                       settle: float) -> None:
+    """Wait until the last stable offset (what ``committed``, a read_committed consumer, sees as
+    the end) reaches the high watermark each partition had on entry."""
+    probe = Consumer({**conf, "isolation.level": "read_uncommitted"})
+    try:
+        highs = {p: watermarks(probe, TopicPartition(topic, p))[1] for p in parts}
+    finally:
+        probe.close()
+    deadline = time.monotonic() + settle
+    for p in parts:
+        while watermarks(committed, TopicPartition(topic, p))[1] < highs[p]:
+            if time.monotonic() > deadline:
+                raise KafkaSetupError(
+                    f"changelog {topic!r}: a transaction has been open on it for over {settle:.0f}s; "
+                    f"is a worker with exactly_once hung? (the broker aborts it at its transaction.timeout.ms)")
+            time.sleep(0.2)

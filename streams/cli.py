@@ -12,7 +12,7 @@ from driftline.schemas.exceptions import ConfigError
 
 from driftline import __version__
 
-from .exceptions import DriftlineError, InputError
+from .exceptions import DriftlineError, InputError, TransactionFailed
 
 EXIT_USAGE = 2
 
@@ -86,9 +86,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .run import run_supervisor, run_worker
 
     config = load_config(args.config)
-    if config.processing_guarantee == "exactly_once":
-        raise InputError("processing_guarantee: exactly_once (Kafka transactions) is not supported by this "
-                         "version; use at_least_once (outputs carry deterministic ids for deduplication)")
     if args.workers < 1:
         raise InputError("--workers must be at least 1")
     if args.workers > 1:
@@ -135,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.func
     try:
         return handler(args)
+    except TransactionFailed as exc:   # not the user's doing: a runtime failure, exit 1
+        print(f"driftline: error: {exc}", file=sys.stderr)
+        return 1
     except (ConfigError, DriftlineError) as exc:
         print(f"driftline: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

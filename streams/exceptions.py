@@ -18,3 +18,7 @@ class InputError(DriftlineError):
 
 class KafkaSetupError(DriftlineError):
     """The broker is unreachable or a topic cannot be used."""
+
+
+class TransactionFailed(DriftlineError):
+    """Exactly-once mode: a checkpoint's transaction could not commit (the worker stops)."""

@@ -6,6 +6,8 @@ driftline only fills in defaults. Values are never logged or put in error messag
 
 from __future__ import annotations
 
+import re
+import socket
 from typing import Any
 
 DEFAULT_GROUP = "driftline"
@@ -22,7 +24,7 @@ _PRODUCER_ONLY = frozenset({
     "acks", "linger.ms", "batch.size", "batch.num.messages", "compression.type", "compression.codec",
     "enable.idempotence", "transactional.id", "partitioner", "queue.buffering.max.messages",
     "queue.buffering.max.kbytes", "message.timeout.ms", "delivery.timeout.ms", "retries",
-    "max.in.flight.requests.per.connection", "request.required.acks",
+    "max.in.flight.requests.per.connection", "request.required.acks", "transaction.timeout.ms",
 })
 
 
@@ -30,31 +32,59 @@ def group_id(settings: dict[str, Any]) -> str:
     return str(settings.get("group.id", DEFAULT_GROUP))
 
 
-def consumer_config(settings: dict[str, Any], *, auto_commit: bool = False) -> dict[str, Any]:
+def consumer_config(settings: dict[str, Any], *, auto_commit: bool = False,
+                    read_committed: bool = False) -> dict[str, Any]:
+    """``read_committed``: see only committed transactions (exactly-once mode)."""
     conf = {k: v for k, v in settings.items() if k not in _PRODUCER_ONLY}
     conf.setdefault("group.id", DEFAULT_GROUP)
     conf.setdefault("auto.offset.reset", "latest")
     # driftline commits itself, and only after the checkpoint that matches the offsets
     conf["enable.auto.commit"] = auto_commit
     conf.setdefault("enable.partition.eof", False)
+    if read_committed:
+        conf["isolation.level"] = "read_committed"
     return conf
 
 
-def producer_config(settings: dict[str, Any]) -> dict[str, Any]:
-    conf = {k: v for k, v in settings.items() if k not in _CONSUMER_ONLY}
+def producer_config(settings: dict[str, Any], *, transactional_id: str | None = None) -> dict[str, Any]:
+    """``transactional_id``: a transactional producer (exactly-once mode); otherwise
+    ``transactional.id`` is left out (the config refuses it outside exactly-once mode)."""
+    conf = {k: v for k, v in settings.items() if k not in _CONSUMER_ONLY and k != "transactional.id"}
     conf.setdefault("partitioner", "murmur2_random")   # keys land where Java clients put them
     conf.setdefault("enable.idempotence", True)
     conf.setdefault("linger.ms", 5)
+    if transactional_id is not None:
+        conf["transactional.id"] = transactional_id
     return conf
+
+
+def transactional_id(settings: dict[str, Any], index: int) -> str:
+    """The transactional id of worker ``index``: ``kafka.transactional.id`` when set, else
+    ``driftline.<group>.<host name>``, then ``.<index>``.
+
+    It must differ between workers running at the same time (two producers with one id fence
+    each other) and should stay the same when a worker restarts: the restarted worker then
+    aborts the transaction its predecessor left open at once, instead of the broker doing so
+    after ``transaction.timeout.ms`` (until then, committed readers of the partitions it wrote
+    wait). Hosts with changing names (pods of a Deployment) set ``kafka.transactional.id``
+    from a stable name, e.g. a StatefulSet pod's.
+    """
+    prefix = settings.get("transactional.id")
+    if not prefix:
+        host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "host"
+        prefix = f"driftline.{group_id(settings)}.{host}"
+    return f"{prefix}.{index}"
 
 
 def admin_config(settings: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in settings.items() if k not in _CONSUMER_ONLY and k not in _PRODUCER_ONLY}
 
 
-def reader_config(settings: dict[str, Any]) -> dict[str, Any]:
+def reader_config(settings: dict[str, Any], *, read_committed: bool = False) -> dict[str, Any]:
     """A group-less consumer that reads a topic from the beginning (changelog restore)."""
     conf = {k: v for k, v in settings.items() if k not in _PRODUCER_ONLY and k not in _CONSUMER_ONLY}
     conf.update({"group.id": f"{group_id(settings)}.restore", "enable.auto.commit": False,
                  "enable.partition.eof": True, "auto.offset.reset": "earliest"})
+    if read_committed:
+        conf["isolation.level"] = "read_committed"
     return conf

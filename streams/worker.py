@@ -9,11 +9,21 @@ writes each partition's state together with the source offset it reflects to the
 assignment a worker restores the snapshot and seeks to the offset stored in it, so state and
 position never disagree. Partials and outputs carry deterministic ids and tier 2 ignores a
 partial it already merged, so replays after a crash change nothing downstream.
+
+With ``processing_guarantee: exactly_once`` everything a worker produces between two
+checkpoints (outputs, dead letters, partials, snapshots) is one Kafka transaction, committed
+together with the consumed offsets (``send_offsets_to_transaction``) at the checkpoint; its
+consumers read committed data only. A crash then leaves no trace downstream at all for
+``read_committed`` readers: the open transaction is aborted, and the restarted worker redoes
+its work from the snapshot. So that outputs do not wait for the periodic checkpoint, a
+checkpoint also follows soon after any window closes or is judged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import signal
 import time
 from collections import defaultdict
@@ -26,9 +36,16 @@ from driftline.schemas.config import Config
 
 from . import changelog, state_codec
 from .batching import byte_slices
-from .exceptions import KafkaSetupError
+from .exceptions import KafkaSetupError, TransactionFailed
 from .http import Health, serve
-from .kafka_config import admin_config, consumer_config, group_id, producer_config, reader_config
+from .kafka_config import (
+    admin_config,
+    consumer_config,
+    group_id,
+    producer_config,
+    reader_config,
+    transactional_id,
+)
 from .kafka_sink import KafkaSink
 from .logs import fields
 from .merge import WindowMerger
@@ -43,10 +60,37 @@ IDLE_CHECK_INTERVAL = 0.2
 LAG_SAMPLE_INTERVAL = 5.0
 # How long one consume() call waits for messages; bounds the latency of idle handling.
 POLL_TIMEOUT = 0.1
+# Exactly-once mode: after a window closes or is judged, the next checkpoint (which makes the
+# outputs visible) comes this soon, so it adds little to the alert latency (<= 1 s, p99)
+# while a burst of closing windows still shares one transaction.
+EAGER_CHECKPOINT = 0.2
+# Seconds a transactional call may block before the worker gives up on the transaction.
+TRANSACTION_TIMEOUT = 30.0
 # Commit errors that mean this worker is no longer the group member it was; checkpoint
 # snapshots hold the offsets, so losing such a commit loses nothing.
 _MEMBERSHIP_LOST = frozenset({KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION,
                               KafkaError.REBALANCE_IN_PROGRESS})
+
+
+def _client(factory: Any, conf: dict[str, Any]) -> Any:
+    """A librdkafka client; a setting it refuses is the user's to fix (exit 2, no traceback),
+    told without the refused value (it may be a secret)."""
+    try:
+        return factory(conf)
+    except KafkaException as exc:
+        why = re.sub(r'[Ii]nvalid value "[^"]*"', "invalid value", exc.args[0].str())
+        raise KafkaSetupError(f"kafka: {why}; fix the kafka section of the config") from None
+
+
+def _retried(call: Any, attempts: int = 3) -> Any:
+    """``call()``, called again while it raises an error librdkafka calls retriable."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except KafkaException as exc:
+            if attempt == attempts - 1 or not exc.args[0].retriable():
+                raise
+    raise AssertionError("unreachable")
 
 
 def _by_partition(msgs: list[Message]) -> list[tuple[tuple[str | None, int], list[Message]]]:
@@ -82,8 +126,14 @@ class Worker:
         # A deliberately broken mode for the crash-safety test: offsets are auto-committed as
         # events are consumed (before the checkpoint) and restored from the group, not the snapshot.
         self.broken = commit_before_checkpoint
-        self.consumer = Consumer(consumer_config(settings, auto_commit=self.broken))
-        self.producer = Producer(producer_config(settings))
+        self.exactly_once = config.processing_guarantee == "exactly_once"
+        self.consumer = _client(Consumer, consumer_config(settings, auto_commit=self.broken,
+                                                          read_committed=self.exactly_once))
+        self.transactional_id = transactional_id(settings, index) if self.exactly_once else None
+        self.producer = _client(Producer, producer_config(settings, transactional_id=self.transactional_id))
+        self._emitted = False   # a window closed or was judged since the last checkpoint
+        self._done = False      # the loop has ended: no more checkpoints
+        self._lost = False      # exactly-once: state dropped, nothing processed until reassigned
         self.sink = KafkaSink(self.producer, config.outputs)
         self.tier1: dict[tuple[str, int], Tier1Partition] = {}
         self.tier2: dict[int, Tier2Partition] = {}
@@ -146,6 +196,8 @@ class Worker:
 
     def run(self) -> None:
         self.ensure_topics()
+        if self.exactly_once:
+            self._start_transactions()
         http = self.config.http
         port = http.port + self.index if http.port else 0
         self._http = serve(http.host, port, self.metrics.registry, self.health)
@@ -176,12 +228,19 @@ class Worker:
                 if now - last_lag >= LAG_SAMPLE_INTERVAL:
                     self._sample_lag()
                     last_lag = now
-                if now - last_checkpoint >= interval:
+                eager = self.exactly_once and self._emitted and now - last_checkpoint >= EAGER_CHECKPOINT
+                if eager or now - last_checkpoint >= interval:
                     self.checkpoint()
                     last_checkpoint = now
                 self.producer.poll(0)
             log.info("stopping: finishing the batch, checkpointing, leaving the group")
             self.checkpoint()
+            self._done = True   # leaving the group (in close()) need not checkpoint again
+        except BaseException:
+            self._done = True   # ... nor may it: the state may be ahead of what is committed
+            if self.exactly_once:   # whatever this transaction holds is discarded now, not at its timeout
+                self._abort_quietly()
+            raise
         finally:
             self.consumer.close()
             if self._http is not None:
@@ -192,6 +251,8 @@ class Worker:
         self.stopping = True
 
     def process(self, msgs: list[Message]) -> None:
+        if self._lost:   # read again from the snapshots' offsets once the group reassigns us
+            return
         t0 = time.perf_counter()
         if any(map(Message.error, msgs)):
             msgs = self._drop_errors(msgs)
@@ -263,6 +324,7 @@ class Worker:
         }
         self.sink.produce(self.partials_topic, name, state_codec.dumps(message))
         st.last_sent[name] = progress
+        self._emitted = True   # closed windows, or an idle partition releasing them in tier 2
 
     def _caught_up(self, st: Tier1Partition) -> bool:
         """True when nothing is left to read in the partition (silence is not mere lag)."""
@@ -321,6 +383,7 @@ class Worker:
             # the partials first: an idle report must not release a window its own message completes
             merged = merger.add(p, partials, d["closed_through"])
             merged += merger.set_idle(p, None if idle is None else set(idle))
+            self._emitted = self._emitted or bool(merged)
             for window in merged:
                 out = m.judge_window(window)
                 self.sink.reports(out.reports)
@@ -336,8 +399,15 @@ class Worker:
     # -- checkpoints and rebalancing ---------------------------------------------------------
 
     def checkpoint(self, only: set[tuple[str, int]] | None = None) -> None:
-        """Outputs and partials first, then state + offsets to the changelog, then commit."""
+        """Outputs and partials first, then state + offsets to the changelog, then commit.
+
+        ``only``: just these partitions (a revocation). In exactly-once mode every partition's
+        state is written whatever ``only`` says: the transaction commits the outputs of all of
+        them, so all their snapshots must go with it."""
+        if self.exactly_once:
+            only = None
         self.sink.flush()
+        self._emitted = False
         commits = []
         for key, st in self.tier1.items():
             if (only is not None and key not in only) or st.next_offset is None:
@@ -359,7 +429,9 @@ class Worker:
                 st.dirty = False
             commits.append(TopicPartition(self.partials_topic, p, st.next_offset))
         self.sink.flush()
-        if commits and not self.broken:
+        if self.exactly_once:
+            self._commit_transaction(commits)
+        elif commits and not self.broken:
             try:
                 self.consumer.commit(offsets=commits, asynchronous=False)
             except KafkaException as exc:
@@ -370,12 +442,79 @@ class Worker:
                 log.warning("offset commit refused, state is in the changelog", extra=fields(
                     worker=self.index, error=exc.args[0].str()))
 
+    # -- exactly-once: transactions ----------------------------------------------------------
+
+    def _start_transactions(self) -> None:
+        """Register the transactional id (aborting what a predecessor with this id left open)
+        and open the first transaction."""
+        try:
+            self.producer.init_transactions(TRANSACTION_TIMEOUT)
+        except KafkaException as exc:
+            raise KafkaSetupError(
+                f"exactly_once: cannot start Kafka transactions ({exc.args[0].str()}); the brokers must "
+                f"allow transactions (transaction.state.log.* settings, and a WRITE ACL on the "
+                f"transactional id where ACLs are on)") from None
+        self._begin()
+
+    def _begin(self) -> None:
+        try:
+            self.producer.begin_transaction()
+        except KafkaException as exc:
+            raise TransactionFailed(f"exactly_once: cannot open a transaction ({exc.args[0].str()}); "
+                                    f"restart the worker") from None
+
+    def _commit_transaction(self, offsets: list[TopicPartition]) -> None:
+        """Commit the consumed offsets with everything produced since the last checkpoint, then
+        open the next transaction. Each step is retried while librdkafka calls its error
+        retriable (a retried commit resumes the same commit). Any other failure stops the
+        worker: its in-memory state is ahead of what is committed, so it must restart from its
+        snapshot (a transaction left undecided is settled when its id registers again)."""
+        try:
+            if offsets:
+                _retried(lambda: self.producer.send_offsets_to_transaction(
+                    offsets, self.consumer.consumer_group_metadata(), TRANSACTION_TIMEOUT))
+            _retried(lambda: self.producer.commit_transaction(TRANSACTION_TIMEOUT))
+        except KafkaException as exc:
+            err = exc.args[0]
+            if err.code() in _MEMBERSHIP_LOST and err.txn_requires_abort():
+                # the group has moved on (we were frozen, or too slow): the offsets are not ours
+                # to commit any more, nor the outputs that go with them
+                self._drop_uncommitted(f"offsets refused ({err.name()})")
+                return
+            if err.txn_requires_abort():
+                self._abort_quietly()
+                outcome = "it was aborted and its outputs discarded"
+            else:
+                outcome = "it is settled when the worker's transactional id registers again"
+            raise TransactionFailed(
+                f"exactly_once: a checkpoint's transaction failed ({err.str()}); {outcome}. This worker "
+                f"stops: restart it and it resumes from its last committed checkpoint") from None
+        self._begin()
+
+    def _drop_uncommitted(self, why: str) -> None:
+        """Abort the open transaction (it holds outputs of every partition since the last
+        checkpoint: committed later without their snapshots, the partitions' new owners would
+        emit them again), drop all state, and process nothing until the next assignment
+        restores every partition from its committed snapshot."""
+        log.warning("partitions lost, aborting the open transaction; state is restored on the next "
+                    "assignment", extra=fields(worker=self.index, cause=why))
+        self._abort_quietly()
+        self._forget(set(self.tier1) | {(self.partials_topic, p) for p in self.tier2})
+        self._lost = True
+        self._begin()
+
+    def _abort_quietly(self) -> None:
+        # KafkaException: nothing open, or fenced (the broker aborts it at its timeout)
+        with contextlib.suppress(KafkaException):
+            self.producer.abort_transaction(5.0)
+
     def _new_tier1(self, topic: str, partition: int) -> Tier1Partition:
         return Tier1Partition(topic, partition, {m.cfg.name: m.new_partition() for m in self.by_topic[topic]},
                               last_event_wall=time.monotonic())
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        snaps = changelog.read_all(reader_config(self.settings), self.changelog_topic)
+        snaps = changelog.read_all(reader_config(self.settings, read_committed=self.exactly_once),
+                                   self.changelog_topic)
         self._refresh_partition_counts()
         for tp in partitions:
             if tp.topic == self.partials_topic:
@@ -404,6 +543,7 @@ class Worker:
                 tp.offset = snap["offset"]
         self._start_offsets(consumer, [tp for tp in partitions if tp.offset < 0])
         consumer.assign(partitions)
+        self._lost = False
         self.health.ready = True
         log.info("partitions assigned", extra=fields(
             worker=self.index, partitions=[f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions]))
@@ -414,7 +554,10 @@ class Worker:
         if not fresh:
             return
         earliest = str(consumer_config(self.settings)["auto.offset.reset"]) in ("earliest", "smallest", "beginning")
-        for tp in consumer.committed([TopicPartition(t.topic, t.partition) for t in fresh], timeout=10):
+        # exactly-once: offsets in a transaction still open (a dead worker's, until the broker
+        # aborts it at transaction.timeout.ms) are unstable and not answered before then
+        wait = 120 if self.exactly_once else 10
+        for tp in consumer.committed([TopicPartition(t.topic, t.partition) for t in fresh], timeout=wait):
             offset = tp.offset
             if offset < 0:
                 low, high = changelog.watermarks(consumer, TopicPartition(tp.topic, tp.partition),
@@ -428,11 +571,16 @@ class Worker:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = {(tp.topic, tp.partition) for tp in partitions}
         try:
-            self.checkpoint(keys)
+            if not self._done:
+                self.checkpoint(keys)
         finally:
             self._forget(keys)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """The group gave our partitions to others (we missed its deadlines): no checkpoint."""
+        if self.exactly_once and not self._done:
+            self._drop_uncommitted("assignment lost")
+            return
         self._forget({(tp.topic, tp.partition) for tp in partitions})   # another worker owns them now
 
     def _forget(self, keys: set[tuple[str, int]]) -> None:

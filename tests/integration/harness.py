@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from driftline.schemas.config import load_config
 from driftline.streams.changelog import watermarks
 from driftline.streams.reference_io import build_profile, write_reference
@@ -64,10 +64,12 @@ def produce(bootstrap: str, topic: str, lines: Iterable[bytes], key_of=None) -> 
     return n
 
 
-def read_topic(bootstrap: str, topic: str, timeout: float = 20.0) -> list[Any]:
-    """Every message of ``topic`` now (values, headers), in partition order."""
+def read_topic(bootstrap: str, topic: str, timeout: float = 20.0, committed: bool = False) -> list[Any]:
+    """Every message of ``topic`` now (values, headers), in partition order; ``committed``:
+    only those of committed transactions (and non-transactional ones)."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{time.time_ns()}",
-                  "enable.auto.commit": False})
+                  "enable.auto.commit": False, "enable.partition.eof": True,
+                  "isolation.level": "read_committed" if committed else "read_uncommitted"})
     try:
         md = c.list_topics(topic, timeout=10)
         parts = list(md.topics[topic].partitions)
@@ -81,6 +83,10 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 20.0) -> list[Any]:
             assert time.monotonic() < deadline, f"reading {topic} timed out"
             for m in c.consume(1000, 0.5):
                 if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        # the end: transaction markers take offsets no message is read at, and
+                        # a committed reader stops at the last stable offset
+                        got[m.partition()] = ends[m.partition()]
                     continue
                 out.append(m)
                 got[m.partition()] = m.offset() + 1
@@ -89,8 +95,8 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 20.0) -> list[Any]:
         c.close()
 
 
-def read_json(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    return [orjson.loads(m.value()) for m in read_topic(bootstrap, topic)]
+def read_json(bootstrap: str, topic: str, committed: bool = False) -> list[dict[str, Any]]:
+    return [orjson.loads(m.value()) for m in read_topic(bootstrap, topic, committed=committed)]
 
 
 def start_worker(cfg: Path, *args: str, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -144,10 +150,10 @@ def wait_ready(log: Path, proc: subprocess.Popen, started_before: int = 0, timeo
 
 
 def wait_for_reports(bootstrap: str, topic: str, want_ids: set[str], proc: subprocess.Popen,
-                     timeout: float = 90.0) -> list[dict[str, Any]]:
+                     timeout: float = 90.0, committed: bool = False) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
-        reports = read_json(bootstrap, topic) if _exists(bootstrap, topic) else []
+        reports = read_json(bootstrap, topic, committed) if _exists(bootstrap, topic) else []
         if want_ids <= {r["report_id"] for r in reports}:
             return reports
         if proc is not None and proc.poll() is not None:

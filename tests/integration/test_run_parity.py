@@ -57,6 +57,29 @@ def test_run_matches_replay(kafka, topic_factory, tmp_path, workers):
     assert notices == (1 if workers == 1 else 0)
 
 
+
+def test_exactly_once_two_workers_write_the_reports_of_replay_once(kafka, topic_factory, tmp_path):
+    topic = topic_factory("preds", partitions=4)
+    group = f"eos-{topic[-6:]}"
+    cfg = write_setup(tmp_path, kafka.bootstrap, topic, group, extra="processing_guarantee: exactly_once\n")
+    lines = _events(tmp_path)
+    want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay"))
+    produce(kafka.bootstrap, topic, lines)
+    log = tmp_path / "worker.log"
+    proc = start_worker(cfg, "--workers", "2", log=log)   # rebalances commit their transactions
+    try:
+        got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, committed=True)
+    finally:
+        stop(proc)
+    again = read_json(kafka.bootstrap, f"{group}.reports", committed=True)   # after the workers stopped
+    for reports in (got, again):
+        ids = [r["report_id"] for r in reports]
+        assert len(ids) == len(set(ids)), "a committed reader saw a report twice"
+    assert_reports_equal(by_id(again), want)
+    alerts = read_json(kafka.bootstrap, f"{group}.alerts", committed=True)
+    assert {a["subject"] for a in alerts if a["status"] == "firing"} >= {"n00_normal", "country", "prediction"}
+    assert "Traceback" not in log.read_text()
+
 def test_metrics_and_health(kafka, topic_factory, tmp_path):
     topic = topic_factory("preds", partitions=2)
     group = f"metrics-{topic[-6:]}"

@@ -94,6 +94,8 @@ CASES = [
      "limits.batch_size", "must be at least 1"),
     ("guarantee", "monitors: [{@M}]\nprocessing_guarantee: exactly_twice",
      "processing_guarantee", "expected one of at_least_once, exactly_once"),
+    ("transactional-id", "monitors: [{@M}]\nkafka: {transactional.id: pod-0}",
+     "kafka.transactional.id", "is used only with processing_guarantee: exactly_once"),
     ("fields-typo", "monitors: [{@M, fields: {timestmp: ts}}]",
      "monitors[0].fields.timestmp", 'did you mean "timestamp"?'),
     ("nan", "monitors: [{@M, drift: {fdr_q: .nan}}]",

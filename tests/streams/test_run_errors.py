@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from driftline import synth
 
 SECRET = "hunter2-do-not-print"
@@ -18,25 +20,47 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def test_unreachable_broker_exits_2_without_leaking_secrets(tmp_path):
-    port = _closed_port()
-    cfg = synth.config_yaml("reference.json", bootstrap=f"127.0.0.1:{port}").replace(
-        "kafka: {", f"kafka: {{sasl.username: svc, sasl.password: {SECRET}, security.protocol: SASL_PLAINTEXT, "
-                    "sasl.mechanism: PLAIN, socket.connection.setup.timeout.ms: 2000, ")
-    (tmp_path / "driftline.yaml").write_text(cfg + "http: {port: 0}\n")
+def _run_with_kafka_settings(tmp_path, settings: str, extra: str = "") -> subprocess.CompletedProcess:
+    """``driftline run`` on the synthetic monitor with ``settings`` added to its kafka section."""
+    cfg = synth.config_yaml("reference.json", bootstrap=f"127.0.0.1:{_closed_port()}").replace(
+        "kafka: {", f"kafka: {{{settings}, ")
+    (tmp_path / "driftline.yaml").write_text(cfg + "http: {port: 0}\n" + extra)
     from driftline.streams.cli import main
 
     rows = synth.training_rows(__import__("numpy").random.default_rng(0), 500)
     synth.write_lines(tmp_path / "t.jsonl", rows)
     assert main(["reference", "build", "--config", str(tmp_path / "driftline.yaml"), "--monitor", "fraud",
                  "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "reference.json")]) == 0
-    proc = subprocess.run([sys.executable, "-m", "driftline", "run", "--config", str(tmp_path / "driftline.yaml")],
+    return subprocess.run([sys.executable, "-m", "driftline", "run", "--config", str(tmp_path / "driftline.yaml")],
                           capture_output=True, text=True, timeout=120)
+
+
+def _one_error_line(proc: subprocess.CompletedProcess) -> str:
     assert proc.returncode == 2, proc.stderr
     ours = [line for line in proc.stderr.splitlines() if line.startswith("driftline: error:")]
-    assert len(ours) == 1 and "cannot reach the brokers" in ours[0] and str(port) in ours[0]
+    assert len(ours) == 1, proc.stderr
     assert SECRET not in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr
+    return ours[0]
+
+
+def test_unreachable_broker_exits_2_without_leaking_secrets(tmp_path):
+    proc = _run_with_kafka_settings(
+        tmp_path, f"sasl.username: svc, sasl.password: {SECRET}, security.protocol: SASL_PLAINTEXT, "
+                  "sasl.mechanism: PLAIN, socket.connection.setup.timeout.ms: 2000")
+    line = _one_error_line(proc)
+    assert "cannot reach the brokers" in line and "127.0.0.1:" in line
+
+
+@pytest.mark.parametrize(("settings", "extra", "says"), [
+    ("no.such.setting: 1", "", 'No such configuration property: "no.such.setting"'),
+    (f"security.protocol: {SECRET}", "", 'invalid value for configuration property "security.protocol"'),
+    ("enable.idempotence: false", "processing_guarantee: exactly_once\n",
+     "`transactional.id` requires `enable.idempotence=true`"),
+])
+def test_settings_librdkafka_refuses_exit_2_naming_the_key_not_the_value(tmp_path, settings, extra, says):
+    line = _one_error_line(_run_with_kafka_settings(tmp_path, settings, extra))
+    assert says in line and "fix the kafka section of the config" in line
 
 
 def test_config_errors_under_kafka_name_the_key_not_the_value(tmp_path):
