@@ -218,6 +218,7 @@ def parse_config(data: Any, base_dir: Path | None = None) -> Config:
     _check_unique_names(monitors)
     outputs = _section(OutputsConfig, data.get("outputs"), "outputs")
     _check_outputs(outputs, monitors)
+    _check_group_protocol(data.get("kafka") or {})
     guarantee = data.get("processing_guarantee", "at_least_once")
     if (data.get("kafka") or {}).get("transactional.id") and guarantee != "exactly_once":
         raise ConfigError("kafka.transactional.id", "is used only with processing_guarantee: exactly_once "
@@ -403,6 +404,16 @@ def _check_unique_names(monitors: tuple[MonitorConfig, ...]) -> None:
                 "monitor names must be unique",
             )
         first[monitor.name] = i
+
+
+def _check_group_protocol(kafka: dict[str, Any]) -> None:
+    """The worker takes its assignments whole (eager rebalancing): refuse the protocols that
+    hand them out piece by piece."""
+    if "cooperative" in str(kafka.get("partition.assignment.strategy", "")):
+        raise ConfigError("kafka.partition.assignment.strategy", "cooperative-sticky is not supported; "
+                          "use range or roundrobin (the default)")
+    if str(kafka.get("group.protocol", "classic")) != "classic":
+        raise ConfigError("kafka.group.protocol", "only the classic group protocol is supported")
 
 
 def _check_outputs(outputs: OutputsConfig, monitors: tuple[MonitorConfig, ...]) -> None:

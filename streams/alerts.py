@@ -81,6 +81,11 @@ class AlertBook:
     states: dict[Key, Hysteresis] = field(default_factory=dict)
     last_request_end: dict[str | None, int] = field(default_factory=dict)
 
+    def reset(self) -> None:
+        """Forget every alert's state and the retrain cooldowns (as a new book)."""
+        self.states.clear()
+        self.last_request_end.clear()
+
     def observe(
         self, version: str | None, window_start: int, window_end: int, bad: list[Condition],
         judged: Mapping[str, Collection[str]] | None = None,

@@ -79,6 +79,8 @@ def _client(factory: Any, conf: dict[str, Any]) -> Any:
         return factory(conf)
     except KafkaException as exc:
         why = re.sub(r'[Ii]nvalid value "[^"]*"', "invalid value", exc.args[0].str())
+        for value in {str(v) for v in conf.values() if len(str(v)) >= 4}:
+            why = why.replace(value, "<value>")
         raise KafkaSetupError(f"kafka: {why}; fix the kafka section of the config") from None
 
 
@@ -499,14 +501,18 @@ class Worker:
         log.warning("partitions lost, aborting the open transaction; state is restored on the next "
                     "assignment", extra=fields(worker=self.index, cause=why))
         self._abort_quietly()
+        self.sink.failures.clear()   # the purged messages of the aborted transaction
         self._forget(set(self.tier1) | {(self.partials_topic, p) for p in self.tier2})
+        for m in self.monitors.values():   # alert state too: it may hold what was just aborted
+            m.alerts.reset()
         self._lost = True
         self._begin()
 
     def _abort_quietly(self) -> None:
-        # KafkaException: nothing open, or fenced (the broker aborts it at its timeout)
+        # KafkaException: nothing open, or fenced (the broker aborts it at its timeout); a
+        # timed-out abort is resumed by calling it again
         with contextlib.suppress(KafkaException):
-            self.producer.abort_transaction(5.0)
+            _retried(lambda: self.producer.abort_transaction(TRANSACTION_TIMEOUT / 3))
 
     def _new_tier1(self, topic: str, partition: int) -> Tier1Partition:
         return Tier1Partition(topic, partition, {m.cfg.name: m.new_partition() for m in self.by_topic[topic]},
@@ -514,7 +520,7 @@ class Worker:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         snaps = changelog.read_all(reader_config(self.settings, read_committed=self.exactly_once),
-                                   self.changelog_topic)
+                                   self.changelog_topic, settle=self._settle_seconds())
         self._refresh_partition_counts()
         for tp in partitions:
             if tp.topic == self.partials_topic:
@@ -556,8 +562,13 @@ class Worker:
         earliest = str(consumer_config(self.settings)["auto.offset.reset"]) in ("earliest", "smallest", "beginning")
         # exactly-once: offsets in a transaction still open (a dead worker's, until the broker
         # aborts it at transaction.timeout.ms) are unstable and not answered before then
-        wait = 120 if self.exactly_once else 10
-        for tp in consumer.committed([TopicPartition(t.topic, t.partition) for t in fresh], timeout=wait):
+        wait = self._settle_seconds() if self.exactly_once else 10
+        try:
+            committed = consumer.committed([TopicPartition(t.topic, t.partition) for t in fresh], timeout=wait)
+        except KafkaException as exc:
+            raise KafkaSetupError(f"cannot read the group's committed offsets ({exc.args[0].str()}); "
+                                  f"check the brokers and the group's ACLs") from None
+        for tp in committed:
             offset = tp.offset
             if offset < 0:
                 low, high = changelog.watermarks(consumer, TopicPartition(tp.topic, tp.partition),
@@ -567,6 +578,12 @@ class Worker:
                 self.tier2[tp.partition].next_offset = offset
             else:
                 self.tier1[(tp.topic, tp.partition)].next_offset = offset
+
+    def _settle_seconds(self) -> float:
+        """How long a restore waits for transactions left open (a dead worker's): the brokers
+        abort them after transaction.timeout.ms, then clean up (every 10 s by default)."""
+        timeout_ms = float(self.settings.get("transaction.timeout.ms", 60_000))
+        return max(120.0, timeout_ms / 1000 + 30.0)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = {(tp.topic, tp.partition) for tp in partitions}

@@ -182,14 +182,14 @@ def test_exactly_once_worker_frozen_past_its_session_loses_and_restores_its_part
         "auto.offset.reset: earliest}",
         "auto.offset.reset: earliest, session.timeout.ms: 6000, heartbeat.interval.ms: 1000}")
         + "processing_guarantee: exactly_once\n")
-    lines = synth.events(np.random.default_rng(4), N_EVENTS // 2, rate=1000.0,
-                         drift=synth.Drift(at=N_EVENTS // 4, mean_shift=0.5))
+    lines = _with_poison(synth.events(np.random.default_rng(4), N_EVENTS // 2, rate=1000.0,
+                                      drift=synth.Drift(at=N_EVENTS // 4, mean_shift=0.5)))
     synth.write_lines(tmp_path / "events.jsonl", lines)
     want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay"))
 
     def producer():
         for i in range(0, len(lines), 1000):
-            produce(kafka.bootstrap, topic, lines[i:i + 1000])
+            produce(kafka.bootstrap, topic, lines[i:i + 1000], key_of=_key)
             time.sleep(1.0)
 
     feeder = threading.Thread(target=producer, daemon=True)
@@ -211,4 +211,9 @@ def test_exactly_once_worker_frozen_past_its_session_loses_and_restores_its_part
     text = log.read_text()
     assert text.count("partitions lost, aborting the open transaction") >= 1, text[-3000:]
     assert "Traceback" not in text
+    poison = sorted(b"not json %d" % i for i in range(N_EVENTS // 2) if _poisoned_after(i))
+    everything = read_topic(kafka.bootstrap, f"{group}.dlq")
+    committed = read_topic(kafka.bootstrap, f"{group}.dlq", committed=True)
+    print(f"frozen: dead letters {len(committed)} committed of {len(everything)} produced")
+    assert sorted(m.value() for m in committed) == poison, "a dead letter missing or committed twice"
     _assert_committed_once_and_equal(kafka, group, got, want)

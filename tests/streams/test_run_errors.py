@@ -54,6 +54,7 @@ def test_unreachable_broker_exits_2_without_leaking_secrets(tmp_path):
 
 @pytest.mark.parametrize(("settings", "extra", "says"), [
     ("no.such.setting: 1", "", 'No such configuration property: "no.such.setting"'),
+    (f"partitioner: {SECRET}", "", 'configuration property "partitioner"'),   # value not quoted there
     (f"security.protocol: {SECRET}", "", 'invalid value for configuration property "security.protocol"'),
     ("enable.idempotence: false", "processing_guarantee: exactly_once\n",
      "`transactional.id` requires `enable.idempotence=true`"),
