@@ -16,7 +16,8 @@ together with the consumed offsets (``send_offsets_to_transaction``) at the chec
 consumers read committed data only. A crash then leaves no trace downstream at all for
 ``read_committed`` readers: the open transaction is aborted, and the restarted worker redoes
 its work from the snapshot. So that outputs do not wait for the periodic checkpoint, a
-checkpoint also follows soon after any window closes or is judged.
+checkpoint also follows soon after any window closes or is judged (unless the worker is
+working through a backlog).
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ LAG_SAMPLE_INTERVAL = 5.0
 POLL_TIMEOUT = 0.1
 # Exactly-once mode: after a window closes or is judged, the next checkpoint (which makes the
 # outputs visible) comes this soon, so it adds little to the alert latency (<= 1 s, p99)
-# while a burst of closing windows still shares one transaction.
+# while a burst of closing windows still shares one transaction. Not while working through a
+# backlog (a full batch was waiting): there each commit, with every partition's snapshot,
+# measured 21% of the throughput, and the periodic checkpoint makes the outputs visible.
 EAGER_CHECKPOINT = 0.2
 # Seconds a transactional call may block before the worker gives up on the transaction.
 TRANSACTION_TIMEOUT = 30.0
@@ -217,6 +220,7 @@ class Worker:
             while not self.stopping:
                 msgs = self.consumer.consume(batch, timeout=POLL_TIMEOUT)
                 self.health.beat()
+                behind = len(msgs) >= batch   # more was waiting: a backlog, not a live stream
                 if msgs:
                     self.process(msgs)
                     # wide events: fetch fewer at a time, so raw batches stay near batch_bytes
@@ -230,7 +234,8 @@ class Worker:
                 if now - last_lag >= LAG_SAMPLE_INTERVAL:
                     self._sample_lag()
                     last_lag = now
-                eager = self.exactly_once and self._emitted and now - last_checkpoint >= EAGER_CHECKPOINT
+                eager = (self.exactly_once and self._emitted and not behind
+                         and now - last_checkpoint >= EAGER_CHECKPOINT)
                 if eager or now - last_checkpoint >= interval:
                     self.checkpoint()
                     last_checkpoint = now
