@@ -1,5 +1,5 @@
 """Errors of the streaming layer. Each message tells the operator what to do; the CLI prints
-it on one line and exits 2."""
+it on one line and exits 2 (1 for ``TransactionFailed``, a runtime failure)."""
 
 from __future__ import annotations
 
