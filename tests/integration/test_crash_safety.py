@@ -59,6 +59,20 @@ def _key(line: bytes) -> bytes:
     return orjson.loads(line)["event_id"].encode() if line.startswith(b"{") else line[-6:]
 
 
+def _expect_and_feed(kafka, topic: str, tmp_path, cfg, lines: list[bytes]) -> tuple[dict, threading.Thread]:
+    """The reports of replay over ``lines`` (what a run must give), and a feeder thread (not
+    started) producing them to ``topic`` as a live stream, 1,000 events a second, in order."""
+    synth.write_lines(tmp_path / "events.jsonl", lines)
+    want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay"))
+
+    def producer():
+        for i in range(0, len(lines), 1000):
+            produce(kafka.bootstrap, topic, lines[i:i + 1000], key_of=_key)
+            time.sleep(1.0)
+
+    return want, threading.Thread(target=producer, daemon=True)
+
+
 def _crash_run(kafka, topic_factory, tmp_path, *, broken: bool, seed: int, exactly_once: bool = False,
                poison: bool = False):
     topic = topic_factory("crash", partitions=4)
@@ -76,16 +90,7 @@ def _crash_run(kafka, topic_factory, tmp_path, *, broken: bool, seed: int, exact
                          drift=synth.Drift(at=N_EVENTS // 2, mean_shift=0.5))
     if poison:
         lines = _with_poison(lines)
-    synth.write_lines(tmp_path / "events.jsonl", lines)
-    want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay"))
-
-    # a live stream: 40k events over ~40 s, in order
-    def producer():
-        for i in range(0, len(lines), 1000):
-            produce(kafka.bootstrap, topic, lines[i:i + 1000], key_of=_key)
-            time.sleep(1.0)
-
-    feeder = threading.Thread(target=producer, daemon=True)
+    want, feeder = _expect_and_feed(kafka, topic, tmp_path, cfg, lines)   # 40k events over ~40 s
     log = tmp_path / "worker.log"
     env = {BROKEN_ENV: "1"} if broken else {}
     rng = random.Random(seed)
@@ -184,15 +189,7 @@ def test_exactly_once_worker_frozen_past_its_session_loses_and_restores_its_part
         + "processing_guarantee: exactly_once\n")
     lines = _with_poison(synth.events(np.random.default_rng(4), N_EVENTS // 2, rate=1000.0,
                                       drift=synth.Drift(at=N_EVENTS // 4, mean_shift=0.5)))
-    synth.write_lines(tmp_path / "events.jsonl", lines)
-    want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay"))
-
-    def producer():
-        for i in range(0, len(lines), 1000):
-            produce(kafka.bootstrap, topic, lines[i:i + 1000], key_of=_key)
-            time.sleep(1.0)
-
-    feeder = threading.Thread(target=producer, daemon=True)
+    want, feeder = _expect_and_feed(kafka, topic, tmp_path, cfg, lines)
     log = tmp_path / "worker.log"
     rng = random.Random(4)
     proc = start_worker(cfg, log=log)
