@@ -20,6 +20,7 @@ class Tier1Partition:
     idle: bool = False
     dirty: bool = False
     last_sent: dict[str, tuple] = field(default_factory=dict)          # progress last told to tier 2
+    idle_claimed: dict[str, float] = field(default_factory=dict)       # monotonic time of the last idle claim
 
 
 @dataclass

@@ -58,6 +58,10 @@ log = logging.getLogger("driftline.worker")
 
 # How often idle partitions are checked and consumer lag is sampled (seconds).
 IDLE_CHECK_INTERVAL = 0.2
+# An idle partition repeats its claim this often (seconds): tier 2 lets it off only the
+# windows the others had closed when a claim arrived (streams/merge.py), so this bounds how
+# long a window waits for a partition that gets no events at all.
+IDLE_CLAIM_INTERVAL = 1.0
 LAG_SAMPLE_INTERVAL = 5.0
 # How long one consume() call waits for messages; bounds the latency of idle handling.
 POLL_TIMEOUT = 0.1
@@ -318,11 +322,17 @@ class Worker:
         st.idle = False
         st.dirty = True
 
-    def _send_progress(self, m: MonitorRuntime, st: Tier1Partition, partials: list, idle_open: list[int] | None) -> None:
+    def _send_progress(self, m: MonitorRuntime, st: Tier1Partition, partials: list, idle_open: list[int] | None,
+                       now: float | None = None) -> None:
+        """Tell tier 2 what the partition closed; ``now`` (an idle claim): repeated every
+        ``IDLE_CLAIM_INTERVAL`` even when nothing changed."""
         name = m.cfg.name
         w = st.windows[name]
         progress = (w.closed_through, None if idle_open is None else tuple(idle_open))
-        if not partials and st.last_sent.get(name) == progress:
+        changed = bool(partials) or st.last_sent.get(name) != progress
+        if now is not None and (changed or now - st.idle_claimed.get(name, -IDLE_CLAIM_INTERVAL) >= IDLE_CLAIM_INTERVAL):
+            st.idle_claimed[name] = now
+        elif not changed:
             return
         message = {
             "monitor": name, "topic": st.topic, "partition": st.partition,
@@ -331,7 +341,9 @@ class Worker:
         }
         self.sink.produce(self.partials_topic, name, state_codec.dumps(message))
         st.last_sent[name] = progress
-        self._emitted = True   # closed windows, or an idle partition releasing them in tier 2
+        # closed windows, or an idle partition releasing them in tier 2 (a repeated claim
+        # releases windows only when tier 2 judges them, which sets this there)
+        self._emitted = self._emitted or changed
 
     def _caught_up(self, st: Tier1Partition) -> bool:
         """True when nothing is left to read in the partition (silence is not mere lag)."""
@@ -365,7 +377,7 @@ class Worker:
                     if partials:
                         st.dirty = True
                 st.idle = True
-                self._send_progress(m, st, partials, sorted(w.open))
+                self._send_progress(m, st, partials, sorted(w.open), now)
 
     # -- tier 2 -----------------------------------------------------------------------------
 
@@ -388,8 +400,16 @@ class Worker:
             idle = d["idle_open"]
             partials = [state_codec.partial_from_dict(x, m.layout) for x in d["partials"]]
             # the partials first: an idle report must not release a window its own message completes
+            late_before = merger.late_events
             merged = merger.add(p, partials, d["closed_through"])
             merged += merger.set_idle(p, None if idle is None else set(idle))
+            if merger.late_events > late_before:
+                late = merger.late_events - late_before
+                with self.stats.lock:
+                    self.stats.late[m.cfg.name] += late
+                log.warning("events reached tier 2 after their window was judged without their partition "
+                            "(it had been idle): counted as late", extra=fields(
+                                monitor=m.cfg.name, topic=d["topic"], partition=p, events=late))
             self._emitted = self._emitted or bool(merged)
             for window in merged:
                 out = m.judge_window(window)

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from driftline.streams.changelog import watermarks
 from driftline.streams.reference_io import build_profile, write_reference
 from driftline.streams.replay import replay
 from driftline.streams.sinks import JsonlSink
+from prometheus_client.parser import text_string_to_metric_families
 
 from driftline import synth
 
@@ -111,6 +113,8 @@ def start_worker(cfg: Path, *args: str, log: Path, env: dict[str, str] | None = 
 
 
 def stop(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM, and the worker must leave cleanly (exit 0) within ``timeout``: a worker that
+    died on its own (a one-line error, exit 1 or 2) fails the test here."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
     try:
@@ -119,6 +123,7 @@ def stop(proc: subprocess.Popen, timeout: float = 30.0) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         raise AssertionError(f"worker did not stop on SIGTERM within {timeout}s") from None
+    assert proc.returncode == 0, f"worker exited {proc.returncode}, not 0 (see its log)"
 
 
 def kill9(proc: subprocess.Popen) -> None:
@@ -147,6 +152,20 @@ def wait_ready(log: Path, proc: subprocess.Popen, started_before: int = 0, timeo
             return urls[-1]
         time.sleep(0.1)
     raise AssertionError(f"worker not ready after {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def wait_all_ready(log: Path, proc: subprocess.Popen, n: int, timeout: float = 60.0) -> list[str]:
+    """Wait until ``n`` workers have started and every one answers /readyz (for ``--workers
+    n``: all of them hold their partitions); returns their /metrics URLs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"workers exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        urls = metrics_urls(log)
+        if len(urls) >= n and all(http_get(u.replace("/metrics", "/readyz"))[0] == 200 for u in urls):
+            return urls
+        time.sleep(0.1)
+    raise AssertionError(f"{n} workers not ready after {timeout}s:\n{log.read_text()[-3000:]}")
 
 
 def wait_for_reports(bootstrap: str, topic: str, want_ids: set[str], proc: subprocess.Popen,
@@ -205,9 +224,37 @@ def _close(a: Any, b: Any, path: str) -> None:
         for k in a:
             _close(a[k], b[k], f"{path}.{k}")
     elif isinstance(a, float) and isinstance(b, float):
-        assert abs(a - b) <= 1e-9 * max(1.0, abs(b)), (path, a, b)
+        assert abs(a - b) <= 1e-9, (path, a, b)
     else:
         assert a == b, (path, a, b)
+
+
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+
+
+def scrape(url: str) -> Samples:
+    """``/metrics`` parsed: sample name -> (labels, value) of each series."""
+    status, body = http_get(url)
+    assert status == 200, f"{url} answered {status}"
+    out: Samples = defaultdict(list)
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            out[sample.name].append((sample.labels, sample.value))
+    return out
+
+
+def sample(samples: Samples, name: str, **labels: str) -> float:
+    """The value of the one series ``name`` whose labels include ``labels``."""
+    found = [v for lab, v in samples.get(name, []) if labels.items() <= lab.items()]
+    assert len(found) == 1, f"{name}{labels}: {len(found)} series"
+    return found[0]
+
+
+def events_seen(url: str) -> float:
+    """``driftline_events_total`` of the worker behind ``url`` (0 when it cannot answer)."""
+    if http_get(url)[0] != 200:
+        return 0.0
+    return sum(v for _, v in scrape(url).get("driftline_events_total", []))
 
 
 def http_get(url: str) -> tuple[int, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from datetime import UTC, datetime
 
 import numpy as np
@@ -17,6 +18,8 @@ from .harness import (
     read_json,
     read_topic,
     replay_reports,
+    sample,
+    scrape,
     start_worker,
     stop,
     wait_for_reports,
@@ -66,7 +69,7 @@ def test_poison_pills_reach_the_dlq_and_the_worker_keeps_going(kafka, topic_fact
     assert sum(r["invalid"] for r in got.values() if r["model_version"] is None) == len(bad)
     dlq = read_topic(kafka.bootstrap, f"{group}.dlq")
     assert len(dlq) == len(bad)
-    seen = sorted((m.value() or b"", dict(m.headers())["driftline.error.reason"].decode()) for m in dlq)
+    seen = sorted((m.value(), dict(m.headers())["driftline.error.reason"].decode()) for m in dlq)
     assert seen == sorted(bad)
     for m in dlq:
         h = dict(m.headers())
@@ -96,20 +99,22 @@ def test_late_and_out_of_order_events(kafka, topic_factory, tmp_path):
     log = tmp_path / "worker.log"
     proc = start_worker(cfg, log=log)
     try:
-        wait_ready(log, proc)
-        import time
-
+        url = wait_ready(log, proc)
         deadline = time.monotonic() + 60
-        reports = []
         while time.monotonic() < deadline:
             reports = [r for r in read_json(kafka.bootstrap, f"{group}.reports") if r["model_version"] is None]
             if len(reports) >= 3:
                 break
             time.sleep(1)
+        metrics = scrape(url)
     finally:
         stop(proc)
+    # read again once the worker is gone: no other report came later
+    reports = [r for r in read_json(kafka.bootstrap, f"{group}.reports") if r["model_version"] is None]
+    assert len(reports) == 3, [r["window_start"] for r in reports]
     by_start = {r["window_start"]: r for r in reports}
     assert by_start["2026-11-25T10:00:00Z"]["count"] == 3      # 0.5, 1.0 and the out-of-order 4.8
     assert by_start["2026-11-25T10:00:05Z"]["count"] == 2      # 5.5, 7.0
     assert by_start["2026-11-25T10:00:10Z"]["count"] == 2      # 12, 13
     assert sum(r["late"] for r in by_start.values()) == 1      # 3.0, counted, never silently dropped
+    assert sample(metrics, "driftline_events_late_total", monitor="fraud") == 1

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+from datetime import datetime
+
 import numpy as np
+import orjson
 import pytest
+from driftline.streams.worker import LAG_SAMPLE_INTERVAL
 
 from driftline import synth
 
 from .harness import (
     assert_reports_equal,
     by_id,
+    events_seen,
     http_get,
     produce,
     read_json,
     replay_reports,
+    sample,
+    scrape,
     start_worker,
     stop,
+    wait_all_ready,
     wait_for_reports,
     wait_ready,
     write_setup,
@@ -42,20 +52,26 @@ def test_run_matches_replay(kafka, topic_factory, tmp_path, workers):
                                                f"source: {{predictions: {topic}, labels: {topic}-labels}}"))
     lines = _events(tmp_path)
     want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay"))
-    produce(kafka.bootstrap, topic, lines)
     log = tmp_path / "worker.log"
     proc = start_worker(cfg, "--workers", str(workers), log=log)
     try:
+        # every worker holds its share of the partitions before the events arrive, so each
+        # one has events to process (else the first could take them all before the second joins)
+        urls = wait_all_ready(log, proc, workers)
+        produce(kafka.bootstrap, topic, lines)
         got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc))
+        seen = [events_seen(u) for u in urls]
     finally:
         stop(proc)
+    assert len(seen) == workers and min(seen) > 0 and sum(seen) == len(lines), seen
     assert_reports_equal(got, want)
+    # read again once the workers are gone: nothing else was written after the last report
+    assert_reports_equal(by_id(read_json(kafka.bootstrap, f"{group}.reports")), want)
     alerts = read_json(kafka.bootstrap, f"{group}.alerts")
     assert {a["subject"] for a in alerts if a["status"] == "firing"} >= {"n00_normal", "country", "prediction"}
     assert "Traceback" not in log.read_text()
     notices = log.read_text().count("label joining is not supported by `driftline run` yet")
     assert notices == (1 if workers == 1 else 0)
-
 
 
 def test_exactly_once_two_workers_write_the_reports_of_replay_once(kafka, topic_factory, tmp_path):
@@ -64,13 +80,16 @@ def test_exactly_once_two_workers_write_the_reports_of_replay_once(kafka, topic_
     cfg = write_setup(tmp_path, kafka.bootstrap, topic, group, extra="processing_guarantee: exactly_once\n")
     lines = _events(tmp_path)
     want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay"))
-    produce(kafka.bootstrap, topic, lines)
     log = tmp_path / "worker.log"
     proc = start_worker(cfg, "--workers", "2", log=log)   # rebalances commit their transactions
     try:
+        urls = wait_all_ready(log, proc, 2)
+        produce(kafka.bootstrap, topic, lines)
         got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, committed=True)
+        seen = [events_seen(u) for u in urls]
     finally:
         stop(proc)
+    assert min(seen) > 0 and sum(seen) == len(lines), seen
     again = read_json(kafka.bootstrap, f"{group}.reports", committed=True)   # after the workers stopped
     for reports in (got, again):
         ids = [r["report_id"] for r in reports]
@@ -93,24 +112,47 @@ def test_metrics_and_health(kafka, topic_factory, tmp_path):
     proc = start_worker(cfg, log=log)
     try:
         url = wait_ready(log, proc)
-        wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc)
-        status, body = http_get(url)
-        assert status == 200
+        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc))
+        # consumer lag is sampled every few seconds: wait for a sample taken after the catch-up
+        deadline = time.monotonic() + 3 * LAG_SAMPLE_INTERVAL
+        while True:
+            m = scrape(url)
+            lags = m.get("driftline_consumer_lag_messages", [])
+            if (len(lags) == 2 and all(v == 0 for _, v in lags)) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert http_get(url.replace("/metrics", "/healthz"))[0] == 200
     finally:
         stop(proc)
-    expect = {
-        f'driftline_events_total{{monitor="fraud",topic="{topic}"}} {len(lines) + len(bad)}.0',
-        'driftline_events_invalid_total{monitor="fraud",reason="invalid_json"} 1.0',
-        'driftline_events_invalid_total{monitor="fraud",reason="missing_field"} 1.0',
-        'driftline_events_invalid_total{monitor="fraud",reason="not_an_object"} 1.0',
-        'driftline_events_late_total{monitor="fraud"} 0.0',
-        f'driftline_windows_judged_total{{monitor="fraud"}} {sum(1 for r in want.values() if r["model_version"] is None)}.0',
-    }
-    for line in expect:
-        assert line in body, line
-    for name in ("driftline_feature_drift_score", "driftline_feature_drift{", "driftline_drifted_features_ratio",
-                 "driftline_prediction_drift_score", "driftline_alerts_total", "driftline_window_close_lag_seconds",
-                 "driftline_consumer_lag_messages", "driftline_last_event_timestamp_seconds",
-                 "driftline_batch_seconds_bucket"):
-        assert name in body, name
+    assert sorted((lab["topic"], lab["partition"], v) for lab, v in lags) == [(topic, "0", 0.0), (topic, "1", 0.0)]
+    fraud = {"monitor": "fraud"}
+    assert sample(m, "driftline_events_total", topic=topic, **fraud) == len(lines) + len(bad)
+    for reason in ("invalid_json", "missing_field", "not_an_object"):
+        assert sample(m, "driftline_events_invalid_total", reason=reason, **fraud) == 1
+    assert sample(m, "driftline_events_late_total", **fraud) == 0
+    windows = [r for r in got.values() if r["model_version"] is None]
+    assert sample(m, "driftline_windows_judged_total", **fraud) == len(windows) == 3
+    assert sample(m, "driftline_window_close_lag_seconds_count", **fraud) == len(windows)
+    assert sample(m, "driftline_batch_seconds_count") > 0
+    newest = max(orjson.loads(line)["timestamp"] for line in lines)
+    assert sample(m, "driftline_last_event_timestamp_seconds", **fraud) == pytest.approx(
+        datetime.fromisoformat(newest).timestamp(), abs=1e-3)
+    # the gauges of the last window judged are those of its report
+    last = max(windows, key=lambda r: r["window_start"])
+    for name, f in last["features"].items():
+        for stat in ("psi", "ks", "wasserstein", "js"):
+            got_score = [v for lab, v in m["driftline_feature_drift_score"]
+                         if lab == {**fraud, "feature": name, "statistic": stat}]
+            assert got_score == ([] if f.get(stat) is None else [pytest.approx(f[stat], abs=1e-9)]), (name, stat)
+        assert sample(m, "driftline_feature_drift", feature=name, **fraud) == float(f["drift"])
+    assert len(m["driftline_feature_drift"]) == len(last["features"])
+    assert sample(m, "driftline_drifted_features_ratio", **fraud) == pytest.approx(
+        len(last["drifted_features"]) / len(last["features"]))
+    for stat in ("psi", "ks", "wasserstein", "js"):
+        assert sample(m, "driftline_prediction_drift_score", statistic=stat, **fraud) == pytest.approx(
+            last["prediction"][stat], abs=1e-9)
+    # every firing alert in the alerts topic is counted once, by kind and severity
+    alerts = read_json(kafka.bootstrap, f"{group}.alerts")
+    firing = Counter((a["kind"], a["severity"]) for a in alerts if a["status"] == "firing")
+    assert firing, "the drifting stream fired no alert: nothing to compare"
+    assert {(lab["kind"], lab["severity"]): v for lab, v in m["driftline_alerts_total"]} == firing

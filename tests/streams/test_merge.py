@@ -219,3 +219,38 @@ def test_idle_partition_holds_back_only_its_open_windows() -> None:
     assert m.set_idle(1, None) == []
     assert m.add(0, [partial(BASE + 5 * SIZE, {None: (4.0,)})], BASE + 6 * SIZE) == []
     assert starts(m.set_idle(1, set())) == [5 * SIZE]
+
+
+def test_an_idle_claim_lets_off_only_windows_the_others_had_closed_when_it_came() -> None:
+    """Partitions quiet together, then a burst: the first to close a window must not release
+    it before the others' events for it are read (they went idle before it closed)."""
+    m = WindowMerger(SIZE, frozenset({0, 1}))
+    assert m.set_idle(0, set()) == [] and m.set_idle(1, set()) == []     # nothing ever closed
+    assert m.add(0, [partial(BASE, {None: (1.0,)})], BASE + SIZE) == [], "released without partition 1"
+    out = m.add(1, [partial(BASE, {None: (2.0,)})], BASE + SIZE)
+    assert starts(out) == [0] and out[0].sketches[None] == sketch(1.0, 2.0)
+
+
+def test_a_repeated_idle_claim_moves_the_horizon() -> None:
+    m = WindowMerger(SIZE, frozenset({0, 1}))
+    m.set_idle(1, set())
+    assert m.add(0, [partial(BASE, {None: (1.0,)})], BASE + SIZE) == []
+    # partition 1 is still silent and says so again: now window 0 s may go without it
+    assert starts(m.set_idle(1, set())) == [0]
+    assert m.exempted == {BASE: {1}}
+
+
+def test_a_partial_for_a_window_released_without_its_partition_is_late_not_a_duplicate() -> None:
+    m = WindowMerger(SIZE, frozenset({0, 1}))
+    m.set_idle(1, set())
+    m.add(0, [partial(BASE, {None: (1.0,)})], BASE + SIZE)
+    assert starts(m.set_idle(1, set())) == [0]
+    # its events arrive after all: counted as late (2 events + 1 already late), never merged
+    assert m.add(1, [partial(BASE, {None: (5.0,), "v2": (6.0,)}, late=1)], BASE + SIZE) == []
+    assert (m.late_events, m.duplicates) == (3, 0)
+    # the same partial again (a replay of the internal topic) is a duplicate
+    assert m.add(1, [partial(BASE, {None: (5.0,), "v2": (6.0,)}, late=1)], BASE + SIZE) == []
+    assert (m.late_events, m.duplicates) == (3, 1)
+    # a partition that sent its partial is not exempted: its repeat is a duplicate
+    m.add(0, [partial(BASE, {None: (1.0,)})], BASE + SIZE)
+    assert (m.late_events, m.duplicates) == (3, 2)

@@ -64,6 +64,25 @@ def test_a_merger_with_pending_partials_round_trips() -> None:
     assert state_codec.merger_to_dict(back) == state_codec.merger_to_dict(m)
 
 
+def test_a_merger_with_idle_claims_and_windows_released_without_a_partition_round_trips() -> None:
+    w = PartitionWindows(SPEC, LABELS)
+    w.add(batch([1.0, 2.0, 6.0, 14.0, 19.0]))
+    partials = w.close_ready()
+    m = WindowMerger(SPEC.size_ms, frozenset({0, 1}))
+    assert m.add(0, partials, w.closed_through) == []
+    last = partials[-1].window_start
+    released = m.set_idle(1, {last})          # partition 1 idle, one window still open there
+    assert released and m.exempted and m.idle_horizon == {1: w.closed_through}
+    assert m.add(1, [partials[0]], None) == [] and m.late_events > 0     # a late partial
+    d = state_codec.merger_to_dict(m)
+    back = state_codec.merger_from_dict(wire(d), SPEC.size_ms, frozenset({0, 1}), LABELS)
+    assert state_codec.merger_to_dict(back) == d
+    # both go on alike: the same partial again is a duplicate now, in the original and the copy
+    for merger in (m, back):
+        merger.add(1, [partials[0]], None)
+    assert (back.duplicates, back.late_events) == (m.duplicates, m.late_events) == (1, d["late_events"])
+
+
 def test_a_snapshot_from_before_labels_restores_with_empty_performance() -> None:
     w = PartitionWindows(SPEC, PLAIN)
     w.add(batch([1.0, 2.0, 6.0], labels=False))
