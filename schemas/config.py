@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from driftline.schemas.durations import DURATION_HINT, format_duration, parse_duration
+from driftline.schemas.durations import (
+    DURATION_HINT,
+    DurationRangeError,
+    format_duration,
+    parse_duration,
+)
 from driftline.schemas.exceptions import ConfigError
 from driftline.schemas.messages import format_path, pick, render, show
 from driftline.schemas.validate import validator_for
@@ -279,6 +284,8 @@ def _section(cls: type[_T], data: dict[str, Any] | None, path: str) -> _T:
 def _duration(value: Any, path: str) -> float:
     try:
         return parse_duration(value)
+    except DurationRangeError as exc:
+        raise ConfigError(path, f"{show(value)} {exc.reason}") from None
     except ValueError:
         raise ConfigError(path, f"{show(value)} is not {DURATION_HINT}") from None
 

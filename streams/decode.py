@@ -36,6 +36,12 @@ from .records import DeadLetter, DecodedBatch, RawRecord
 # objects of a slice stay in the CPU caches, which measured ~40% faster than whole batches.
 _FAST_SLICE_BYTES = 262_144
 _tzinfo = attrgetter("tzinfo")
+# Event times outside [1000-01-01, 9000-01-01) UTC are bad timestamps: every window of such a
+# time (at most 3650d long) starts and ends within the years 1..9999 that RFC 3339 and
+# Python's datetime can write, and its milliseconds fit int64 by far.
+_TS_MIN = -30_610_224_000.0
+_TS_MAX = 221_845_392_000.0
+_TS_RANGE = "outside the years 1000-8999"
 # the integers orjson reads as integers (signed and unsigned 64-bit)
 _INT_MIN = -(1 << 63)
 _UINT_MAX = (1 << 64) - 1
@@ -353,13 +359,14 @@ def _timestamps_fast(values: list) -> np.ndarray:
         parsed = list(map(datetime.fromisoformat, values))
         if None in set(map(_tzinfo, parsed)):
             raise _Bad("bad_timestamp", "")  # naive times: the careful path reads them as UTC
-        return np.fromiter(map(datetime.timestamp, parsed), dtype=np.float64, count=len(values))
-    if kinds <= {int, float}:
-        out = np.array(values, dtype=np.float64)
-        if not np.all(np.isfinite(out)):
-            raise _Bad("bad_timestamp", "")
-        return out
-    raise _Bad("bad_timestamp", "")
+        out = np.fromiter(map(datetime.timestamp, parsed), dtype=np.float64, count=len(values))
+    elif kinds <= {int, float}:
+        out = np.array(values, dtype=np.float64)   # an int beyond float range raises: careful path
+    else:
+        raise _Bad("bad_timestamp", "")
+    if not ((out >= _TS_MIN) & (out < _TS_MAX)).all():   # NaN too: the careful path says which
+        raise _Bad("bad_timestamp", "")
+    return out
 
 
 def _non_finite_literal(value: bytes, pos: int) -> bool:
@@ -394,6 +401,8 @@ def _timestamp_one(value, path: tuple[str, ...]) -> float:
     if type(value) in (int, float):
         if not math.isfinite(value):
             raise _Bad("bad_timestamp", f"{name} is not finite")
+        if not _TS_MIN <= value < _TS_MAX:
+            raise _Bad("bad_timestamp", f"{name} {value!r} (epoch seconds) is {_TS_RANGE}")
         return float(value)
     if type(value) is not str:
         raise _Bad("bad_timestamp", f"{name} must be an RFC 3339 string or epoch seconds")
@@ -405,7 +414,10 @@ def _timestamp_one(value, path: tuple[str, ...]) -> float:
         raise _Bad("bad_timestamp", f"{name} {value[:40]!r} is not an RFC 3339 time") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    out = parsed.timestamp()
+    if not _TS_MIN <= out < _TS_MAX:
+        raise _Bad("bad_timestamp", f"{name} {value[:40]!r} is {_TS_RANGE}")
+    return out
 
 
 def _number_one(value, path: tuple[str, ...]) -> float:

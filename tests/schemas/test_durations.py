@@ -4,9 +4,9 @@ import math
 
 import pytest
 from driftline.schemas.config import parse_duration
-from driftline.schemas.durations import format_duration
+from driftline.schemas.durations import MAX_DURATION_SECONDS, DurationRangeError, format_duration
 from driftline.schemas.validate import load_schema
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
@@ -68,12 +68,28 @@ def test_rejects(bad: object) -> None:
 
 @given(st.integers(min_value=0, max_value=10**9), st.sampled_from(sorted(UNITS)))
 def test_integer_with_unit(n: int, unit: str) -> None:
-    assert parse_duration(f"{n}{unit}") == pytest.approx(n * UNITS[unit])
+    if n * UNITS[unit] > MAX_DURATION_SECONDS:
+        with pytest.raises(DurationRangeError, match="longer than the limit of 3650d"):
+            parse_duration(f"{n}{unit}")
+    else:
+        assert parse_duration(f"{n}{unit}") == pytest.approx(n * UNITS[unit])
 
 
-@given(st.floats(min_value=0, max_value=1e12, allow_nan=False))
-def test_bare_numbers_are_seconds(x: float) -> None:
-    assert parse_duration(x) == x
+@given(st.integers(min_value=0, max_value=int(MAX_DURATION_SECONDS * 1000)))
+def test_bare_numbers_are_seconds(ms: int) -> None:
+    assert parse_duration(ms / 1000) == ms / 1000
+
+
+@pytest.mark.parametrize("bad", ["0.0001s", "0.5ms", "1.0005s", 0.0004, 2.5e-4])
+def test_fractions_of_a_millisecond_are_rejected(bad: str | float) -> None:
+    with pytest.raises(DurationRangeError, match="whole number of milliseconds"):
+        parse_duration(bad)
+
+
+@pytest.mark.parametrize("bad", ["3651d", "99999999999999d", 3650 * 86400 + 1, 1e12])
+def test_more_than_ten_years_is_rejected(bad: str | float) -> None:
+    with pytest.raises(DurationRangeError, match="3650d"):
+        parse_duration(bad)
 
 
 @given(st.floats(max_value=-1e-300) | st.integers(max_value=-1))
@@ -84,6 +100,7 @@ def test_negative_numbers_rejected(x: float) -> None:
 
 @given(st.integers(min_value=1, max_value=10**6), st.sampled_from(sorted(UNITS)))
 def test_format_round_trips(n: int, unit: str) -> None:
+    assume(n * UNITS[unit] <= MAX_DURATION_SECONDS)
     seconds = parse_duration(f"{n}{unit}")
     assert parse_duration(format_duration(seconds)) == pytest.approx(seconds)
 
@@ -95,6 +112,8 @@ _DURATION = Draft202012Validator(load_schema("config")["$defs"]["duration"])
 def test_schema_pattern_agrees_with_parser(text: str) -> None:
     try:
         value = parse_duration(text)
+    except DurationRangeError:
+        accepted = True    # the form is right; whole ms and the 3650d limit are the parser's alone
     except ValueError:
         accepted = False
     else:
@@ -106,6 +125,8 @@ def test_schema_pattern_agrees_with_parser(text: str) -> None:
 def test_schema_numbers_agree_with_parser(x: float) -> None:
     try:
         parse_duration(x)
+    except DurationRangeError as exc:
+        accepted = "milliseconds" in exc.reason   # the schema bounds numbers, not their fractions
     except ValueError:
         accepted = False
     else:

@@ -3,6 +3,7 @@ replay; exit 2 with one line on user error, never a traceback."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -77,7 +78,20 @@ BAD_LINES = st.sampled_from([
     b'{"event_id": "x", "timestamp": 1, "features": {"country": ["DE"]}}',
     b'{"event_id": "x", "timestamp": 1, "features": 7}',
     b'{"event_id": "x", "timestamp": 1e999}', b"\xff\xfe\x00",
+    # times whose windows Python's datetime cannot write, or beyond int64 milliseconds
+    b'{"event_id": "x", "timestamp": 1e12}', b'{"event_id": "x", "timestamp": -1e11}',
+    b'{"event_id": "x", "timestamp": 1e300}', b'{"event_id": "x", "timestamp": "9999-12-31T23:59:59Z"}',
+    b'{"event_id": "x", "timestamp": "0001-01-01T00:00:00Z"}',
 ])
+
+
+def _replay_lines(demo: Path, d: Path, lines: list[bytes]) -> tuple[list[dict], list[dict]]:
+    """Replay ``lines`` with the demo config: (the dead letters, the all-versions reports)."""
+    (d / "events.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    assert main(["replay", "--config", str(demo / "driftline.yaml"), "--input", str(d / "events.jsonl"),
+                 "--out", str(d / "out")]) == 0
+    reports = [r for r in read(d / "out" / "reports.jsonl") if r["model_version"] is None]
+    return read(d / "out" / "dlq.jsonl"), reports
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -85,12 +99,7 @@ BAD_LINES = st.sampled_from([
 def test_malformed_events_never_crash_replay_and_all_reach_the_dlq(demo, tmp_path_factory, plan):
     good = synth.events(np.random.default_rng(0), 200, rate=10.0)
     lines = [good[p] if isinstance(p, int) else p for p in plan]
-    d = tmp_path_factory.mktemp("mixed")
-    (d / "events.jsonl").write_bytes(b"\n".join(lines) + b"\n")
-    assert main(["replay", "--config", str(demo / "driftline.yaml"), "--input", str(d / "events.jsonl"),
-                 "--out", str(d / "out")]) == 0
-    dlq = read(d / "out" / "dlq.jsonl")
-    reports = [r for r in read(d / "out" / "reports.jsonl") if r["model_version"] is None]
+    dlq, reports = _replay_lines(demo, tmp_path_factory.mktemp("mixed"), lines)
     bad = [i for i, p in enumerate(plan) if not isinstance(p, int)]
     assert [x["offset"] for x in dlq] == bad                       # event for event, in order
     assert all(x["reason"] and x["detail"] for x in dlq)
@@ -102,21 +111,65 @@ def test_malformed_events_never_crash_replay_and_all_reach_the_dlq(demo, tmp_pat
         assert sum(r["invalid"] for r in reports) == len(dlq)
 
 
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
+PATHS = [("event_id",), ("timestamp",), ("model_version",), ("features",), ("features", "n00_normal"),
+         ("features", "country"), ("prediction",), ("prediction", "score")]
+
+
+@st.composite
+def mutated_event(draw) -> bytes:
+    """A valid event with a random JSON value (or nothing) at one of the paths the monitor reads."""
+    event = orjson.loads(synth.events(np.random.default_rng(draw(st.integers(0, 9))), 1, rate=10.0)[0])
+    path = draw(st.sampled_from(PATHS))
+    holder = event
+    for key in path[:-1]:
+        holder = holder[key]
+    if draw(st.booleans()):
+        holder[path[-1]] = draw(JSON_VALUES)
+    else:
+        holder.pop(path[-1], None)
+    return json.dumps(event, ensure_ascii=False).encode()   # integers beyond 64 bits too
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(mutated_event(), min_size=1, max_size=30))
+def test_events_with_any_value_at_any_path_are_each_counted_once(demo, tmp_path_factory, lines):
+    """Whatever value lands wherever the monitor reads, replay never crashes and each event is
+    either in a window (or late) or in the DLQ with a reason, exactly once."""
+    dlq, reports = _replay_lines(demo, tmp_path_factory.mktemp("mutated"), lines)
+    offsets = [x["offset"] for x in dlq]
+    assert offsets == sorted(set(offsets)) and all(x["reason"] and x["detail"] for x in dlq)
+    assert [x["raw"].encode() for x in dlq] == [lines[i] for i in offsets]
+    assert sum(r["count"] + r["late"] for r in reports) + len(dlq) == len(lines)
+
+
 CONFIG_ERRORS = [
     ("monitors: [{name: Fraud, source: t, features: {x: {type: numeric}}}]", "monitors[0].name"),
     ("monitors: [{name: f, source: t, features: {x: {type: numeric}}, window: {size: 5 minutes}}]",
      "monitors[0].window.size"),
-    ("monitors: [{name: f, source: t, featurs: {x: {type: numeric}}}]", "monitors[0]"),
+    ("monitors: [{name: f, source: t, featurs: {x: {type: numeric}}}]", "monitors[0].featurs"),
     ("monitors: [{name: f, source: t, features: {x: {type: text}}}]", "monitors[0].features.x.type"),
     ("monitors: []", "monitors"),
     ("monitors: [{name: f, source: t, features: {x: {type: numeric}}}]\nkafka: [1]", "kafka"),
-    ("monitors: [{name: f, source: t, features: {x: {type: numeric, min: 3, max: 1}}}]", "monitors[0].features.x"),
+    ("monitors: [{name: f, source: t, features: {x: {type: numeric, min: 3, max: 1}}}]",
+     "monitors[0].features.x.min"),
     ("monitors: [{name: f, source: t, features: {x: {type: numeric}}, drift: {fdr_q: 2}}]", "monitors[0].drift.fdr_q"),
     ("monitors: [{name: f, source: t, features: {x: {type: numeric}}, window: {size: 7s, slide: 2s}}]",
-     "monitors[0].window"),
+     "monitors[0].window.size"),
+    ("monitors: [{name: f, source: t, features: {x: {type: numeric}}, window: {size: 0.0001s}}]",
+     "monitors[0].window.size"),
+    ("monitors: [{name: f, source: t, features: {x: {type: numeric}}, window: {size: 5s, grace: 99999999999d}}]",
+     "monitors[0].window.grace"),
+    ("monitors: [{name: f, source: {predictions: ''}, features: {x: {type: numeric}}}]",
+     "monitors[0].source.predictions"),
     ("monitors: [{name: f, source: t, features: {x: {type: numeric}}}]\nhttp: {port: 70000}", "http.port"),
     ("monitors: {name: f}", "monitors"),
-    ("monitors: [{name: f, source: t, features: {x: {type: numeric}}}", "line"),
+    ("monitors: [{name: f, source: t, features: {x: {type: numeric}}}", "{cfg}"),   # YAML syntax: the file
 ]
 
 
@@ -133,7 +186,7 @@ def test_bad_config_exits_2_with_one_line_naming_the_key(tmp_path, text, where, 
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
-    assert where in lines[0]
+    assert lines[0].startswith(f"driftline: error: {where.format(cfg=cfg)}: "), lines[0]
     assert "Traceback" not in proc.stderr
 
 
