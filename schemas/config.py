@@ -222,7 +222,7 @@ def parse_config(data: Any, base_dir: Path | None = None) -> Config:
     )
     _check_unique_names(monitors)
     outputs = _section(OutputsConfig, data.get("outputs"), "outputs")
-    _check_outputs(outputs, monitors)
+    _check_outputs(outputs, monitors, str((data.get("kafka") or {}).get("group.id", DEFAULT_GROUP)))
     _check_group_protocol(data.get("kafka") or {})
     guarantee = data.get("processing_guarantee", "at_least_once")
     if (data.get("kafka") or {}).get("transactional.id") and guarantee != "exactly_once":
@@ -423,8 +423,18 @@ def _check_group_protocol(kafka: dict[str, Any]) -> None:
         raise ConfigError("kafka.group.protocol", "only the classic group protocol is supported")
 
 
-def _check_outputs(outputs: OutputsConfig, monitors: tuple[MonitorConfig, ...]) -> None:
+# The consumer group when kafka.group.id is not set; it names the internal topics.
+DEFAULT_GROUP = "driftline"
+
+
+def internal_topics(group: str) -> dict[str, str]:
+    """The topics a group of workers keeps to itself: its partial sketches and its changelog."""
+    return {"partials": f"driftline.{group}.partials", "changelog": f"driftline.{group}.changelog"}
+
+
+def _check_outputs(outputs: OutputsConfig, monitors: tuple[MonitorConfig, ...], group: str) -> None:
     used: dict[str, str] = {}
+    internal = {topic: name for name, topic in internal_topics(group).items()}
     for f in dataclasses.fields(outputs):
         topic = getattr(outputs, f.name)
         if topic in used:
@@ -432,6 +442,9 @@ def _check_outputs(outputs: OutputsConfig, monitors: tuple[MonitorConfig, ...]) 
                 f"outputs.{f.name}",
                 f'"{topic}" is already the topic of outputs.{used[topic]}; each output needs its own topic',
             )
+        if topic in internal:
+            raise ConfigError(f"outputs.{f.name}", f'"{topic}" is the {internal[topic]} topic driftline keeps '
+                              f'for group "{group}"; choose another topic')
         used[topic] = f.name
     for i, monitor in enumerate(monitors):
         for key, topic in (
@@ -444,3 +457,6 @@ def _check_outputs(outputs: OutputsConfig, monitors: tuple[MonitorConfig, ...]) 
                     f'"{topic}" is also a source topic (monitors[{i}].source.{key}); '
                     "driftline must not read its own output",
                 )
+            if topic in internal:
+                raise ConfigError(f"monitors[{i}].source.{key}", f'"{topic}" is the {internal[topic]} topic '
+                                  f'driftline keeps for group "{group}"; it is not a source of events')

@@ -10,7 +10,8 @@ import re
 import socket
 from typing import Any
 
-DEFAULT_GROUP = "driftline"
+from driftline.schemas.config import DEFAULT_GROUP
+
 # Settings only a consumer understands; librdkafka warns when a producer gets them.
 _CONSUMER_ONLY = frozenset({
     "group.id", "group.instance.id", "auto.offset.reset", "enable.auto.commit",

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
-from driftline.schemas.config import Config
+from driftline.schemas.config import Config, internal_topics
 
 from . import changelog, state_codec
 from .batching import byte_slices
@@ -130,8 +130,8 @@ class Worker:
         settings = dict(config.kafka)
         self.settings = settings
         group = group_id(settings)
-        self.partials_topic = f"driftline.{group}.partials"
-        self.changelog_topic = f"driftline.{group}.changelog"
+        internal = internal_topics(group)
+        self.partials_topic, self.changelog_topic = internal["partials"], internal["changelog"]
         # A deliberately broken mode for the crash-safety test: offsets are auto-committed as
         # events are consumed (before the checkpoint) and restored from the group, not the snapshot.
         self.broken = commit_before_checkpoint
