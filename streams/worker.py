@@ -341,9 +341,9 @@ class Worker:
         }
         self.sink.produce(self.partials_topic, name, state_codec.dumps(message))
         st.last_sent[name] = progress
-        # closed windows, or an idle partition releasing them in tier 2 (a repeated claim
-        # releases windows only when tier 2 judges them, which sets this there)
-        self._emitted = self._emitted or changed
+        # closed windows, or an idle partition releasing them in tier 2 (in exactly-once mode
+        # tier 2 sees the claim only once it is committed: soon, not at the periodic checkpoint)
+        self._emitted = True
 
     def _caught_up(self, st: Tier1Partition) -> bool:
         """True when nothing is left to read in the partition (silence is not mere lag)."""

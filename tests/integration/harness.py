@@ -48,14 +48,16 @@ def write_setup(tmp: Path, bootstrap: str, topic: str, group: str, *, window: st
     return cfg_path
 
 
-def produce(bootstrap: str, topic: str, lines: Iterable[bytes], key_of=None) -> int:
+def produce(bootstrap: str, topic: str, lines: Iterable[bytes], key_of=None, partition_of=None) -> int:
+    """``partition_of(i, line)``: the partition of the i-th line (default: by key)."""
     p = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 5})
     n = 0
     for line in lines:
         key = key_of(line) if key_of else orjson.loads(line)["event_id"].encode()
+        where = {} if partition_of is None else {"partition": partition_of(n, line)}
         while True:
             try:
-                p.produce(topic, line, key)
+                p.produce(topic, line, key, **where)
                 break
             except BufferError:
                 p.poll(0.1)

@@ -118,3 +118,27 @@ def test_late_and_out_of_order_events(kafka, topic_factory, tmp_path):
     assert by_start["2026-11-25T10:00:10Z"]["count"] == 2      # 12, 13
     assert sum(r["late"] for r in by_start.values()) == 1      # 3.0, counted, never silently dropped
     assert sample(metrics, "driftline_events_late_total", monitor="fraud") == 1
+
+
+def test_a_partition_that_never_gets_an_event_holds_no_window_back(kafka, topic_factory, tmp_path):
+    """Three partitions, events only ever in two, produced once the worker holds all three:
+    the empty one is idle from the start, and its repeated idle claims let tier 2 judge every
+    window (its first claim, made before any window closed elsewhere, lets off none)."""
+    topic = topic_factory("sparse", partitions=3)
+    group = f"sparse-{topic[-6:]}"
+    cfg = write_setup(tmp_path, kafka.bootstrap, topic, group)
+    lines = synth.events(np.random.default_rng(6), 6000, rate=500.0)
+    synth.write_lines(tmp_path / "events.jsonl", lines)
+    want = {r["report_id"]: r for r in replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay")}
+    log = tmp_path / "worker.log"
+    proc = start_worker(cfg, log=log)
+    try:
+        wait_ready(log, proc)
+        time.sleep(2.0)   # past idle_timeout (1 s): partition 2 claims idleness before any event exists
+        produce(kafka.bootstrap, topic, lines, partition_of=lambda i, line: i % 2)
+        got = {r["report_id"]: r for r in wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc,
+                                                         timeout=60)}
+    finally:
+        stop(proc)
+    assert {k: r["count"] for k, r in got.items()} == {k: r["count"] for k, r in want.items()}
+    assert sum(r["late"] for r in got.values()) == 0
