@@ -8,12 +8,19 @@ already merged is ignored: replays of the internal topic after a crash change no
 
 An idle partition (silent past ``idle_timeout``, nothing left to read) is not waited for,
 but only for windows that end by its *horizon*: the newest ``closed_through`` of the other
-partitions when its claim arrived (it repeats the claim while it stays idle, and each claim
-moves the horizon). Without that bound, partitions that went quiet together and then get a
-burst would see the first of them to close a window release it before the others' events
-for it were read. A partial that still arrives for a window released without its partition
-is a *late partial*: not merged (the window was judged), its events counted in
-``late_events``, never dropped in silence.
+partitions when its *previous* claim arrived. It repeats its claim every second while it
+stays idle, so a claim confirms that the partition was still idle, with nothing left to
+read, about a second after the others had closed those windows: time enough to fetch events
+of theirs that were already written. Without that bound, partitions that went quiet together
+and then get a burst would see the first of them to close a window release it before the
+others' events for it were read. A window waits at most about two claims for a partition
+that never gets an event.
+
+A partial for a window already released is a duplicate when that partition's partial for it
+was merged (a replay of the internal topic after a crash); otherwise it is a *late
+partial*: not merged (the window was judged), its events counted in ``late_events``, never
+dropped in silence. Windows are remembered for that over the last ``_MAX_MERGED`` releases;
+a partial for an older one is counted as late too (a replay only repeats recent ones).
 """
 
 from __future__ import annotations
@@ -24,10 +31,10 @@ from driftline.detectors.window_sketch import WindowSketch
 
 from .windows import Partial
 
-# Windows remembered as released without an idle partition (its partial, if it still comes,
-# is late, not a duplicate). A partition's own watermark makes its events for much older
-# windows late at tier 1 already, so a bounded history of recent windows is enough.
-_MAX_EXEMPTED = 1024
+# Released windows whose merged partitions are remembered, to tell a duplicate partial (a
+# replay of the internal topic repeats those of the last checkpoint interval or so) from a
+# late one. Older windows count as late: visible, never a silent loss.
+_MAX_MERGED = 1024
 
 
 @dataclass
@@ -49,34 +56,38 @@ class WindowMerger:
     duplicates: int = 0
     # partitions silent past idle_timeout -> the window starts they still have open
     idle: dict[int, set[int]] = field(default_factory=dict)
-    # ... and their horizon (ms; None: nothing closed elsewhere yet): windows ending later wait
+    # ... their horizon (ms; None: none yet): windows ending later wait for them; and what the
+    # others had closed at their latest claim, the horizon their next claim brings
     idle_horizon: dict[int, int | None] = field(default_factory=dict)
-    # window start -> partitions it was released without (idle): their partials are late
-    exempted: dict[int, set[int]] = field(default_factory=dict)
-    late_events: int = 0    # events (and late counts) of late partials, never merged
+    idle_seen: dict[int, int | None] = field(default_factory=dict)
+    # start of each recently released window -> the partitions whose partials it merged
+    merged_from: dict[int, frozenset[int]] = field(default_factory=dict)
+    late_events: int = 0    # events of late partials (once per window they were in), never merged
 
     def set_idle(self, partition: int, open_starts: set[int] | None) -> list[MergedWindow]:
         """A silent partition holds back only the windows it still has open (it closes those
         itself as its watermark advances with wall-clock time) and those ending after its
         horizon; ``None`` = active again."""
         if open_starts is None:
-            self.idle.pop(partition, None)
-            self.idle_horizon.pop(partition, None)
+            for state in (self.idle, self.idle_horizon, self.idle_seen):
+                state.pop(partition, None)
         else:
             self.idle[partition] = set(open_starts)
+            self.idle_horizon[partition] = self.idle_seen.get(partition)
             others = [t for p, t in self.closed_through.items() if p != partition]
-            self.idle_horizon[partition] = max(others, default=None)
+            self.idle_seen[partition] = max(others, default=None)
         return self._release()
 
     def add(self, partition: int, partials: list[Partial], closed_through: int | None) -> list[MergedWindow]:
         for p in partials:
             if self.released_through is not None and p.window_start <= self.released_through:
-                without = self.exempted.get(p.window_start)
-                if without is not None and partition in without:
-                    without.discard(partition)
-                    self.late_events += sum(s.events for s in p.sketches.values()) + p.late
-                else:
+                merged = self.merged_from.get(p.window_start)
+                if merged is not None and partition in merged:
                     self.duplicates += 1
+                else:   # its window was judged without it: late, counted (its p.late already was)
+                    self.late_events += sum(s.events for s in p.sketches.values())
+                    if merged is not None:   # a repeat of this partial is a duplicate
+                        self.merged_from[p.window_start] = merged | {partition}
                 continue
             window = self.pending.setdefault(p.window_start, {})
             if partition in window:
@@ -108,15 +119,7 @@ class WindowMerger:
         for start in sorted(self.pending):
             if not self._complete(start):
                 break
-            parts = self.pending.pop(start)
-            end = start + self.size_ms
-            without = {p for p in self.partitions
-                       if p not in parts and self.closed_through.get(p, end - 1) < end}
-            if without:
-                self.exempted[start] = without
-                while len(self.exempted) > _MAX_EXEMPTED:
-                    del self.exempted[min(self.exempted)]
-            out.append(self._merge(start, parts))
+            out.append(self._merge(start, self.pending.pop(start)))
             self.released_through = start
         return out
 
@@ -130,6 +133,9 @@ class WindowMerger:
     def _merge(self, start: int, parts: dict[int, Partial]) -> MergedWindow:
         sketches: dict[str | None, WindowSketch] = {}
         late = invalid = 0
+        self.merged_from[start] = frozenset(parts)
+        while len(self.merged_from) > _MAX_MERGED:
+            del self.merged_from[min(self.merged_from)]
         for partition in sorted(parts):   # a fixed order; the merge is exact anyway
             p = parts[partition]
             late += p.late

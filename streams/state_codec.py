@@ -72,7 +72,8 @@ def merger_to_dict(m: WindowMerger) -> dict[str, Any]:
         "closed_through": [[p, t] for p, t in sorted(m.closed_through.items())],
         "idle": [[p, sorted(starts)] for p, starts in sorted(m.idle.items())],
         "idle_horizon": [[p, t] for p, t in sorted(m.idle_horizon.items())],
-        "exempted": [[start, sorted(ps)] for start, ps in sorted(m.exempted.items())],
+        "idle_seen": [[p, t] for p, t in sorted(m.idle_seen.items())],
+        "merged_from": [[start, sorted(ps)] for start, ps in sorted(m.merged_from.items())],
         "released_through": m.released_through,
         "duplicates": m.duplicates,
         "late_events": m.late_events,
@@ -86,9 +87,11 @@ def merger_from_dict(d: dict[str, Any], size_ms: int, partitions: frozenset[int]
                  for start, parts in d["pending"]}
     m.closed_through = {int(p): int(t) for p, t in d["closed_through"]}
     m.idle = {int(p): set(starts) for p, starts in d["idle"]}
-    # snapshots written before horizons existed: an idle claim without one waits for the next
+    # snapshots written before horizons existed: an idle partition waits for its next claims,
+    # and a partial for a window released before the upgrade counts as late, not a duplicate
     m.idle_horizon = {int(p): t for p, t in d.get("idle_horizon", [])}
-    m.exempted = {int(start): {int(p) for p in ps} for start, ps in d.get("exempted", [])}
+    m.idle_seen = {int(p): t for p, t in d.get("idle_seen", [])}
+    m.merged_from = {int(start): frozenset(int(p) for p in ps) for start, ps in d.get("merged_from", [])}
     m.released_through = d["released_through"]
     m.duplicates = int(d["duplicates"])
     m.late_events = int(d.get("late_events", 0))

@@ -407,8 +407,8 @@ class Worker:
                 late = merger.late_events - late_before
                 with self.stats.lock:
                     self.stats.late[m.cfg.name] += late
-                log.warning("events reached tier 2 after their window was judged without their partition "
-                            "(it had been idle): counted as late", extra=fields(
+                log.warning("events reached tier 2 after their window was judged without them (their "
+                            "partition had been idle): counted as late, once per window they were in", extra=fields(
                                 monitor=m.cfg.name, topic=d["topic"], partition=p, events=late))
             self._emitted = self._emitted or bool(merged)
             for window in merged:

@@ -4,7 +4,9 @@
   (closed_through) that it closed every window ending by then;
 - completed windows leave in start order;
 - a repeated partial (same partition, same window) is ignored, before or after release, and
-  counted in ``duplicates``: replays of the internal topic change nothing.
+  counted in ``duplicates``: replays of the internal topic change nothing;
+- a partial for a window released without it is late: counted in ``late_events``, not merged;
+- an idle partition is let off only the windows the others had closed at its previous claim.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 from driftline.detectors.categorical_sketch import CategoricalLayout
 from driftline.detectors.numeric_sketch import NumericLayout
 from driftline.detectors.window_sketch import ColumnBatch, MonitorLayout, WindowSketch
-from driftline.streams.merge import MergedWindow, WindowMerger
+from driftline.streams.merge import _MAX_MERGED, MergedWindow, WindowMerger
 from driftline.streams.windows import Partial
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -103,9 +105,10 @@ def test_duplicate_after_release_is_ignored_and_counted() -> None:
     assert m.add(0, [partial(BASE, {None: (1.0,)})], BASE + SIZE) == []
     assert m.duplicates == 1
     assert m.pending == {}
-    # an older window arriving after a newer one was released is not released out of order
+    # an older window arriving after a newer one was released is not released out of order:
+    # it was never merged, so its events count as late (not as a duplicate)
     assert m.add(0, [partial(BASE - SIZE, {None: (5.0,)})], None) == []
-    assert m.duplicates == 2
+    assert (m.duplicates, m.late_events) == (1, 1)
     assert m.pending == {}
 
 
@@ -116,8 +119,9 @@ def test_flush_releases_everything_pending_in_order() -> None:
     out = m.flush()
     assert starts(out) == [0, SIZE, 3 * SIZE]
     assert m.pending == {}
+    # window 60 s left with partition 0's partial only: partition 1's, coming now, is late
     assert m.add(1, [partial(BASE + SIZE, {None: (9.0,)})], None) == []
-    assert m.duplicates == 1
+    assert (m.duplicates, m.late_events) == (0, 1)
 
 
 def test_set_partitions_rejudges_completeness() -> None:
@@ -209,7 +213,9 @@ def _args(entry):
 def test_idle_partition_holds_back_only_its_open_windows() -> None:
     m = WindowMerger(SIZE, frozenset({0, 1}))
     assert m.add(0, [partial(BASE, {None: (1.0,)}), partial(BASE + SIZE, {None: (2.0,)})], BASE + 2 * SIZE) == []
-    # partition 1 is silent but still has window 60 s open: window 0 s may go, 60 s waits
+    # partition 1 is silent but still has window 60 s open: window 0 s may go (once a second
+    # claim confirms the silence after the others closed it), 60 s waits
+    assert m.set_idle(1, {BASE + SIZE}) == []
     assert starts(m.set_idle(1, {BASE + SIZE})) == [0]
     assert list(m.pending) == [BASE + SIZE]
     out = m.add(1, [partial(BASE + SIZE, {None: (3.0,)})], BASE + 2 * SIZE)
@@ -218,6 +224,7 @@ def test_idle_partition_holds_back_only_its_open_windows() -> None:
     # active again: it holds windows back as any partition does
     assert m.set_idle(1, None) == []
     assert m.add(0, [partial(BASE + 5 * SIZE, {None: (4.0,)})], BASE + 6 * SIZE) == []
+    assert m.set_idle(1, set()) == []
     assert starts(m.set_idle(1, set())) == [5 * SIZE]
 
 
@@ -231,26 +238,44 @@ def test_an_idle_claim_lets_off_only_windows_the_others_had_closed_when_it_came(
     assert starts(out) == [0] and out[0].sketches[None] == sketch(1.0, 2.0)
 
 
-def test_a_repeated_idle_claim_moves_the_horizon() -> None:
+def test_a_claim_lets_off_what_the_others_had_closed_at_the_claim_before() -> None:
+    """A claim confirms, a second later, that the partition was still idle after the others
+    closed a window: only then is that window let off (its events had time to be read)."""
     m = WindowMerger(SIZE, frozenset({0, 1}))
-    m.set_idle(1, set())
+    assert m.set_idle(1, set()) == []
     assert m.add(0, [partial(BASE, {None: (1.0,)})], BASE + SIZE) == []
-    # partition 1 is still silent and says so again: now window 0 s may go without it
+    assert m.set_idle(1, set()) == [], "let off by the claim that came right after the window closed"
     assert starts(m.set_idle(1, set())) == [0]
-    assert m.exempted == {BASE: {1}}
+    assert m.merged_from == {BASE: frozenset({0})}
+    # active again, then idle again: the horizon starts over
+    assert m.set_idle(1, None) == [] and m.idle_horizon == {} and m.idle_seen == {}
 
 
-def test_a_partial_for_a_window_released_without_its_partition_is_late_not_a_duplicate() -> None:
+def test_a_partial_for_a_window_judged_without_it_is_late_and_its_repeat_a_duplicate() -> None:
     m = WindowMerger(SIZE, frozenset({0, 1}))
+    m.add(0, [partial(BASE, {None: (1.0,)}), partial(BASE + 2 * SIZE, {None: (1.0,)})], BASE + 3 * SIZE)
     m.set_idle(1, set())
-    m.add(0, [partial(BASE, {None: (1.0,)})], BASE + SIZE)
-    assert starts(m.set_idle(1, set())) == [0]
-    # its events arrive after all: counted as late (2 events + 1 already late), never merged
-    assert m.add(1, [partial(BASE, {None: (5.0,), "v2": (6.0,)}, late=1)], BASE + SIZE) == []
-    assert (m.late_events, m.duplicates) == (3, 0)
-    # the same partial again (a replay of the internal topic) is a duplicate
-    assert m.add(1, [partial(BASE, {None: (5.0,), "v2": (6.0,)}, late=1)], BASE + SIZE) == []
-    assert (m.late_events, m.duplicates) == (3, 1)
-    # a partition that sent its partial is not exempted: its repeat is a duplicate
-    m.add(0, [partial(BASE, {None: (1.0,)})], BASE + SIZE)
-    assert (m.late_events, m.duplicates) == (3, 2)
+    assert starts(m.set_idle(1, set())) == [0, 2 * SIZE]
+    # its events arrive after all, for both windows and for the one between, which no
+    # partition had events in (never pending): each counted as late (not its p.late: tier 1
+    # counted those), never merged
+    late = [partial(BASE + k * SIZE, {None: (5.0,), "v2": (6.0,)}, late=1) for k in range(3)]
+    assert m.add(1, late, BASE + 3 * SIZE) == []
+    assert (m.late_events, m.duplicates) == (6, 0)
+    # the same partials again (a replay of the internal topic): duplicates where the window is
+    # remembered, late again for the never-pending one (visible either way)
+    assert m.add(1, late, BASE + 3 * SIZE) == []
+    assert (m.late_events, m.duplicates) == (8, 2)
+    # a partition whose partial was merged: its repeat is a duplicate
+    m.add(0, [partial(BASE, {None: (1.0,)})], BASE + 3 * SIZE)
+    assert (m.late_events, m.duplicates) == (8, 3)
+
+
+def test_windows_released_long_ago_count_late_partials_as_late() -> None:
+    m = WindowMerger(SIZE, frozenset({0}))
+    for k in range(_MAX_MERGED + 5):
+        m.add(0, [partial(BASE + k * SIZE, {None: (1.0,)})], BASE + (k + 1) * SIZE)
+    assert len(m.merged_from) == _MAX_MERGED and BASE not in m.merged_from
+    m.add(0, [partial(BASE, {None: (1.0,)})], None)          # forgotten window: late, not silent
+    m.add(0, [partial(BASE + 10 * SIZE, {None: (1.0,)})], None)   # remembered: a duplicate
+    assert (m.late_events, m.duplicates) == (1, 1)

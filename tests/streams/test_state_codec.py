@@ -71,8 +71,9 @@ def test_a_merger_with_idle_claims_and_windows_released_without_a_partition_roun
     m = WindowMerger(SPEC.size_ms, frozenset({0, 1}))
     assert m.add(0, partials, w.closed_through) == []
     last = partials[-1].window_start
-    released = m.set_idle(1, {last})          # partition 1 idle, one window still open there
-    assert released and m.exempted and m.idle_horizon == {1: w.closed_through}
+    assert m.set_idle(1, {last}) == []         # partition 1 idle, one window still open there
+    released = m.set_idle(1, {last})           # ... and still, a claim later
+    assert released and m.merged_from and m.idle_horizon == m.idle_seen == {1: w.closed_through}
     assert m.add(1, [partials[0]], None) == [] and m.late_events > 0     # a late partial
     d = state_codec.merger_to_dict(m)
     back = state_codec.merger_from_dict(wire(d), SPEC.size_ms, frozenset({0, 1}), LABELS)
