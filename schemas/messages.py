@@ -103,7 +103,7 @@ def render(error: ValidationError) -> tuple[str, str]:
     if secret:
         what = expected or _type_words(schema.get("type"))
         return format_path(parts), f"expected {what or 'a valid value'}, got {describe(value)}"
-    if validator in ("anyOf", "oneOf") and not secret:
+    if validator in ("anyOf", "oneOf"):
         # a branch of the value's own type says what is wrong inside it (the exact key)
         inside = [e for e in error.context or () if e.validator != "type"]
         if inside:

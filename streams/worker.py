@@ -59,8 +59,8 @@ log = logging.getLogger("driftline.worker")
 # How often idle partitions are checked and consumer lag is sampled (seconds).
 IDLE_CHECK_INTERVAL = 0.2
 # An idle partition repeats its claim this often (seconds): tier 2 lets it off only the
-# windows the others had closed when a claim arrived (streams/merge.py), so this bounds how
-# long a window waits for a partition that gets no events at all.
+# windows the others had closed by its previous claim (streams/merge.py), so a window waits
+# about two of these at most for a partition that gets no events at all.
 IDLE_CLAIM_INTERVAL = 1.0
 LAG_SAMPLE_INTERVAL = 5.0
 # How long one consume() call waits for messages; bounds the latency of idle handling.
