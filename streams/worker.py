@@ -330,10 +330,11 @@ class Worker:
         w = st.windows[name]
         progress = (w.closed_through, None if idle_open is None else tuple(idle_open))
         changed = bool(partials) or st.last_sent.get(name) != progress
-        if now is not None and (changed or now - st.idle_claimed.get(name, -IDLE_CLAIM_INTERVAL) >= IDLE_CLAIM_INTERVAL):
-            st.idle_claimed[name] = now
-        elif not changed:
+        due = now is not None and now - st.idle_claimed.get(name, -IDLE_CLAIM_INTERVAL) >= IDLE_CLAIM_INTERVAL
+        if not (changed or due):
             return
+        if now is not None:
+            st.idle_claimed[name] = now
         message = {
             "monitor": name, "topic": st.topic, "partition": st.partition,
             "closed_through": w.closed_through, "idle_open": idle_open, "closed_at": time.time(),
