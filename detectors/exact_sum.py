@@ -120,6 +120,14 @@ class ExactSums:
         out._sq = [a + b for a, b in zip(self._sq, other._sq, strict=True)]
         return out
 
+    def integer_sums(self) -> list[int]:
+        """Each column's exact sum as a whole number of ``2**-1126``."""
+        return list(self._sum)
+
+    def integer_squares(self) -> list[int]:
+        """Each column's exact sum of squares as a whole number of ``2**-2252``."""
+        return list(self._sq)
+
     def sums(self) -> np.ndarray:
         """Correctly rounded sums (Python's int true division rounds correctly)."""
         return np.array([_to_float(s, 1 << _SHIFT) for s in self._sum], dtype=np.float64)

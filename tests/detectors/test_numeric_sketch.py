@@ -84,3 +84,33 @@ def test_infinities_are_refused() -> None:
     s = NumericSketch(LAYOUT)
     with pytest.raises(ValueError, match="finite"):
         s.update(np.array([[0.0, 0.0, math.inf, 0.0]]))
+
+
+BOUNDED = NumericLayout.from_edges(("a", "b", "c", "d"), EDGES, lower=(-1.0, None, 0.0, -2.5),
+                                   upper=(2.0, 0.25, None, 2.5))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(blocks, st.integers(min_value=1, max_value=59))
+def test_counters_extremes_and_moments_match_numpy(x: np.ndarray, cut: int) -> None:
+    s = NumericSketch(BOUNDED)
+    s.update(x[:cut])            # two updates: the running min / max and counters carry over
+    s.update(x[cut:])
+    nan = np.isnan(x)
+    assert s.nulls.tolist() == nan.sum(axis=0).tolist()
+    outside = (x < BOUNDED.lower) | (x > BOUNDED.upper)
+    assert s.out_of_range.tolist() == outside.sum(axis=0).tolist()
+    with np.errstate(all="ignore"):
+        assert np.array_equal(s.minimum, np.where(nan.all(axis=0), np.inf, np.nanmin(np.where(nan, np.inf, x), axis=0)))
+        assert np.array_equal(s.maximum, np.where(nan.all(axis=0), -np.inf, np.nanmax(np.where(nan, -np.inf, x), axis=0)))
+    means, stds = s.mean_std()
+    for j in range(K):
+        col = [Fraction(v) for v in x[:, j].tolist() if not math.isnan(v)]
+        if not col:
+            assert math.isnan(means[j])
+            continue
+        assert means[j] == exact_float(sum(col, Fraction(0)) / len(col))
+        if len(col) >= 2:
+            n, total = len(col), sum(col, Fraction(0))
+            var = (n * sum(v * v for v in col) - total * total) / (n * (n - 1))
+            assert stds[j] == math.sqrt(exact_float(var))
