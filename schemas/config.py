@@ -222,7 +222,7 @@ def parse_config(data: Any, base_dir: Path | None = None) -> Config:
     )
     _check_unique_names(monitors)
     outputs = _section(OutputsConfig, data.get("outputs"), "outputs")
-    _check_outputs(outputs, monitors, str((data.get("kafka") or {}).get("group.id", DEFAULT_GROUP)))
+    _check_outputs(outputs, monitors, group_id(data.get("kafka") or {}))
     _check_group_protocol(data.get("kafka") or {})
     guarantee = data.get("processing_guarantee", "at_least_once")
     if (data.get("kafka") or {}).get("transactional.id") and guarantee != "exactly_once":
@@ -425,6 +425,11 @@ def _check_group_protocol(kafka: dict[str, Any]) -> None:
 
 # The consumer group when kafka.group.id is not set; it names the internal topics.
 DEFAULT_GROUP = "driftline"
+
+
+def group_id(kafka: dict[str, Any]) -> str:
+    """The consumer group of the workers, from the ``kafka`` settings."""
+    return str(kafka.get("group.id", DEFAULT_GROUP))
 
 
 def internal_topics(group: str) -> dict[str, str]:

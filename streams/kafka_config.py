@@ -10,7 +10,7 @@ import re
 import socket
 from typing import Any
 
-from driftline.schemas.config import DEFAULT_GROUP
+from driftline.schemas.config import DEFAULT_GROUP, group_id
 
 # Settings only a consumer understands; librdkafka warns when a producer gets them.
 _CONSUMER_ONLY = frozenset({
@@ -27,10 +27,6 @@ _PRODUCER_ONLY = frozenset({
     "queue.buffering.max.kbytes", "message.timeout.ms", "delivery.timeout.ms", "retries",
     "max.in.flight.requests.per.connection", "request.required.acks", "transaction.timeout.ms",
 })
-
-
-def group_id(settings: dict[str, Any]) -> str:
-    return str(settings.get("group.id", DEFAULT_GROUP))
 
 
 def consumer_config(settings: dict[str, Any], *, auto_commit: bool = False,
