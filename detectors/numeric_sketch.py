@@ -184,8 +184,10 @@ class NumericSketch:
         self._nulls += nulls
         self._counts += valid_n
         self._oor += ((x < self._layout.lower) | (x > self._layout.upper)).sum(axis=0)
-        np.fmin(self._min, np.fmin.reduce(x, axis=0), out=self._min)
-        np.fmax(self._max, np.fmax.reduce(x, axis=0), out=self._max)
+        # + 0.0 turns -0.0 into 0.0: fmin / fmax of 0.0 and -0.0 depend on argument order,
+        # which would make merge's state depend on the order of its operands
+        np.fmin(self._min, np.fmin.reduce(x, axis=0) + 0.0, out=self._min)
+        np.fmax(self._max, np.fmax.reduce(x, axis=0) + 0.0, out=self._max)
         k = self._layout.k
         self._bins += self._layout.bin_counts(x, valid_n)
         # values in the open outer bins also go to their feature's two tail sums

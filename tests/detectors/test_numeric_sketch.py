@@ -73,6 +73,15 @@ def test_update_leaves_its_input_alone() -> None:
         assert np.array_equal(x, before)
 
 
+def test_merge_state_does_not_depend_on_the_order_of_signed_zeros() -> None:
+    layout = NumericLayout.from_edges(("x",), (np.array([0.5]),))
+    pos, neg = NumericSketch(layout), NumericSketch(layout)
+    pos.update(np.array([[0.0]]))
+    neg.update(np.array([[-0.0]]))
+    assert pos.merge(neg).to_state() == neg.merge(pos).to_state()
+    assert str(neg.minimum[0]) == str(neg.maximum[0]) == "0.0"
+
+
 def test_a_feature_without_edges_is_one_bin_holding_both_tails() -> None:
     s = NumericSketch(LAYOUT)
     s.update(np.array([[0.0, 0.0, 4.0, 0.0], [0.0, 0.0, -2.0, 0.0], [0.0, 0.0, math.nan, 0.0]]))
