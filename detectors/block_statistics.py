@@ -25,6 +25,7 @@ class NumericBlockReference:
     probs: np.ndarray          # reference share of every fine bin
     cum_probs: np.ndarray      # reference CDF at the right end of every fine bin (per feature)
     widths: np.ndarray         # width of every fine bin (0 for the two open outer bins)
+    atoms: np.ndarray          # bool: the fine bin's reference values all sit on its right edge
     coarse_starts: np.ndarray  # flat fine-bin index where each coarse bin starts
     coarse_feature: np.ndarray  # feature of each coarse bin
     coarse_offsets: np.ndarray  # coarse bins of feature j: coarse_offsets[j]:coarse_offsets[j+1]
@@ -51,6 +52,7 @@ class NumericBlockReference:
             probs=probs,
             cum_probs=_cumsum_per_feature(probs, offsets),
             widths=widths,
+            atoms=np.concatenate([_atoms(r) for r in refs]) if refs else np.zeros(0, dtype=bool),
             coarse_starts=coarse_starts,
             coarse_feature=np.repeat(np.arange(len(refs)), csizes),
             coarse_offsets=coarse_offsets,
@@ -80,6 +82,12 @@ def _widths(r: NumericReference) -> np.ndarray:
     if r.fine_edges.size == 0:
         return np.zeros(1)
     return np.concatenate(([0.0], np.diff(r.fine_edges), [0.0]))
+
+
+def _atoms(r: NumericReference) -> np.ndarray:
+    out = np.zeros(r.n_fine, dtype=bool)
+    out[list(r.atom_bins)] = True
+    return out
 
 
 def _cumsum_per_feature(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -123,14 +131,15 @@ def block_stats(ref: NumericBlockReference, bins: np.ndarray, tails: np.ndarray)
         kl_r = np.where(cr > 0, cr * np.log2(cr / mid), 0.0)
     js = np.sqrt(np.maximum(_per_feature(kl_w + kl_r, cstarts) / 2, 0.0))
 
-    # Wasserstein: inner bins with linear CDFs, outer bins placed by their means
+    # Wasserstein: inner bins with linear CDFs (atoms: a step at the right edge, so the gap at
+    # the left edge holds across the bin), outer bins placed by their means
     d_left = np.concatenate(([0.0], gap[:-1]))      # gap at each bin's left edge
     d_left[starts] = 0.0
     d0, d1 = d_left, gap
     a0, a1 = np.abs(d0), np.abs(d1)
     with np.errstate(invalid="ignore", divide="ignore"):
         crossing = np.where(a0 + a1 > 0, (d0 * d0 + d1 * d1) / (2 * (a0 + a1)), 0.0)
-    area = np.where(d0 * d1 >= 0, (a0 + a1) / 2, crossing) * ref.widths
+    area = np.where(ref.atoms, a0, np.where(d0 * d1 >= 0, (a0 + a1) / 2, crossing)) * ref.widths
     inner_area = _per_feature(area, starts)
     first, last = starts, ref.offsets[1:] - 1
     lower = _tail(w[first], tails[:, 0], ref.probs[first], ref.tail_means[:, 0], ref.first_edge, -1.0)

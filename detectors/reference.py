@@ -55,6 +55,9 @@ class NumericReference:
     fine_probs: np.ndarray
     coarse_starts: np.ndarray
     tail_means: tuple[float, float] = (float("nan"), float("nan"))   # means in the outer bins
+    # inner fine bins whose reference values all sit on the bin's right edge (an atom of
+    # discrete data): the CDFs step there instead of rising across the bin (Wasserstein)
+    atom_bins: tuple[int, ...] = ()
 
     @property
     def n_fine(self) -> int:
@@ -94,6 +97,12 @@ class NumericReference:
         # Coarse bin j starts right after coarse edge j-1; coarse edges are fine edges too.
         coarse_starts = np.concatenate(([0], np.searchsorted(fine_edges, coarse_values) + 1))
         std = float(np.std(present, ddof=1))
+        # an atom needs two values: one value on an edge is what any small continuous sample
+        # gives, and such bins keep the linear CDF that is tested on continuous data
+        right_edge = np.append(fine_edges, np.inf)[where]       # bin b is (edges[b-1], edges[b]]
+        on_edge = np.bincount(where[present == right_edge], minlength=fine_edges.size + 1)
+        atoms = (on_edge == counts) & (counts >= 2)
+        atoms[[0, -1]] = False                     # the outer bins are placed by their means
         return cls(
             count=int(m),
             null_rate=round((total - m) / total, _DECIMALS),
@@ -107,6 +116,7 @@ class NumericReference:
             coarse_starts=coarse_starts.astype(np.int64),
             tail_means=(float(lower.mean()) if lower.size else float("nan"),
                         float(upper.mean()) if upper.size else float("nan")),
+            atom_bins=tuple(np.flatnonzero(atoms).tolist()),
         )
 
 

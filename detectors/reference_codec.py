@@ -35,6 +35,7 @@ def _numeric_out(r: NumericReference) -> dict[str, Any]:
         "min": r.min, "max": r.max, "fine_edges": r.fine_edges.tolist(),
         "fine_probs": r.fine_probs.tolist(), "coarse_starts": r.coarse_starts.tolist(),
         "tail_means": [None if np.isnan(v) else v for v in r.tail_means],
+        "atom_bins": list(r.atom_bins),
     }
 
 
@@ -131,12 +132,17 @@ def _one_in(d: dict[str, Any]) -> NumericReference | CategoricalReference:
         tails = d["tail_means"]
         if len(tails) != 2 or any(t is None and p > 0 for t, p in zip(tails, (probs[0], probs[-1]), strict=True)):
             raise ValueError("numeric reference needs the means of its two outer bins; rebuild it")
+        # absent from references built before atoms were kept: no atoms, as they were judged
+        atoms = d.get("atom_bins", [])
+        if not isinstance(atoms, list) or any(type(b) is not int or not 0 < b < edges.size for b in atoms):
+            raise ValueError("numeric reference atom_bins must be indices of inner fine bins")
         return NumericReference(
             count=int(d["count"]), null_rate=float(d["null_rate"]),
             out_of_range_rate=float(d["out_of_range_rate"]), mean=float(d["mean"]),
             std=float(d["std"]), min=float(d["min"]), max=float(d["max"]),
             fine_edges=edges, fine_probs=probs, coarse_starts=starts,
             tail_means=tuple(float("nan") if v is None else float(v) for v in tails),
+            atom_bins=tuple(atoms),
         )
     if d["type"] == "categorical":
         probs = np.asarray(d["probs"], dtype=np.float64)

@@ -48,7 +48,8 @@ def test_block_equals_per_feature(seed, shift):
         ks = ks_binned(fine, ref.fine_probs)
         assert stats.ks[j] == pytest.approx(ks, abs=1e-12)
         assert stats.p_value[j] == pytest.approx(ks_pvalue(ks, n, ref.count), rel=1e-9, abs=1e-300)
-        w1 = wasserstein_binned(fine, ref.fine_probs, ref.fine_edges, sketch.tail_means(j), ref.tail_means, ref.std)
+        w1 = wasserstein_binned(fine, ref.fine_probs, ref.fine_edges, sketch.tail_means(j), ref.tail_means, ref.std,
+                                ref.atom_bins)
         if np.isnan(w1):
             assert np.isnan(stats.wasserstein[j])
         else:

@@ -112,6 +112,16 @@ def test_discrete_reference_few_distinct_values() -> None:
         i = int(np.searchsorted(ref.fine_edges, v, side="left"))
         assert ref.fine_probs[i] == pytest.approx(np.mean(x == v), abs=1e-9)
     assert ref.n_fine < FINE_BINS
+    # each inner bin holding a value holds it on its right edge: an atom
+    inner = [i for i in range(1, ref.n_fine - 1) if ref.fine_probs[i] > 0]
+    assert list(ref.atom_bins) == inner and len(inner) == 3     # 1, 2 and 5 (0 is the lower outer bin)
+
+
+def test_continuous_references_have_no_atoms() -> None:
+    rng = np.random.default_rng(3)
+    assert NumericReference.build(rng.normal(size=10_000)).atom_bins == ()
+    # a small sample: bins hold one value each, some on their right edge; one value is no atom
+    assert NumericReference.build(rng.normal(size=101)).atom_bins == ()
 
 
 def test_constant_reference() -> None:
@@ -196,7 +206,7 @@ def _baseline() -> PerformanceBaseline:
 def _same(a: NumericReference | CategoricalReference, b: NumericReference | CategoricalReference) -> None:
     assert type(a) is type(b)
     if isinstance(a, NumericReference):
-        for field in ("count", "null_rate", "out_of_range_rate", "mean", "std", "min", "max"):
+        for field in ("count", "null_rate", "out_of_range_rate", "mean", "std", "min", "max", "atom_bins"):
             assert getattr(a, field) == getattr(b, field), field
         for field in ("fine_edges", "fine_probs", "coarse_starts"):
             np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
@@ -232,6 +242,13 @@ def test_codec_roundtrip_numeric_prediction_and_none() -> None:
     ref = ReferenceProfile({}, {"c": CategoricalReference.build(np.array(["a"], dtype=object))})
     back = from_dict(orjson.loads(orjson.dumps(to_dict(ref))))
     assert back.prediction is None and back.numeric == {}
+
+
+def test_references_written_before_atoms_load_without_them() -> None:
+    d = to_dict(ReferenceProfile({"x": NumericReference.build(np.repeat([0.0, 1.0, 2.0], 100))}, {}))
+    assert d["features"]["x"]["atom_bins"] != []
+    del d["features"]["x"]["atom_bins"]
+    assert from_dict(d).numeric["x"].atom_bins == ()
 
 
 def test_profiles_without_performance_keep_the_old_format() -> None:
@@ -302,6 +319,10 @@ BAD = {
     "coarse-repeated": _mutate(["features", "amount", "coarse_starts"], [0, 40, 40, 60]),
     "no-fine-edges": _mutate(["features", "amount", "fine_edges"], delete=True),
     "count-text": _mutate(["features", "amount", "count"], "many"),
+    "atoms-outer-bin": _mutate(["features", "amount", "atom_bins"], [0]),
+    "atoms-past-end": _mutate(["features", "amount", "atom_bins"], [10_000]),
+    "atoms-text": _mutate(["features", "amount", "atom_bins"], ["3"]),
+    "atoms-not-a-list": _mutate(["features", "amount", "atom_bins"], 3),
     "cat-probs-short": lambda d: _mutate(["features", "country", "probs"],
                                          d["features"]["country"]["probs"][:-1])(d),
     "cat-no-categories": _mutate(["features", "country", "categories"], delete=True),
