@@ -19,6 +19,8 @@ in float64; only the per-group totals are combined with Python integers.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # float64 = M * 2**(E - 1075) with M < 2**53 a whole number and E >= 1 the biased exponent
@@ -146,8 +148,24 @@ class ExactSums:
             if n >= 2:
                 # n*S2 - S1^2 is exact in integers; scale both to 2**-2252.
                 num = n * self._sq[j] - self._sum[j] * self._sum[j]
-                stds[j] = np.sqrt(_to_float(max(num, 0), (n * (n - 1)) << _SHIFT_SQ))
+                stds[j] = _sqrt_ratio(max(num, 0), (n * (n - 1)) << _SHIFT_SQ)
         return means, stds
+
+    def root_mean_square(self, j: int, n: int) -> float:
+        """sqrt(sum of squares / ``n``) of column ``j``, exact before the one rounding (finite
+        wherever the result is, even when the sum of squares is beyond float range)."""
+        return _sqrt_ratio(self._sq[j], n << _SHIFT_SQ) if n > 0 else math.nan
+
+    def squares_over_spread(self, j: int, i: int, n: int) -> float | None:
+        """sum x_j^2 / sum (x_i - mean_i)^2 over ``n`` rows, exact before the one rounding; None
+        when column ``i`` does not vary or the ratio is beyond float range."""
+        spread = n * self._sq[i] - self._sum[i] * self._sum[i]     # n * sum (x_i - mean_i)^2
+        if n < 2 or spread <= 0:
+            return None
+        try:
+            return n * self._sq[j] / spread
+        except OverflowError:
+            return None
 
     def to_state(self) -> dict[str, list[str]]:
         return {"sum": [format(v, "x") for v in self._sum], "sq": [format(v, "x") for v in self._sq]}
@@ -163,6 +181,21 @@ class ExactSums:
         return isinstance(other, ExactSums) and (self._sum, self._sq) == (other._sum, other._sq)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _sqrt_ratio(num: int, den: int) -> float:
+    """sqrt(num / den) for ints num >= 0, den > 0; finite wherever the root is, though num / den
+    may be beyond float range (inf only where the root is too)."""
+    try:
+        return math.sqrt(num / den)
+    except OverflowError:
+        pass
+    # take out an even power of two, 2**(2s), leaving a quotient near 2**1000, then put back 2**s
+    s = (num.bit_length() - den.bit_length()) // 2 - 500
+    try:
+        return math.ldexp(math.sqrt((num >> (2 * s)) / den), s)
+    except OverflowError:
+        return math.inf
 
 
 def _to_float(num: int, den: int) -> float:

@@ -169,11 +169,13 @@ def welch_greater(mean: float, sd: float, n: int, ref_mean: float, ref_sd: float
     >>> round(welch_greater(1.0, 1.0, 1000, 1.0, 1.0, 20_000), 6)
     0.5
     """
-    va, vb = sd * sd / n, ref_sd * ref_sd / m
-    se2 = va + vb
-    if se2 == 0:
+    # standard errors, combined with hypot: no squares, so huge errors do not overflow
+    sa, sb = sd / math.sqrt(n), ref_sd / math.sqrt(m)
+    se = math.hypot(sa, sb)
+    if se == 0:
         return 0.0 if mean > ref_mean else 1.0
-    # Welch-Satterthwaite degrees of freedom
-    den = (va * va / (n - 1) if n > 1 else 0.0) + (vb * vb / (m - 1) if m > 1 else 0.0)
-    df = se2 * se2 / den if den > 0 else math.inf
-    return float(student_t.sf((mean - ref_mean) / math.sqrt(se2), df))
+    # Welch-Satterthwaite degrees of freedom, from the shares of the variance (each <= 1)
+    ra, rb = (sa / se) ** 2, (sb / se) ** 2
+    den = (ra * ra / (n - 1) if n > 1 else 0.0) + (rb * rb / (m - 1) if m > 1 else 0.0)
+    df = 1.0 / den if den > 0 else math.inf
+    return float(student_t.sf((mean - ref_mean) / se, df))

@@ -144,18 +144,22 @@ def auc_error_bound(pos: np.ndarray, neg: np.ndarray) -> float | None:
 
 
 def _regression(s: PerformanceSketch) -> dict[str, float | None]:
-    n = s.count
-    means, stds = s.mean_std()
-    sse = float(s.sums_of_squares()[0])
-    r2 = None
-    if n >= 2 and np.isfinite(stds[2]) and stds[2] > 0:
-        r2 = 1.0 - sse / ((n - 1) * float(stds[2]) ** 2)
+    # columns: error, |error|, label; rmse and r2 from the exact sums, so errors whose squares
+    # are beyond float range still give their finite rmse (and r2 its value or None)
+    means, _ = s.mean_std()
+    rmse = s.root_mean_square(0)
+    ratio = s.squares_over_spread(0, 2)         # SSE / total sum of squares of the labels
     return {
-        "mae": float(means[1]),
-        "rmse": math.sqrt(sse / n),
-        "bias": float(means[0]),
-        "r2": r2,
+        "mae": _finite_or_none(means[1]),
+        "rmse": _finite_or_none(rmse),
+        "bias": _finite_or_none(means[0]),
+        "r2": None if ratio is None else 1.0 - ratio,
     }
+
+
+def _finite_or_none(v: float) -> float | None:
+    """A metric beyond float range has no honest float value: None (null in reports)."""
+    return float(v) if math.isfinite(v) else None
 
 
 def abs_error_std(sketch: PerformanceSketch) -> float | None:

@@ -177,6 +177,15 @@ class PerformanceSketch:
         """Mean and sample standard deviation of each sum column over the pairs."""
         return self._sums.mean_std(np.full(self._sums.k, self._count, dtype=np.int64))
 
+    def root_mean_square(self, j: int) -> float:
+        """sqrt(mean of squares) of sum column ``j`` over the pairs (no overflow on the way)."""
+        return self._sums.root_mean_square(j, self._count)
+
+    def squares_over_spread(self, j: int, i: int) -> float | None:
+        """sum of squares of column ``j`` / sum of squared deviations of column ``i`` (see
+        ``ExactSums.squares_over_spread``)."""
+        return self._sums.squares_over_spread(j, i, self._count)
+
     def update(self, prediction: np.ndarray, labels: np.ndarray) -> None:
         """Add pairs ``(prediction[i], labels[i])``; rows missing either one are skipped.
 

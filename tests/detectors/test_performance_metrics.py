@@ -18,6 +18,8 @@ import math
 
 import numpy as np
 import pytest
+from driftline.detectors.performance_baseline import PerformanceBaseline
+from driftline.detectors.performance_judge import PerformanceJudge
 from driftline.detectors.performance_metrics import (
     HIGHER_IS_BETTER,
     LOWER_IS_BETTER,
@@ -210,3 +212,27 @@ def test_binary_metrics_against_brute_force(rows: list[tuple], threshold: float)
             "precision": precision, "recall": recall, "f1": f1, "base_rate": float(np.mean(pos))}
     for name, value in want.items():
         assert m[name] == (None if value is None else pytest.approx(value, abs=1e-12)), name
+
+
+def test_regression_metrics_of_errors_whose_squares_overflow_stay_finite() -> None:
+    s = PerformanceSketch(PerformanceLayout.regression())
+    s.update(np.zeros(3), np.array([1e200, -1e200, 0.0]))
+    got = metrics(s)
+    # exact: errors -1e200, 1e200, 0; rmse = 1e200 * sqrt(2/3); the labels' spread is the errors'
+    assert got["rmse"] == pytest.approx(1e200 * math.sqrt(2 / 3), rel=1e-15)
+    assert (got["mae"], got["bias"], got["r2"]) == (pytest.approx(2e200 / 3, rel=1e-15), 0.0, 0.0)
+    assert abs_error_std(s) == pytest.approx(float(np.std([1e100, 1e100, 0.0], ddof=1)) * 1e100, rel=1e-12)
+
+
+def test_a_huge_error_is_judged_against_the_reference() -> None:
+    rng = np.random.default_rng(0)
+    base = PerformanceSketch(PerformanceLayout.regression())
+    y = rng.normal(size=5000)
+    base.update(y + rng.normal(size=5000), y)
+    window = PerformanceSketch(PerformanceLayout.regression())
+    y = rng.normal(size=100)
+    pred = y + rng.normal(size=100)
+    pred[:50] = 1e160                      # half the errors beyond sqrt(float max)
+    window.update(pred, y)
+    result = PerformanceJudge(PerformanceBaseline.of(base)).judge(window)
+    assert result.judged == ("mae",) and [i.metric for i in result.issues] == ["mae"]
