@@ -22,3 +22,8 @@ class KafkaSetupError(DriftlineError):
 
 class TransactionFailed(DriftlineError):
     """Exactly-once mode: a checkpoint's transaction could not commit (the worker stops)."""
+
+
+class StateMismatch(KafkaSetupError):
+    """Saved state (a checkpoint or a partial) was built under another reference, feature list
+    or window size than the monitor now has."""

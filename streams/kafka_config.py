@@ -12,6 +12,13 @@ from typing import Any
 
 from driftline.schemas.config import DEFAULT_GROUP, group_id
 
+# The largest message driftline produces (librdkafka refuses bigger ones when they are sent,
+# and its default, 1,000,000 bytes, is below both a checkpoint of a few open windows of a wide
+# monitor, ~3 MB per window sketch at 1,000 features, and a dead letter holding an event of up
+# to ``limits.max_event_bytes``, 1 MiB by default). driftline creates its own topics with this
+# ``max.message.bytes``; messages are compressed (lz4), so far fewer bytes reach the broker.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
 # Settings only a consumer understands; librdkafka warns when a producer gets them.
 _CONSUMER_ONLY = frozenset({
     "group.id", "group.instance.id", "auto.offset.reset", "enable.auto.commit",
@@ -50,6 +57,8 @@ def producer_config(settings: dict[str, Any], *, transactional_id: str | None = 
     conf.setdefault("partitioner", "murmur2_random")   # keys land where Java clients put them
     conf.setdefault("enable.idempotence", True)
     conf.setdefault("linger.ms", 5)
+    conf.setdefault("message.max.bytes", MAX_MESSAGE_BYTES)
+    conf.setdefault("compression.type", "lz4")     # sketches and reports are JSON: ~5x smaller
     if transactional_id is not None:
         conf["transactional.id"] = transactional_id
     return conf

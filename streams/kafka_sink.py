@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from driftline.schemas.config import OutputsConfig
 from driftline.schemas.dlq import dlq_headers
 
@@ -18,15 +18,25 @@ class DeliveryFailed(RuntimeError):
     pass
 
 
+# Room left in a message for its key, headers and framing when a dead letter's value is cut.
+_FRAMING_BYTES = 64 * 1024
+
+
 class KafkaSink:
-    def __init__(self, producer: Producer, outputs: OutputsConfig) -> None:
+    """``max_message_bytes``: the smaller of the producer's ``message.max.bytes`` and the DLQ
+    topic's ``max.message.bytes``; a dead letter whose original bytes would not fit keeps their
+    first part, and header ``driftline.value.truncated`` gives the original size (the event
+    itself stays at its offset in the source topic, named in the other headers)."""
+
+    def __init__(self, producer: Producer, outputs: OutputsConfig, max_message_bytes: int = 1_000_000) -> None:
         self.producer = producer
         self.outputs = outputs
+        self.max_value_bytes = max(max_message_bytes - _FRAMING_BYTES, 1024)
         self.failures: list[str] = []
 
     def _on_delivery(self, err, msg) -> None:
         if err is not None:
-            self.failures.append(f"{msg.topic()}: {err.str()}")
+            self.failures.append(f"{msg.topic()}: {err.str()}{_size_hint(err)}")
 
     def produce(self, topic: str, key: str, value: bytes, headers: list | None = None) -> None:
         while True:
@@ -36,7 +46,7 @@ class KafkaSink:
             except BufferError:   # local queue full: let deliveries drain, then retry
                 self.producer.poll(0.1)
             except KafkaException as exc:
-                raise DeliveryFailed(f"cannot produce to {topic!r}: {exc}") from None
+                raise DeliveryFailed(f"cannot produce to {topic!r}: {exc}{_size_hint(exc.args[0])}") from None
 
     def _json(self, topic: str, items: Iterable[dict[str, Any]]) -> None:
         for item in items:
@@ -56,7 +66,11 @@ class KafkaSink:
             r = d.record
             headers = dlq_headers(d.reason, d.stage, r.topic, r.partition, r.offset)
             headers.append(("driftline.error.detail", d.detail.encode()))
-            self.produce(self.outputs.dlq, monitor, r.value, headers)
+            value = r.value
+            if len(value) > self.max_value_bytes:
+                headers.append(("driftline.value.truncated", str(len(value)).encode()))
+                value = value[:self.max_value_bytes]
+            self.produce(self.outputs.dlq, monitor, value, headers)
 
     def flush(self, timeout: float = 30.0) -> None:
         left = self.producer.flush(timeout)
@@ -68,3 +82,12 @@ class KafkaSink:
 
     def close(self) -> None:
         self.flush()
+
+
+def _size_hint(err) -> str:
+    """What to do about a message too large for a topic (checkpoints and partials grow with the
+    features, open windows and model versions of a monitor)."""
+    if getattr(err, "code", lambda: None)() != KafkaError.MSG_SIZE_TOO_LARGE:
+        return ""
+    return ("; raise the topic's max.message.bytes (driftline creates its topics with 64 MiB) and "
+            "kafka.message.max.bytes, or monitor fewer features / shorter windows per monitor")

@@ -5,13 +5,17 @@ join store) and judges the model's performance on the pairs."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from driftline.detectors.drift_judge import DriftJudge, DriftParams, QualityParams
 from driftline.detectors.judgement import WindowJudgement
 from driftline.detectors.performance_judge import PerformanceResult
 from driftline.detectors.reference import CategoricalReference, NumericReference, ReferenceProfile
+from driftline.detectors.reference_codec import to_dict as reference_to_dict
 from driftline.detectors.window_sketch import MonitorLayout, WindowSketch
 from driftline.schemas.config import LimitsConfig, MonitorConfig
 
@@ -103,6 +107,18 @@ class MonitorRuntime:
                                                         perf.task, limits.max_event_bytes))
             self.labels = LabelStore(limits.max_pending_labels, self.label_decoder.label_dtype)
             self.performance = performance_judge(cfg, self.reference.performance, source)
+
+    @functools.cached_property
+    def state_fingerprint(self) -> str:
+        """What the monitor's window state depends on (reference bins and categories, feature
+        bounds, window size and slide, labels joined or not), hashed: a snapshot taken under
+        another fingerprint cannot be restored into this monitor."""
+        ref = {k: v for k, v in reference_to_dict(self.reference).items() if k != "performance"}
+        layout = self.layout
+        basis = {"reference": ref, "lower": layout.numeric.lower.tolist(), "upper": layout.numeric.upper.tolist(),
+                 "window": [self.window_spec.size_ms, self.window_spec.slide_ms],
+                 "performance": None if layout.performance is None else repr(layout.performance)}
+        return hashlib.sha256(orjson.dumps(basis, option=orjson.OPT_SERIALIZE_NUMPY)).hexdigest()[:16]
 
     def new_partition(self) -> PartitionWindows:
         return PartitionWindows(self.window_spec, self.layout)

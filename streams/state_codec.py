@@ -47,8 +47,8 @@ def windows_to_dict(w: PartitionWindows) -> dict[str, Any]:
     return {
         "max_event_ms": w.max_event_ms,
         "closed_through": w.closed_through,
-        "pending_late": w.pending_late,
-        "pending_invalid": w.pending_invalid,
+        "pending_late": sorted(w.pending_late.items()),
+        "pending_invalid": sorted(w.pending_invalid.items()),
         "open": [[start, {_vkey(v): s.to_state() for v, s in by_version.items()}]
                  for start, by_version in sorted(w.open.items())],
     }
@@ -58,11 +58,21 @@ def windows_from_dict(d: dict[str, Any], spec: WindowSpec, layout: MonitorLayout
     w = PartitionWindows(spec, layout)
     w.max_event_ms = d["max_event_ms"]
     w.closed_through = d["closed_through"]
-    w.pending_late = [int(x) for x in d["pending_late"]]
-    w.pending_invalid = [int(x) for x in d["pending_invalid"]]
+    w.pending_late = _pending(d["pending_late"])
+    w.pending_invalid = _pending(d["pending_invalid"])
     w.open = {int(start): {_vval(v): WindowSketch.from_state(layout, s) for v, s in by_version.items()}
               for start, by_version in d["open"]}
     return w
+
+
+def _pending(items: list) -> dict[int, int]:
+    """[[watermark, count], ...]; a snapshot from before counts were kept has one watermark per
+    event."""
+    out: dict[int, int] = {}
+    for item in items:
+        w, c = (item, 1) if isinstance(item, int) else item
+        out[int(w)] = out.get(int(w), 0) + int(c)
+    return out
 
 
 def merger_to_dict(m: WindowMerger) -> dict[str, Any]:

@@ -15,8 +15,8 @@ class Tier1Partition:
     partition: int
     windows: dict[str, PartitionWindows]          # by monitor name
     next_offset: int | None = None                # first offset not yet in the state
-    last_event_wall: float = 0.0                  # monotonic time of the last event
-    base_max_ms: dict[str, int | None] = field(default_factory=dict)  # newest event time at last event
+    last_event_wall: float = 0.0                  # monotonic time event time last moved
+    base_max_ms: dict[str, int | None] = field(default_factory=dict)  # newest event time, when it last moved
     idle: bool = False
     dirty: bool = False
     last_sent: dict[str, tuple] = field(default_factory=dict)          # progress last told to tier 2

@@ -67,17 +67,19 @@ class PartitionWindows:
     max_event_ms: int | None = None
     closed_through: int | None = None      # every window ending by here (ms) is closed
     open: dict[int, dict[str | None, WindowSketch]] = field(default_factory=dict)
-    # watermarks seen by late / invalid events not yet reported (attributed on close)
-    pending_late: list[int] = field(default_factory=list)
-    pending_invalid: list[int] = field(default_factory=list)
+    # watermark seen by late / invalid events not yet reported (attributed on close) -> how
+    # many saw it: a partition's watermark only grows, so this stays small even when no window
+    # closes for long (a far-future event, or a partition fed only invalid events)
+    pending_late: dict[int, int] = field(default_factory=dict)
+    pending_invalid: dict[int, int] = field(default_factory=dict)
 
     @property
     def late(self) -> int:
-        return len(self.pending_late)
+        return sum(self.pending_late.values())
 
     @property
     def invalid(self) -> int:
-        return len(self.pending_invalid)
+        return sum(self.pending_invalid.values())
 
     @property
     def watermark(self) -> int | None:
@@ -100,7 +102,7 @@ class PartitionWindows:
             rows = np.arange(n) if batch.rows is None else batch.rows
             dead_rows = np.full(len(batch.dead), n) if batch.dead_rows is None else batch.dead_rows
             before = np.searchsorted(rows, dead_rows, side="left")
-            self.pending_invalid += (running[before] - self.spec.grace_ms).tolist()
+            _count(self.pending_invalid, running[before] - self.spec.grace_ms)
         if n == 0:
             return 0, np.zeros(0, dtype=bool)
         starts = self.spec.starts(t_ms)
@@ -111,7 +113,7 @@ class PartitionWindows:
         is_late = closed.any(axis=1)
         late = int(is_late.sum())
         if late:
-            self.pending_late += seen_wm[is_late].tolist()
+            _count(self.pending_late, seen_wm[is_late])
         self._update_sketches(batch, starts, ~closed)
         self.max_event_ms = int(running[-1])
         return late, closed.all(axis=1)
@@ -181,13 +183,19 @@ class PartitionWindows:
 _NO_TIME = np.iinfo(np.int64).min // 2
 
 
-def _split(pending: list[int], end: int, take_all: bool) -> tuple[int, list[int]]:
+def _count(pending: dict[int, int], watermarks: np.ndarray) -> None:
+    values, counts = np.unique(watermarks, return_counts=True)
+    for w, c in zip(values.tolist(), counts.tolist(), strict=True):
+        pending[w] = pending.get(w, 0) + c
+
+
+def _split(pending: dict[int, int], end: int, take_all: bool) -> tuple[int, dict[int, int]]:
     """How many pending events saw a watermark before ``end`` (they belong to this window's
     report), and the rest."""
     if take_all:
-        return len(pending), []
-    keep = [w for w in pending if w >= end]
-    return len(pending) - len(keep), keep
+        return sum(pending.values()), {}
+    keep = {w: c for w, c in pending.items() if w >= end}
+    return sum(pending.values()) - sum(keep.values()), keep
 
 
 def event_ms(timestamps: np.ndarray) -> np.ndarray:

@@ -28,18 +28,20 @@ import re
 import signal
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 from driftline.schemas.config import Config, internal_topics
 
 from . import changelog, state_codec
 from .batching import byte_slices
-from .exceptions import KafkaSetupError, TransactionFailed
+from .exceptions import KafkaSetupError, StateMismatch, TransactionFailed
 from .http import Health, serve
 from .kafka_config import (
+    MAX_MESSAGE_BYTES,
     admin_config,
     consumer_config,
     group_id,
@@ -91,6 +93,16 @@ def _client(factory: Any, conf: dict[str, Any]) -> Any:
         raise KafkaSetupError(f"kafka: {why}; fix the kafka section of the config") from None
 
 
+def _topic_limit(admin: AdminClient, topic: str) -> int:
+    """The topic's ``max.message.bytes``; Kafka's default (1 MB) when it cannot be read."""
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    try:
+        entries = admin.describe_configs([resource])[resource].result(timeout=15)
+        return int(entries["max.message.bytes"].value)
+    except Exception:   # no DescribeConfigs permission, say: assume the broker's default
+        return 1_048_588
+
+
 def _retried(call: Any, attempts: int = 3) -> Any:
     """``call()``, called again while it raises an error librdkafka calls retriable."""
     for attempt in range(attempts):
@@ -139,11 +151,13 @@ class Worker:
         self.consumer = _client(Consumer, consumer_config(settings, auto_commit=self.broken,
                                                           read_committed=self.exactly_once))
         self.transactional_id = transactional_id(settings, index) if self.exactly_once else None
-        self.producer = _client(Producer, producer_config(settings, transactional_id=self.transactional_id))
+        producer_conf = producer_config(settings, transactional_id=self.transactional_id)
+        self.max_message_bytes = int(producer_conf["message.max.bytes"])
+        self.producer = _client(Producer, producer_conf)
         self._emitted = False   # a window closed or was judged since the last checkpoint
         self._done = False      # the loop has ended: no more checkpoints
         self._lost = False      # exactly-once: state dropped, nothing processed until reassigned
-        self.sink = KafkaSink(self.producer, config.outputs)
+        self.sink = KafkaSink(self.producer, config.outputs, self.max_message_bytes)
         self.tier1: dict[tuple[str, int], Tier1Partition] = {}
         self.tier2: dict[int, Tier2Partition] = {}
         self.partition_counts: dict[str, int] = {}
@@ -168,9 +182,10 @@ class Worker:
             raise KafkaSetupError(f"source topic(s) {', '.join(missing_sources)} do not exist; "
                                   f"create them or fix monitors[].source in the config")
         o = self.config.outputs
-        wanted = {t: NewTopic(t, 1) for t in (o.reports, o.alerts, o.retrain, o.dlq, self.partials_topic)}
+        size = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}   # checkpoints, partials, dead letters
+        wanted = {t: NewTopic(t, 1, config=size) for t in (o.reports, o.alerts, o.retrain, o.dlq, self.partials_topic)}
         wanted[self.changelog_topic] = NewTopic(self.changelog_topic, 1, config={
-            "cleanup.policy": "compact", "min.compaction.lag.ms": "60000"})
+            "cleanup.policy": "compact", "min.compaction.lag.ms": "60000", **size})
         create = [t for name, t in wanted.items() if name not in meta.topics]
         if create:
             for name, fut in admin.create_topics(create, operation_timeout=15).items():
@@ -182,6 +197,8 @@ class Worker:
                 log.info("created topic", extra=fields(topic=name))
             meta = self._wait_for_leaders(admin, [t.topic for t in create])
         self._refresh_partition_counts(meta)
+        self.sink = KafkaSink(self.producer, o, min(self.max_message_bytes, _topic_limit(admin, o.dlq)))
+
 
     def _wait_for_leaders(self, admin: AdminClient, topics: list[str], timeout: float = 30.0):
         """New topics serve reads only once every partition has a leader (the changelog is read
@@ -302,24 +319,34 @@ class Worker:
         if st is None:   # not assigned through our callback (should not happen): start fresh
             st = self.tier1[(topic, partition)] = self._new_tier1(topic, partition)
         stats = self.stats
+        advanced = False
         for m in self.by_topic[topic]:
             name = m.cfg.name
             batch = m.decoder.decode(values, topic, partition, offsets)
             w = st.windows[name]
+            before = w.max_event_ms
             late = w.add(batch)
+            moved = w.max_event_ms != before       # by events only (not by an idle advance)
             self.sink.dead(name, batch.dead)
             with stats.lock:
                 stats.events[(name, topic)] += len(values)
                 for d in batch.dead:
                     stats.invalid[(name, d.reason)] += 1
                 stats.late[name] += late
-                if w.max_event_ms is not None:
+                if moved:
                     stats.last_event_ts[name] = max(stats.last_event_ts.get(name, 0.0), w.max_event_ms / 1000)
-            st.base_max_ms[name] = w.max_event_ms
-            self._send_progress(m, st, w.close_ready(), None)
+            if moved:
+                st.base_max_ms[name] = w.max_event_ms
+                advanced = True
+            # an idle partition stays idle until event time moves: its claim is kept
+            self._send_progress(m, st, w.close_ready(), sorted(w.open) if st.idle and not moved else None)
         st.next_offset = offsets[-1] + 1
-        st.last_event_wall = time.monotonic()
-        st.idle = False
+        if advanced:
+            # only events that move event time keep a partition from being idle: one fed only
+            # invalid events, or valid ones stuck in the past, would otherwise hold back every
+            # window of its monitors (tier 2 waits for each partition)
+            st.last_event_wall = time.monotonic()
+            st.idle = False
         st.dirty = True
 
     def _send_progress(self, m: MonitorRuntime, st: Tier1Partition, partials: list, idle_open: list[int] | None,
@@ -338,6 +365,7 @@ class Worker:
         message = {
             "monitor": name, "topic": st.topic, "partition": st.partition,
             "closed_through": w.closed_through, "idle_open": idle_open, "closed_at": time.time(),
+            "fingerprint": m.state_fingerprint,
             "partials": [state_codec.partial_to_dict(p) for p in partials],
         }
         self.sink.produce(self.partials_topic, name, state_codec.dumps(message))
@@ -399,7 +427,8 @@ class Worker:
                 merger = st.mergers[m.cfg.name] = self._new_merger(m)
             p = int(d["partition"])
             idle = d["idle_open"]
-            partials = [state_codec.partial_from_dict(x, m.layout) for x in d["partials"]]
+            with self._restoring(m, d, f"a partial in topic {self.partials_topic}"):
+                partials = [state_codec.partial_from_dict(x, m.layout) for x in d["partials"]]
             # the partials first: an idle report must not release a window its own message completes
             late_before = merger.late_events
             merged = merger.add(p, partials, d["closed_through"])
@@ -441,8 +470,9 @@ class Worker:
             if (only is not None and key not in only) or st.next_offset is None:
                 continue
             if st.dirty:
-                snap = {"offset": st.next_offset,
-                        "monitors": {n: state_codec.windows_to_dict(w) for n, w in st.windows.items()}}
+                snap = {"offset": st.next_offset, "monitors": {
+                    n: {**state_codec.windows_to_dict(w), "fingerprint": self.monitors[n].state_fingerprint}
+                    for n, w in st.windows.items()}}
                 self.sink.produce(self.changelog_topic, changelog.tier1_key(*key), state_codec.dumps(snap))
                 st.dirty = False
             commits.append(TopicPartition(st.topic, st.partition, st.next_offset))
@@ -451,7 +481,8 @@ class Worker:
                 continue
             if st.dirty:
                 snap = {"offset": st.next_offset, "monitors": {
-                    n: {"merger": state_codec.merger_to_dict(mg), "alerts": self.monitors[n].alerts.to_state()}
+                    n: {"merger": state_codec.merger_to_dict(mg), "alerts": self.monitors[n].alerts.to_state(),
+                        "fingerprint": self.monitors[n].state_fingerprint}
                     for n, mg in st.mergers.items()}}
                 self.sink.produce(self.changelog_topic, changelog.tier2_key(p), state_codec.dumps(snap))
                 st.dirty = False
@@ -558,8 +589,10 @@ class Worker:
                         if m is None:
                             continue
                         parts = frozenset(range(self.partition_counts.get(m.cfg.predictions_topic, 1)))
-                        st.mergers[name] = state_codec.merger_from_dict(d["merger"], m.window_spec.size_ms, parts, m.layout)
-                        m.alerts.load_state(d["alerts"])
+                        with self._restoring(m, d, f"the tier-2 checkpoint {changelog.tier2_key(tp.partition)!r}"):
+                            st.mergers[name] = state_codec.merger_from_dict(d["merger"], m.window_spec.size_ms,
+                                                                            parts, m.layout)
+                            m.alerts.load_state(d["alerts"])
                     st.next_offset = snap["offset"]
             else:
                 st1 = self.tier1[(tp.topic, tp.partition)] = self._new_tier1(tp.topic, tp.partition)
@@ -568,7 +601,9 @@ class Worker:
                     for m in self.by_topic[tp.topic]:
                         d = snap["monitors"].get(m.cfg.name)
                         if d is not None:
-                            st1.windows[m.cfg.name] = state_codec.windows_from_dict(d, m.window_spec, m.layout)
+                            key = changelog.tier1_key(tp.topic, tp.partition)
+                            with self._restoring(m, d, f"the checkpoint {key!r}"):
+                                st1.windows[m.cfg.name] = state_codec.windows_from_dict(d, m.window_spec, m.layout)
                             st1.base_max_ms[m.cfg.name] = st1.windows[m.cfg.name].max_event_ms
                     st1.next_offset = snap["offset"]
             if snap is not None and not self.broken:
@@ -579,6 +614,24 @@ class Worker:
         self.health.ready = True
         log.info("partitions assigned", extra=fields(
             worker=self.index, partitions=[f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions]))
+
+    @contextlib.contextmanager
+    def _restoring(self, m: MonitorRuntime, d: dict[str, Any], what: str) -> Iterator[None]:
+        """Restore saved state of ``m`` only if it was built under the monitor's current
+        reference, features and window (its fingerprint; state from before fingerprints is
+        tried, and refused if it does not fit); else stop with what to do."""
+        saved = d.get("fingerprint")
+        try:
+            if saved is not None and saved != m.state_fingerprint:
+                raise ValueError("another fingerprint")
+            yield
+        except (ValueError, KeyError, TypeError, IndexError):
+            raise StateMismatch(
+                f"monitor {m.cfg.name!r}: {what} was saved under another reference, feature list or window "
+                f"size than the monitor now has, so its open windows cannot go on; to start them afresh from "
+                f"the group's committed offsets, stop every worker of group {group_id(self.settings)!r} and "
+                f"delete topics {self.changelog_topic} and {self.partials_topic} (or run the new config under "
+                f"a new kafka group.id)") from None
 
     def _start_offsets(self, consumer: Consumer, fresh: list[TopicPartition]) -> None:
         """Where partitions without a snapshot start (committed offset, else the reset policy),

@@ -92,3 +92,27 @@ def test_a_snapshot_from_before_labels_restores_with_empty_performance() -> None
         for version, s in by_version.items():
             assert s.performance is not None and s.performance.count == 0
             assert s.events == w.open[start][version].events
+
+
+def test_late_events_behind_a_far_future_watermark_keep_the_snapshot_small() -> None:
+    # one event in the year 8000 moves the watermark there: every later event is late, and no
+    # window closes to report them; they are counted by the watermark they saw, not one by one
+    w = PartitionWindows(SPEC, PLAIN)
+    w.add(batch([1.0, 192_000_000_000.0]))
+    for _ in range(20):
+        w.add(batch([float(t) for t in range(2, 1002)]))
+    assert w.late == 20_000
+    d = state_codec.windows_to_dict(w)
+    assert len(d["pending_late"]) == 1 and len(state_codec.dumps(d)) < 20_000
+    back = state_codec.windows_from_dict(wire(d), SPEC, PLAIN)
+    assert back.late == 20_000
+    assert sum(p.late for p in back.close_all()) == 20_000
+
+
+def test_a_snapshot_with_one_pending_watermark_per_event_restores_its_counts() -> None:
+    w = PartitionWindows(SPEC, PLAIN)
+    w.add(batch([1.0, 30.0]))
+    old = {**state_codec.windows_to_dict(w), "pending_late": [15_000, 15_000, 40_000], "pending_invalid": [3]}
+    back = state_codec.windows_from_dict(wire(old), SPEC, PLAIN)
+    assert (back.late, back.invalid) == (3, 1)
+    assert back.pending_late == {15_000: 2, 40_000: 1}

@@ -1,0 +1,125 @@
+"""The runtime's own limits on the real broker: messages above librdkafka's 1 MB default
+(a dead letter of an oversized event, checkpoints of many open windows), a partition that only
+ever gets invalid events, and a restart under another reference."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import orjson
+import pytest
+from confluent_kafka import Producer
+from driftline.schemas.config import load_config
+from driftline.streams.reference_io import build_profile, write_reference
+
+from driftline import synth
+
+from .harness import (
+    produce,
+    read_json,
+    read_topic,
+    replay_reports,
+    start_worker,
+    stop,
+    wait_for_reports,
+    wait_ready,
+    write_setup,
+)
+
+pytestmark = pytest.mark.kafka
+
+
+def test_an_oversized_event_and_checkpoints_above_1_mb_go_through(kafka, topic_factory, tmp_path):
+    # 30 s windows sliding by 1 s: every event is in 30 windows, so a checkpoint holds ~36 open
+    # window sketches (~2 MB of JSON), and one event of 1.5 MB (over limits.max_event_bytes,
+    # 1 MiB) must reach the DLQ whole: both above librdkafka's default message.max.bytes
+    topic = topic_factory("big", partitions=1, config={"max.message.bytes": str(4 << 20)})
+    group = f"big-{topic[-6:]}"
+    cfg = write_setup(tmp_path, kafka.bootstrap, topic, group, window="30s, slide: 1s")
+    good = synth.events(np.random.default_rng(3), 3000, rate=500.0)
+    big = orjson.dumps({"event_id": "huge", "timestamp": "2026-11-25T10:00:01Z", "pad": "x" * 1_500_000})
+    p = Producer({"bootstrap.servers": kafka.bootstrap, "message.max.bytes": 4 << 20})
+    for i, line in enumerate(good):
+        p.produce(topic, line, b"k")
+        if i == 1000:
+            p.produce(topic, big, b"k")
+        p.poll(0)
+    assert p.flush(30) == 0
+    synth.write_lines(tmp_path / "good.jsonl", good)
+    want = {r["report_id"]: r for r in replay_reports(cfg, tmp_path / "good.jsonl", tmp_path / "replay")}
+    log = tmp_path / "worker.log"
+    proc = start_worker(cfg, log=log)
+    try:
+        wait_ready(log, proc)
+        time.sleep(3.0)    # several checkpoints (every 500 ms) of the open windows
+        assert proc.poll() is None, log.read_text()[-2000:]
+        stop(proc)         # SIGTERM: a last checkpoint; the windows still open stay in it
+        sizes = [len(m.value()) for m in read_topic(kafka.bootstrap, f"driftline.{group}.changelog")]
+        assert max(sizes) > 1_000_000, sizes
+        dlq = read_topic(kafka.bootstrap, f"{group}.dlq")
+        assert [(m.value(), dict(m.headers())["driftline.error.reason"]) for m in dlq] == [(big, b"too_large")]
+        # restarted, it restores those checkpoints and finishes the windows like replay
+        proc = start_worker(cfg, log=log)
+        wait_ready(log, proc, started_before=1)
+        got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, timeout=90)
+    finally:
+        stop(proc)
+    assert {r["report_id"]: r["count"] for r in got} == {k: r["count"] for k, r in want.items()}
+
+
+def test_a_partition_fed_only_invalid_events_holds_no_window_back(kafka, topic_factory, tmp_path):
+    topic = topic_factory("junk", partitions=2)
+    group = f"junk-{topic[-6:]}"
+    cfg = write_setup(tmp_path, kafka.bootstrap, topic, group)
+    lines = synth.events(np.random.default_rng(8), 4000, rate=500.0)
+    synth.write_lines(tmp_path / "events.jsonl", lines)
+    want = {r["report_id"]: r for r in replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay")}
+    log = tmp_path / "worker.log"
+    proc = start_worker(cfg, log=log)
+    try:
+        wait_ready(log, proc)
+        produce(kafka.bootstrap, topic, lines, partition_of=lambda i, line: 0)
+        # partition 1 gets an invalid event every 200 ms all along: never silent, never valid
+        deadline, junk = time.monotonic() + 60, 0
+        while time.monotonic() < deadline:
+            produce(kafka.bootstrap, topic, [b'{"event_id": "j%d"}' % junk], partition_of=lambda i, line: 1)
+            junk += 1
+            got = [r for r in read_json(kafka.bootstrap, f"{group}.reports") if r["report_id"] in want]
+            if len(got) == len(want):
+                break
+            time.sleep(0.2)
+    finally:
+        stop(proc)
+    assert {r["report_id"]: r["count"] for r in got} == {k: r["count"] for k, r in want.items()}
+    dlq = read_topic(kafka.bootstrap, f"{group}.dlq")
+    assert 0 < len(dlq) <= junk
+    assert {(dict(m.headers())["driftline.error.reason"], dict(m.headers())["driftline.error.partition"])
+            for m in dlq} == {(b"missing_field", b"1")}
+
+
+def test_a_restart_under_another_reference_stops_with_what_to_do(kafka, topic_factory, tmp_path):
+    topic = topic_factory("ref", partitions=1)
+    group = f"ref-{topic[-6:]}"
+    cfg = write_setup(tmp_path, kafka.bootstrap, topic, group, window="60s")
+    produce(kafka.bootstrap, topic, synth.events(np.random.default_rng(4), 1000, rate=500.0))
+    log = tmp_path / "worker.log"
+    proc = start_worker(cfg, log=log)
+    try:
+        wait_ready(log, proc)
+        time.sleep(2.0)    # consumed and checkpointed; its 60 s window is still open
+    finally:
+        stop(proc)
+    # the reference rebuilt from other training rows: other bin edges, same shapes
+    synth.write_lines(tmp_path / "training.jsonl", synth.training_rows(np.random.default_rng(99), 10_000))
+    write_reference(build_profile(load_config(cfg).monitors[0], tmp_path / "training.jsonl"),
+                    tmp_path / "reference.json")
+    res = subprocess.run([sys.executable, "-m", "driftline", "run", "--config", str(cfg)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, res.stderr[-2000:]
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("driftline: error: monitor 'fraud': the "), last    # tier 1's or tier 2's
+    assert "saved under another reference" in last and f"driftline.{group}.changelog" in last
+    assert "Traceback" not in res.stderr
