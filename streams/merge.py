@@ -111,8 +111,12 @@ class WindowMerger:
                    for p in self.partitions)
 
     def _exempt(self, p: int, start: int, end: int) -> bool:
+        """Idle ``p`` is let off this window: it has no window open that starts at or before it
+        (its partial for an earlier window would come after a later one was judged, and
+        windows are judged in order), and the window ends by its horizon."""
         horizon = self.idle_horizon.get(p)
-        return p in self.idle and start not in self.idle[p] and horizon is not None and end <= horizon
+        return (p in self.idle and all(s > start for s in self.idle[p])
+                and horizon is not None and end <= horizon)
 
     def _release(self) -> list[MergedWindow]:
         out = []

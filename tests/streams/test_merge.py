@@ -228,6 +228,18 @@ def test_idle_partition_holds_back_only_its_open_windows() -> None:
     assert starts(m.set_idle(1, set())) == [5 * SIZE]
 
 
+def test_an_idle_partition_with_an_earlier_window_open_holds_the_later_ones() -> None:
+    """Partition 0 idles with window 0 s open (its only event), partition 1 closed 60 s: the
+    later window must wait for partition 0 to close the earlier one, or that one would come
+    after a later window was judged (late, and hysteresis would read windows out of order)."""
+    m = WindowMerger(SIZE, frozenset({0, 1}))
+    assert m.add(1, [partial(BASE + SIZE, {None: (2.0,)})], BASE + 2 * SIZE) == []
+    assert m.set_idle(0, {BASE}) == [] and m.set_idle(0, {BASE}) == []
+    out = m.add(0, [partial(BASE, {None: (1.0,)})], BASE + SIZE)   # its watermark moved past 60 s
+    assert starts(out) == [0] and m.late_events == 0
+    assert starts(m.set_idle(0, set())) == [SIZE]
+
+
 def test_an_idle_claim_lets_off_only_windows_the_others_had_closed_when_it_came() -> None:
     """Partitions quiet together, then a burst: the first to close a window must not release
     it before the others' events for it are read (they went idle before it closed)."""
