@@ -179,8 +179,8 @@ class BatchDecoder:
         event_id = _get(obj, spec.event_id)
         if event_id is None:
             raise _Bad("missing_field", f"{_dotted(spec.event_id)} is missing")
-        if type(event_id) not in (str, int):
-            raise _Bad("wrong_type", f"{_dotted(spec.event_id)} must be a string")
+        if type(event_id) not in (str, int) or not _int64(event_id):
+            raise _Bad("wrong_type", f"{_dotted(spec.event_id)} must be a string or a 64-bit integer")
         ts = _timestamp_one(_get(obj, spec.timestamp), spec.timestamp)
         version = _get(obj, spec.model_version)
         if version is not None and type(version) is not str:
@@ -204,7 +204,7 @@ class BatchDecoder:
         try:
             value.decode("utf-8")
             return msgspec.to_builtins(self._decode_one(value))
-        except (msgspec.DecodeError, UnicodeDecodeError):
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             return None
 
 
@@ -217,7 +217,7 @@ def fast_or_careful(values: Sequence[bytes], fast: Callable[[Sequence[bytes]], T
     try:
         parts = [fast(values[s]) for s in byte_slices(values, _FAST_SLICE_BYTES)]
     except (_Bad, msgspec.DecodeError, orjson.JSONDecodeError, KeyError, TypeError, ValueError,
-            AttributeError, OverflowError):
+            AttributeError, OverflowError, RecursionError):   # msgspec: nesting ~1000 deep
         return careful()
     return parts[0] if len(parts) == 1 else concat(parts)
 
@@ -434,9 +434,16 @@ def _number_one(value, path: tuple[str, ...]) -> float:
     return out
 
 
+def _int64(value) -> bool:
+    """False for an integer beyond what orjson reads as one (signed or unsigned 64-bit): the
+    event's other fields decide whether orjson or msgspec read it, and both must agree."""
+    return type(value) is not int or _INT_MIN <= value <= _UINT_MAX
+
+
 def _label_one(value, path: tuple[str, ...]) -> str | None:
     if value is None or type(value) is str:
         return value
-    if type(value) is int:
+    if type(value) is int and _int64(value):
         return str(value)
-    raise _Bad("wrong_type", f"{_dotted(path)} must be a string, an integer or null, got {type(value).__name__}")
+    what = "an integer beyond 64 bits" if type(value) is int else type(value).__name__
+    raise _Bad("wrong_type", f"{_dotted(path)} must be a string, a 64-bit integer or null, got {what}")

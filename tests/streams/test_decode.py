@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import math
@@ -450,3 +451,20 @@ def test_integers_beyond_64_bits_are_read_alike_on_both_paths(big: int) -> None:
         assert [(d.reason, d.record.value) for d in out.dead] == [("wrong_type", values[1])]
     edge = [json.dumps(ev("u", country=2**64 - 1)).encode(), json.dumps(ev(-(2**63))).encode()]
     assert columns(DECODER._fast(edge)) == columns(careful(edge))
+    # a number orjson refuses in an unused field makes msgspec read the event (the careful
+    # path's fallback): the big integer is still a wrong type
+    for event in (ev("a", country=big), ev(big)):
+        odd = json.dumps(event).encode()[:-1] + b', "unused": 1e400}'
+        out = DECODER.decode([enc(ev("ok")), odd])
+        assert [(d.reason, d.record.value) for d in out.dead] == [("wrong_type", odd)]
+
+
+@pytest.mark.parametrize(("depth", "valid"), [(1010, True), (3000, False)])
+def test_deep_nesting_in_an_unused_field_never_raises(depth: int, valid: bool) -> None:
+    # msgspec stops at ~1000 levels with RecursionError, orjson at 1024 with a decode error
+    deep = enc(ev("deep"))[:-1] + b',"unused":' + b"[" * depth + b"]" * depth + b"}"
+    decoder = BatchDecoder(dataclasses.replace(SPEC, max_event_bytes=1 << 20))
+    for values in ([deep], [enc(ev("ok")), deep], [deep, b"not json"]):
+        out = decoder.decode(values)
+        assert ("deep" in out.event_ids) is valid
+        assert [d.reason for d in out.dead if d.record.value == deep] == ([] if valid else ["invalid_json"])
