@@ -111,9 +111,10 @@ class DriftJudge:
                 continue
             w1 = _finite(stats.wasserstein[j])
             statistic, effect = "wasserstein", w1
-            if block.stds[j] == 0:
-                # a constant reference: W1 / std is undefined there, so the effect is the share
-                # of the window away from the constant (KS), else such a feature never drifts
+            if w1 is None:
+                # a constant reference (W1 / std undefined) or values near the float limit (W1
+                # beyond it): the effect is the share of the window the CDFs part by (KS),
+                # else such a feature could never drift
                 statistic, effect = "ks", float(stats.ks[j])
             out.append(FeatureResult(
                 name, "numeric", n, nulls[j], psi=float(stats.psi[j]), js=float(stats.js[j]),

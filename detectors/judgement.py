@@ -10,7 +10,7 @@ class FeatureResult:
     """Statistics and decision for one feature (or the prediction) in one window.
 
     ``effect_statistic`` names the effect size that must reach its floor (``wasserstein`` for
-    numeric values, ``ks`` for a numeric feature constant in the reference, ``js`` for
+    numeric values, ``ks`` where W1 / std has no value, ``js`` for
     categorical ones); ``p_value`` is the calibrated p-value, None
     when the window held fewer than ``min_count`` values.
     """

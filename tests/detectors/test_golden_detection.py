@@ -160,3 +160,13 @@ def test_a_feature_constant_in_the_reference_drifts_when_values_leave_the_consta
     assert moved.drift and moved.effect_statistic == "ks" and moved.effect == pytest.approx(0.2)
     assert moved.wasserstein is None     # W1 / std is undefined for a constant reference
     assert not judged(np.r_[np.zeros(480), np.full(20, 5.0)]).drift   # 4% is below the 0.1 floor
+
+
+def test_values_near_the_float_limit_are_judged_by_ks():
+    rng = np.random.default_rng(3)
+    ref = ReferenceProfile({"x": NumericReference.build(rng.normal(size=10_000))}, {})
+    sketch = WindowSketch(MonitorLayout.from_reference(ref))
+    sketch.update(ColumnBatch(np.r_[rng.normal(size=500), np.full(500, 1e306)].reshape(-1, 1), (), None))
+    feature = DriftJudge(ref).judge(sketch).features[0]
+    assert feature.wasserstein is None            # W1 / std is beyond float range
+    assert feature.drift and feature.effect_statistic == "ks" and feature.effect == pytest.approx(0.5, abs=0.02)
