@@ -61,11 +61,13 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     labels = None if args.labels is None else Path(args.labels)
     if labels is not None and not labels.is_file():
         raise InputError(f"--labels {labels}: no such file")
-    sink = JsonlSink(Path(args.out))
+    sink = JsonlSink(Path(args.out), atomic=True)
     try:
         stats = replay(config, Path(args.input), sink, args.monitor, labels)
-    finally:
-        sink.close()
+    except BaseException:
+        sink.abort()      # the previous outputs in --out stay as they were
+        raise
+    sink.close()
     joined = ""
     if labels is not None:
         joined = f", {stats.label_events} label events ({_label_summary(stats)})"
@@ -140,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:   # the machine's doing (a full disk, say), not the user's: exit 1
+        print(f"driftline: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

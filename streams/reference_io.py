@@ -10,6 +10,7 @@ performance test); without that section a ``label`` column is not read at all.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 from pathlib import Path
@@ -31,14 +32,21 @@ def _rows(path: Path) -> list[dict[str, Any]]:
         if suffix in (".jsonl", ".ndjson", ".json"):
             return _jsonl_rows(path)
         if suffix == ".csv":
-            with path.open(newline="", encoding="utf-8") as fh:
+            # utf-8-sig: a byte order mark (spreadsheet exports) is not part of the first name
+            with path.open(newline="", encoding="utf-8-sig") as fh:
                 return list(csv.DictReader(fh))
         if suffix in (".parquet", ".pq"):
             try:
                 import pyarrow.parquet as pq
             except ImportError:
                 raise InputError(f"{path}: reading Parquet needs pyarrow (pip install 'driftline[parquet]')") from None
-            return pq.read_table(path).to_pylist()
+            import pyarrow as pa
+            try:
+                return pq.read_table(path).to_pylist()
+            except pa.ArrowException as exc:     # ArrowInvalid is also an OSError: test it first
+                raise InputError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     raise InputError(f"{path}: unknown file type {suffix!r}; use .csv, .jsonl or .parquet")
@@ -178,10 +186,17 @@ def _baseline(cfg: MonitorConfig, path: Path, rows: list[dict[str, Any]],
 
 
 def write_reference(profile: ReferenceProfile, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(orjson.dumps(to_dict(profile), option=orjson.OPT_INDENT_2))
-    tmp.replace(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give the reference file's path (e.g. {path / 'reference.json'})")
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(orjson.dumps(to_dict(profile), option=orjson.OPT_INDENT_2))
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise InputError(f"{path}: cannot write the reference there ({exc.strerror or exc})") from None
 
 
 def read_reference(path: Path) -> ReferenceProfile:

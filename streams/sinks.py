@@ -9,6 +9,7 @@ from typing import IO, Any, Protocol
 import orjson
 from driftline.schemas.dlq import dlq_record
 
+from .exceptions import InputError
 from .records import DeadLetter
 
 
@@ -31,15 +32,28 @@ def dead_letter_json(monitor: str, d: DeadLetter) -> dict[str, Any]:
 
 
 class JsonlSink:
-    """``DIR/reports.jsonl``, ``alerts.jsonl``, ``retrain.jsonl``, ``dlq.jsonl`` (DESIGN 3.3)."""
+    """``DIR/reports.jsonl``, ``alerts.jsonl``, ``retrain.jsonl``, ``dlq.jsonl`` (DESIGN 3.3).
 
-    def __init__(self, out_dir: Path) -> None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    ``atomic`` (replay): the files are written as ``.NAME.jsonl.tmp`` and renamed over
+    ``NAME.jsonl`` by ``close``, so a run that fails (``abort``) leaves the previous results
+    as they were; otherwise (a live Faust stream) they are written in place as outputs come.
+    """
+
+    def __init__(self, out_dir: Path, atomic: bool = False) -> None:
         self.dir = out_dir
-        self._files: dict[str, IO[bytes]] = {
-            name: (out_dir / f"{name}.jsonl").open("wb") for name in ("reports", "alerts", "retrain", "dlq")
-        }
+        self._atomic = atomic
+        self._files: dict[str, IO[bytes]] = {}
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for name in ("reports", "alerts", "retrain", "dlq"):
+                self._files[name] = self._path(name, atomic).open("wb")
+        except OSError as exc:
+            self.abort()
+            raise InputError(f"{out_dir}: cannot write the outputs there ({exc.strerror or exc})") from None
         self.counts = dict.fromkeys(self._files, 0)
+
+    def _path(self, name: str, temporary: bool) -> Path:
+        return self.dir / (f".{name}.jsonl.tmp" if temporary else f"{name}.jsonl")
 
     def _write(self, name: str, items: Iterable[dict[str, Any]]) -> None:
         fh = self._files[name]
@@ -62,3 +76,18 @@ class JsonlSink:
     def close(self) -> None:
         for fh in self._files.values():
             fh.close()
+        if self._atomic:
+            try:
+                for name in self._files:
+                    self._path(name, True).replace(self._path(name, False))
+            except OSError as exc:
+                self.abort()
+                raise InputError(f"{self.dir}: cannot write the outputs there ({exc.strerror or exc})") from None
+
+    def abort(self) -> None:
+        """Close and, when atomic, drop what this run wrote (the previous outputs stay)."""
+        for fh in self._files.values():
+            fh.close()
+        if self._atomic:
+            for name in self._files:
+                self._path(name, True).unlink(missing_ok=True)

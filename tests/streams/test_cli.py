@@ -226,17 +226,40 @@ def test_bad_config_exits_2_with_one_line_naming_the_key(tmp_path, text, where, 
     (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/t.txt",
       "--out", "{dir}/r.json"], "t.txt"),
     (["validate", "--config", "{dir}/nothing.yaml"], "nothing.yaml"),
+    (["replay", "--config", "{cfg}", "--input", "{dir}/t.txt", "--out", "{dir}/t.txt"], "cannot write the outputs"),
+    (["replay", "--config", "{cfg}", "--input", "{dir}/t.txt", "--out", "{dir}/t.txt/o"], "cannot write the outputs"),
+    (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/latin1.csv",
+      "--out", "{dir}/r.json"], "not UTF-8"),
+    (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/broken.parquet",
+      "--out", "{dir}/r.json"], "not a readable Parquet file"),
+    (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/t.jsonl",
+      "--out", "{dir}"], "is a directory"),
     (["replay", "--config", "{cfg}"], "required"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_user_errors_exit_2_with_one_line(demo, tmp_path, args, fragment):
     (tmp_path / "t.txt").write_text("x")
+    (tmp_path / "latin1.csv").write_bytes("country\nEspa\xf1a\n".encode("latin-1"))
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    (tmp_path / "t.jsonl").write_bytes((demo / "training.jsonl").read_bytes())
     args = [a.format(cfg=demo / "driftline.yaml", dir=tmp_path) for a in args]
     proc = run_cli(*args)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert fragment in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_failed_replay_leaves_the_previous_outputs_as_they_were(demo, tmp_path):
+    out = tmp_path / "o"
+    assert run_cli("replay", "--config", str(demo / "driftline.yaml"), "--input", str(demo / "events.jsonl"),
+                   "--out", str(out)).returncode == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(before) == ["alerts.jsonl", "dlq.jsonl", "reports.jsonl", "retrain.jsonl"] and before["reports.jsonl"]
+    proc = run_cli("replay", "--config", str(demo / "driftline.yaml"), "--input", str(tmp_path / "typo.jsonl"),
+                   "--out", str(out))
+    assert proc.returncode == 2 and "typo.jsonl" in proc.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before    # no .tmp files left either
 
 
 def test_validate_reports_a_missing_and_a_stale_reference(tmp_path, demo):
