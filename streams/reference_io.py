@@ -93,10 +93,6 @@ def _numeric(values: list[Any], where: str) -> np.ndarray:
     return out
 
 
-def _labels(values: list[Any]) -> np.ndarray:
-    return np.array([None if v is None or v == "" else str(v) for v in values], dtype=object)
-
-
 # Binary labels as a CSV (or a pandas export: True/False) spells them, lowercased.
 _BINARY_TEXT = {"1": 1.0, "1.0": 1.0, "true": 1.0, "0": 0.0, "0.0": 0.0, "false": 0.0}
 
@@ -117,9 +113,10 @@ def _binary(values: list[Any], where: str) -> np.ndarray:
 
 
 def _class_labels(values: list[Any], where: str) -> np.ndarray:
-    """Class labels read as the live decoder reads them (streams/label_decode.py): text as it
-    is, integers as their decimal text; booleans are refused. A whole float (1.0) is its
-    integer's text: tables keep integer columns with nulls as floats (pandas, Parquet)."""
+    """Categories and class labels read as the live decoders read them (streams/decode.py,
+    label_decode.py): text as it is, integers as their decimal text; booleans are refused. A
+    whole float (1.0) is its integer's text: tables keep integer columns with nulls as floats
+    (pandas, Parquet), and a reference of "1.0" would meet live events of "1"."""
     out = np.full(len(values), None, dtype=object)
     for i, v in enumerate(values):
         if v is None or v == "":
@@ -131,7 +128,7 @@ def _class_labels(values: list[Any], where: str) -> np.ndarray:
         elif isinstance(v, float) and v.is_integer():
             out[i] = str(int(v))
         else:
-            raise InputError(f"{where}, row {i + 1}: {v!r} is not a class name (a string or an integer)")
+            raise InputError(f"{where}, row {i + 1}: {v!r} is not a category (a string or an integer)")
     return out
 
 
@@ -155,7 +152,7 @@ def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
             if f.type == "numeric":
                 numeric[f.name] = NumericReference.build(_numeric(values, where), lower=f.min, upper=f.max)
             else:
-                categorical[f.name] = CategoricalReference.build(_labels(values))
+                categorical[f.name] = CategoricalReference.build(_class_labels(values, where))
         except ValueError as exc:
             raise InputError(f"{where}: {exc}") from None
     prediction = None
@@ -163,7 +160,7 @@ def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
     if cfg.prediction is not None:
         values = [_lookup(r, cfg.prediction.path, "prediction") for r in rows]
         where = f"{path}: prediction"
-        predicted = _numeric(values, where) if cfg.prediction.type == "numeric" else _labels(values)
+        predicted = _numeric(values, where) if cfg.prediction.type == "numeric" else _class_labels(values, where)
         try:
             prediction = (NumericReference.build(predicted) if cfg.prediction.type == "numeric"
                           else CategoricalReference.build(predicted))

@@ -303,3 +303,25 @@ def test_reference_build_reads_csv_jsonl_and_parquet(tmp_path, fmt):
     assert ref["performance"]["task"] == "binary" and ref["performance"]["count"] == 2000
     assert ref["performance"]["correct"] == sum((r["prediction"] >= 0.5) == r["label"] for r in rows)
     assert main(["validate", "--config", str(tmp_path / "driftline.yaml")]) == 0
+
+
+def test_integer_categories_stored_as_floats_read_as_the_live_events_send_them(tmp_path):
+    # pandas / Parquet keep an integer column with nulls as floats: 1.0 is category "1", as a
+    # live event's 1 is; a boolean is refused, as the live decoder refuses it
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [orjson.loads(r) for r in synth.training_rows(np.random.default_rng(1), 300)]
+    for i, r in enumerate(rows):
+        r["country"] = None if i % 10 == 0 else float(i % 3)
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "train.parquet")
+    (tmp_path / "driftline.yaml").write_text(synth.config_yaml("reference.json"))
+    build = ["reference", "build", "--config", str(tmp_path / "driftline.yaml"), "--monitor", "fraud",
+             "--input", str(tmp_path / "train.parquet"), "--out", str(tmp_path / "reference.json")]
+    assert main(build) == 0
+    ref = orjson.loads((tmp_path / "reference.json").read_bytes())
+    assert sorted(ref["features"]["country"]["categories"]) == ["0", "1", "2"]
+    rows[5]["country"] = True
+    (tmp_path / "bool.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
+    proc = run_cli(*build[:-4], "--input", str(tmp_path / "bool.jsonl"), "--out", str(tmp_path / "r2.json"))
+    assert proc.returncode == 2 and "feature 'country', row 6: True is not a category" in proc.stderr
