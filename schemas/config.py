@@ -313,6 +313,7 @@ def _monitor(m: dict[str, Any], path: str, base_dir: Path | None) -> MonitorConf
         reference_path = Path(m["reference"]["path"]).expanduser()
         if base_dir is not None and not reference_path.is_absolute():
             reference_path = base_dir / reference_path
+    _check_paths(fields, features, prediction, path)
     return MonitorConfig(
         name=m["name"],
         predictions_topic=predictions,
@@ -399,6 +400,25 @@ def _window(data: dict[str, Any], path: str) -> WindowConfig:
             f"got {format_duration(window.size)}",
         )
     return window
+
+
+def _check_paths(fields: FieldsConfig, features: tuple[FeatureConfig, ...],
+                 prediction: PredictionConfig | None, path: str) -> None:
+    """Each value a monitor reads has its own place in an event: no two share a path and none
+    lies inside another (an event could never hold both: every one would be a dead letter)."""
+    named = [(f"{path}.fields.event_id", fields.event_id), (f"{path}.fields.timestamp", fields.timestamp),
+             (f"{path}.fields.model_version", fields.model_version)]
+    if prediction is not None:
+        named.append((f"{path}.fields.prediction", prediction.path))
+    named += [(f"{path}.features.{f.name}", f.path) for f in features]
+    for i, (key, p) in enumerate(named):
+        for other_key, other in named[:i]:
+            n = min(len(p), len(other))
+            if p[:n] == other[:n]:
+                where = ("is also the path of" if p == other else
+                         "lies inside the value of" if len(p) > n else "holds the value of")
+                raise ConfigError(key, f'"{".".join(p)}" {where} {other_key} ("{".".join(other)}"); '
+                                       "each value needs a path of its own")
 
 
 def _check_unique_names(monitors: tuple[MonitorConfig, ...]) -> None:
