@@ -40,6 +40,7 @@ from .decode import (
     _timestamp_one,
     _timestamps_fast,
     each_event,
+    event_size,
     fast_or_careful,
     parse_object,
 )
@@ -143,8 +144,8 @@ class LabelDecoder:
 
     def _one(self, value: bytes) -> tuple:
         spec = self.spec
-        if len(value) > spec.max_event_bytes:
-            raise _Bad("too_large", f"label event is {len(value)} bytes, the limit is {spec.max_event_bytes}")
+        if event_size(value) > spec.max_event_bytes:
+            raise _Bad("too_large", f"label event is {event_size(value)} bytes, the limit is {spec.max_event_bytes}")
         obj = parse_object(value)
         event_id = _get(obj, spec.event_id)
         if event_id is None:

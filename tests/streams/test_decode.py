@@ -468,3 +468,15 @@ def test_deep_nesting_in_an_unused_field_never_raises(depth: int, valid: bool) -
         out = decoder.decode(values)
         assert ("deep" in out.event_ids) is valid
         assert [d.reason for d in out.dead if d.record.value == deep] == ([] if valid else ["invalid_json"])
+
+
+def test_the_line_terminator_does_not_count_toward_the_size_limit() -> None:
+    # an event of exactly max_event_bytes is valid on a topic and as a file's line alike
+    base = enc(ev("fit"))
+    event = base[:-1] + b',"pad":"' + b"x" * (MAX_BYTES - len(base) - 9) + b'"}'
+    assert len(event) == MAX_BYTES
+    for end in (b"", b"\n", b"\r\n"):
+        out = DECODER.decode([event + end, b"not json"])    # the careful path measures each one
+        assert out.event_ids == ["fit"], end
+    out = DECODER.decode([event[:-1] + b' }\n', b"not json"])
+    assert [d.reason for d in out.dead] == ["too_large", "invalid_json"]
