@@ -74,10 +74,13 @@ class InProcessPipeline:
 
     def _feed(self, values: Sequence[bytes], partition: int, topic: str | None,
               offsets: Sequence[int] | None) -> None:
-        self.stats.events += len(values)
+        read: int | None = None            # events in the batch (blank lines are none)
+        invalid: set[int] = set()          # rows some monitor could not use
         for m, windows, merger in zip(self.monitors, self._windows, self._mergers, strict=True):
             batch = m.decoder.decode(values, topic, partition, offsets, self.skip_blank)
-            self.stats.invalid += len(batch.dead)
+            read = len(batch) + len(batch.dead) if read is None else read
+            if batch.dead:
+                invalid.update(range(len(batch.dead)) if batch.dead_rows is None else batch.dead_rows.tolist())
             self.sink.dead(m.cfg.name, batch.dead)
             w = windows[partition]
             if m.labels is None:
@@ -88,6 +91,8 @@ class InProcessPipeline:
                 m.labels.settle(batch.columns, unplaced)
                 self.stats.late += late
             self._judge(m, merger.add(partition, w.close_ready(), w.closed_through))
+        self.stats.events += read or 0
+        self.stats.invalid += len(invalid)
 
     def close(self) -> None:
         """End of input: every open window closes and is judged; labels still waiting for their

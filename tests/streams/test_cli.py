@@ -325,3 +325,16 @@ def test_integer_categories_stored_as_floats_read_as_the_live_events_send_them(t
     (tmp_path / "bool.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
     proc = run_cli(*build[:-4], "--input", str(tmp_path / "bool.jsonl"), "--out", str(tmp_path / "r2.json"))
     assert proc.returncode == 2 and "feature 'country', row 6: True is not a category" in proc.stderr
+
+
+def test_the_summary_counts_events_once_whatever_the_monitors_and_blank_lines(demo, tmp_path):
+    text = synth.config_yaml(str(demo / "reference.json"))
+    monitor = text[text.index("  - name: fraud"):text.index("kafka:")]
+    (tmp_path / "two.yaml").write_text(text.replace("kafka:", monitor.replace("name: fraud", "name: fraud2") + "kafka:"))
+    lines = (demo / "events.jsonl").read_bytes().splitlines()[:100]
+    (tmp_path / "e.jsonl").write_bytes(b"\n".join([*lines[:50], b"", b"not json", b"", b"[1]", *lines[50:]]) + b"\n")
+    proc = run_cli("replay", "--config", str(tmp_path / "two.yaml"), "--input", str(tmp_path / "e.jsonl"),
+                   "--out", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("102 events (2 invalid, 0 late)"), proc.stdout
+    assert len(read(tmp_path / "o" / "dlq.jsonl")) == 4     # each monitor's dead letters
