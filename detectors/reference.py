@@ -96,7 +96,11 @@ class NumericReference:
         lower, upper = present[where == 0], present[where == fine_edges.size]
         # Coarse bin j starts right after coarse edge j-1; coarse edges are fine edges too.
         coarse_starts = np.concatenate(([0], np.searchsorted(fine_edges, coarse_values) + 1))
-        std = float(np.std(present, ddof=1))
+        # moments of values scaled into [-1, 1] and scaled back: finite for values near the
+        # float limit, whose squares (and sums) would overflow
+        scale = float(np.max(np.abs(present))) or 1.0
+        mean = float(np.mean(present / scale)) * scale
+        std = float(np.std(present / scale, ddof=1)) * scale
         # an atom needs two values: one value on an edge is what any small continuous sample
         # gives, and such bins keep the linear CDF that is tested on continuous data
         right_edge = np.append(fine_edges, np.inf)[where]       # bin b is (edges[b-1], edges[b]]
@@ -107,7 +111,7 @@ class NumericReference:
             count=int(m),
             null_rate=round((total - m) / total, _DECIMALS),
             out_of_range_rate=round(int(oor.sum()) / m, _DECIMALS),
-            mean=float(np.mean(present)),
+            mean=mean,
             std=std if std > 0 else 0.0,
             min=float(present.min()),
             max=float(present.max()),

@@ -117,42 +117,79 @@ def _performance_in(d: dict[str, Any]) -> PerformanceBaseline:
     )
 
 
+# Counts are stored as JSON integers and read into int64 arrays.
+_MAX_COUNT = 2**63 - 1
+
+
+def _finite(key: str, v: Any, lo: float | None = None, hi: float | None = None) -> float:
+    """A required finite number (see ``_number``)."""
+    out = _number(key, v, lo, hi)
+    if out is None:
+        raise ValueError(f"{key}: is missing (null); rebuild the reference")
+    return out
+
+
+def _shares(key: str, probs: np.ndarray) -> None:
+    if not np.all(np.isfinite(probs)) or np.any(probs < 0) or abs(float(probs.sum()) - 1.0) > 1e-6:
+        raise ValueError(f"{key}: shares must be finite, non-negative and sum to 1; rebuild the reference")
+
+
 def _one_in(d: dict[str, Any]) -> NumericReference | CategoricalReference:
     if d["type"] == "numeric":
+        count = _whole("count", d["count"], 2, _MAX_COUNT)
+        rates = [_finite(k, d[k], 0.0, 1.0) for k in ("null_rate", "out_of_range_rate")]
+        mean, std = _finite("mean", d["mean"]), _finite("std", d["std"], 0.0)
+        lo, hi = _finite("min", d["min"]), _finite("max", d["max"])
+        if lo > hi:
+            raise ValueError(f"min: {lo!r} is above max {hi!r}; rebuild the reference")
+        if any(type(v) is not int for v in d["coarse_starts"]):
+            raise ValueError("coarse_starts: must be whole numbers; rebuild the reference")
         edges = np.asarray(d["fine_edges"], dtype=np.float64)
         probs = np.asarray(d["fine_probs"], dtype=np.float64)
         starts = np.asarray(d["coarse_starts"], dtype=np.int64)
         if probs.size != edges.size + 1 or starts.size == 0 or starts[0] != 0 or starts[-1] > edges.size \
                 or np.any(np.diff(starts) <= 0):
-            raise ValueError("numeric reference has inconsistent bins")
+            raise ValueError("fine_probs / coarse_starts: do not fit fine_edges; rebuild the reference")
         if not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
-            raise ValueError("numeric reference edges must be finite and increasing")
-        if not np.all(np.isfinite(probs)) or np.any(probs < 0):
-            raise ValueError("numeric reference shares must be finite and non-negative")
+            raise ValueError("fine_edges: must be finite and increasing; rebuild the reference")
+        _shares("fine_probs", probs)
         tails = d["tail_means"]
         if len(tails) != 2 or any(t is None and p > 0 for t, p in zip(tails, (probs[0], probs[-1]), strict=True)):
-            raise ValueError("numeric reference needs the means of its two outer bins; rebuild it")
+            raise ValueError("tail_means: needs the means of the two outer bins; rebuild the reference")
         # absent from references built before atoms were kept: no atoms, as they were judged
         atoms = d.get("atom_bins", [])
         if not isinstance(atoms, list) or any(type(b) is not int or not 0 < b < edges.size for b in atoms):
-            raise ValueError("numeric reference atom_bins must be indices of inner fine bins")
+            raise ValueError("atom_bins: must be indices of inner fine bins; rebuild the reference")
         return NumericReference(
-            count=int(d["count"]), null_rate=float(d["null_rate"]),
-            out_of_range_rate=float(d["out_of_range_rate"]), mean=float(d["mean"]),
-            std=float(d["std"]), min=float(d["min"]), max=float(d["max"]),
+            count=count, null_rate=rates[0], out_of_range_rate=rates[1], mean=mean, std=std, min=lo, max=hi,
             fine_edges=edges, fine_probs=probs, coarse_starts=starts,
             tail_means=tuple(float("nan") if v is None else float(v) for v in tails),
             atom_bins=tuple(atoms),
         )
     if d["type"] == "categorical":
+        count = _whole("count", d["count"], 1, _MAX_COUNT)
+        null_rate = _finite("null_rate", d["null_rate"], 0.0, 1.0)
+        categories = d["categories"]
+        if not isinstance(categories, list) or any(type(c) is not str for c in categories) \
+                or len(set(categories)) != len(categories):
+            raise ValueError("categories: must be a list of distinct strings; rebuild the reference")
         probs = np.asarray(d["probs"], dtype=np.float64)
-        if not np.all(np.isfinite(probs)) or np.any(probs < 0):
-            raise ValueError("categorical reference shares must be finite and non-negative")
-        if probs.size != len(d["categories"]) + 1:
-            raise ValueError("categorical reference needs one share per category plus 'other'")
-        return CategoricalReference(count=int(d["count"]), null_rate=float(d["null_rate"]),
-                                    categories=tuple(str(c) for c in d["categories"]), probs=probs)
-    raise ValueError(f"unknown feature type {d['type']!r}")
+        if probs.size != len(categories) + 1:
+            raise ValueError("probs: needs one share per category plus 'other'; rebuild the reference")
+        _shares("probs", probs)
+        return CategoricalReference(count=count, null_rate=null_rate, categories=tuple(categories), probs=probs)
+    raise ValueError(f"type: unknown feature type {d['type']!r}; rebuild the reference")
+
+
+def _located(where: str, d: dict[str, Any]) -> NumericReference | CategoricalReference:
+    try:
+        return _one_in(d)
+    except ValueError as exc:
+        raise ValueError(f"{where}.{exc}") from None
+    except KeyError as exc:
+        raise ValueError(f"{where}.{exc.args[0]}: is missing; rebuild the reference") from None
+    except (TypeError, AttributeError):
+        raise ValueError(f"{where}: a value has the wrong type; rebuild the reference") from None
 
 
 def from_dict(d: dict[str, Any]) -> ReferenceProfile:
@@ -166,9 +203,9 @@ def from_dict(d: dict[str, Any]) -> ReferenceProfile:
     categorical: dict[str, CategoricalReference] = {}
     try:
         for name, f in d["features"].items():
-            ref = _one_in(f)
+            ref = _located(f"features.{name}", f)
             (numeric if isinstance(ref, NumericReference) else categorical)[name] = ref  # type: ignore[index]
-        prediction = None if d.get("prediction") is None else _one_in(d["prediction"])
+        prediction = None if d.get("prediction") is None else _located("prediction", d["prediction"])
         performance = None if d.get("performance") is None else _performance_in(d["performance"])
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"reference profile is missing or mistypes {exc} (rebuild it with "

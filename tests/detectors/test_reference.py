@@ -319,6 +319,20 @@ BAD = {
     "coarse-repeated": _mutate(["features", "amount", "coarse_starts"], [0, 40, 40, 60]),
     "no-fine-edges": _mutate(["features", "amount", "fine_edges"], delete=True),
     "count-text": _mutate(["features", "amount", "count"], "many"),
+    "count-negative": _mutate(["features", "amount", "count"], -5),
+    "count-beyond-int64": _mutate(["features", "amount", "count"], 2**64),
+    "null-rate-above-1": _mutate(["features", "amount", "null_rate"], 2.0),
+    "mean-text": _mutate(["features", "amount", "mean"], "nan"),
+    "std-negative": _mutate(["features", "amount", "std"], -1.0),
+    "min-above-max": _mutate(["features", "amount", "min"], 1e9),
+    "coarse-text": _mutate(["features", "amount", "coarse_starts"], ["0"]),
+    "fine-shares-sum-200": lambda d: _mutate(["features", "amount", "fine_probs"],
+                                             [p * 200 for p in d["features"]["amount"]["fine_probs"]])(d),
+    "cat-shares-zero": lambda d: _mutate(["features", "country", "probs"],
+                                         [0.0] * len(d["features"]["country"]["probs"]))(d),
+    "cat-duplicates": lambda d: _mutate(["features", "country", "categories"],
+                                        [d["features"]["country"]["categories"][0]] * len(d["features"]["country"]["categories"]))(d),
+    "cat-count-zero": _mutate(["features", "country", "count"], 0),
     "atoms-outer-bin": _mutate(["features", "amount", "atom_bins"], [0]),
     "atoms-past-end": _mutate(["features", "amount", "atom_bins"], [10_000]),
     "atoms-text": _mutate(["features", "amount", "atom_bins"], ["3"]),
@@ -347,8 +361,21 @@ BAD = {
 @pytest.mark.parametrize("name", list(BAD))
 def test_from_dict_rejects_invalid_profiles_with_valueerror(name: str) -> None:
     bad = BAD[name](copy.deepcopy(_valid()))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as err:
         from_dict(bad)
+    if name.startswith(("count", "null", "mean", "std", "min", "coarse", "fine", "atoms")):
+        assert str(err.value).startswith("features.amount."), err.value     # names the key
+    if name.startswith("cat-"):
+        assert str(err.value).startswith("features.country."), err.value
+
+
+def test_values_near_the_float_limit_give_finite_moments() -> None:
+    values = np.array([1e308, -1e308, 1.5e308, 0.0, 5.0])
+    ref = NumericReference.build(values)
+    assert ref.mean == pytest.approx(float(np.mean(values / 1e308)) * 1e308, rel=1e-12)
+    assert ref.std == pytest.approx(float(np.std(values / 1e308, ddof=1)) * 1e308, rel=1e-12)
+    back = from_dict(orjson.loads(orjson.dumps(to_dict(ReferenceProfile({"x": ref}, {})))))
+    assert back.numeric["x"].std == ref.std
 
 
 def _binary_baseline() -> dict:
