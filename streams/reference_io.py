@@ -68,13 +68,25 @@ def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _lookup(row: dict[str, Any], path: tuple[str, ...], flat: str) -> Any:
+_ABSENT = object()
+
+
+def _lookup(row: dict[str, Any], path: tuple[str, ...], flat: str, absent: Any = None) -> Any:
+    """The value at ``path`` (nested rows), else in column ``flat`` or ``"a.b"`` (flat
+    tables); ``absent`` when the row has none of them."""
     obj: Any = row
     for key in path:
         if not isinstance(obj, dict) or key not in obj:
-            return row.get(flat) if flat in row else row.get(".".join(path))
+            return row.get(flat, absent) if flat in row else row.get(".".join(path), absent)
         obj = obj[key]
     return obj
+
+
+def _check_present(rows: list[dict[str, Any]], path: tuple[str, ...], flat: str, where: str) -> None:
+    """A value no row holds is a misspelt column or path, not a column of nulls: say so."""
+    if all(_lookup(r, path, flat, _ABSENT) is _ABSENT for r in rows):
+        raise InputError(f"{where}: no row has it (looked for {'.'.join(path)!r} and column {flat!r}); "
+                         f"check the column names against the config")
 
 
 def _numeric(values: list[Any], where: str) -> np.ndarray:
@@ -148,6 +160,7 @@ def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
     for f in cfg.features:
         values = [_lookup(r, f.path, f.name) for r in rows]
         where = f"{path}: feature {f.name!r}"
+        _check_present(rows, f.path, f.name, where)
         try:
             if f.type == "numeric":
                 numeric[f.name] = NumericReference.build(_numeric(values, where), lower=f.min, upper=f.max)

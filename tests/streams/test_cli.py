@@ -234,6 +234,8 @@ def test_bad_config_exits_2_with_one_line_naming_the_key(tmp_path, text, where, 
       "--out", "{dir}/r.json"], "not a readable Parquet file"),
     (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/t.jsonl",
       "--out", "{dir}"], "is a directory"),
+    (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/misspelt.csv",
+      "--out", "{dir}/r.json"], "feature 'n00_normal': no row has it"),
     (["replay", "--config", "{cfg}"], "required"),
     (["frobnicate"], "invalid choice"),
 ])
@@ -241,6 +243,7 @@ def test_user_errors_exit_2_with_one_line(demo, tmp_path, args, fragment):
     (tmp_path / "t.txt").write_text("x")
     (tmp_path / "latin1.csv").write_bytes("country\nEspa\xf1a\n".encode("latin-1"))
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    (tmp_path / "misspelt.csv").write_text("n00_nromal,country\n1.0,DE\n2.0,FR\n")
     (tmp_path / "t.jsonl").write_bytes((demo / "training.jsonl").read_bytes())
     args = [a.format(cfg=demo / "driftline.yaml", dir=tmp_path) for a in args]
     proc = run_cli(*args)
