@@ -151,7 +151,7 @@ class DriftJudge:
         ``new_category_rate`` rule instead.
         """
         probs = ref.probs
-        if probs[-1] == 0:
+        if probs[-1] == 0 and key[0] == "feature":   # the prediction has no new_category_rate rule
             counts, probs = counts[:-1], probs[:-1]
         n = int(counts.sum())
         if n < self._drift.min_count:

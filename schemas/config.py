@@ -404,8 +404,8 @@ def _window(data: dict[str, Any], path: str) -> WindowConfig:
 
 def _check_paths(fields: FieldsConfig, features: tuple[FeatureConfig, ...],
                  prediction: PredictionConfig | None, path: str) -> None:
-    """Each value a monitor reads has its own place in an event: no two share a path and none
-    lies inside another (an event could never hold both: every one would be a dead letter)."""
+    """No value a monitor reads lies inside another (an event could never hold both: every one
+    would be a dead letter); one value read under two names is fine."""
     named = [(f"{path}.fields.event_id", fields.event_id), (f"{path}.fields.timestamp", fields.timestamp),
              (f"{path}.fields.model_version", fields.model_version)]
     if prediction is not None:
@@ -414,9 +414,8 @@ def _check_paths(fields: FieldsConfig, features: tuple[FeatureConfig, ...],
     for i, (key, p) in enumerate(named):
         for other_key, other in named[:i]:
             n = min(len(p), len(other))
-            if p[:n] == other[:n]:
-                where = ("is also the path of" if p == other else
-                         "lies inside the value of" if len(p) > n else "holds the value of")
+            if p[:n] == other[:n] and p != other:     # one value read twice is fine
+                where = "lies inside the value of" if len(p) > n else "holds the value of"
                 raise ConfigError(key, f'"{".".join(p)}" {where} {other_key} ("{".".join(other)}"); '
                                        "each value needs a path of its own")
 

@@ -55,6 +55,7 @@ from .merge import WindowMerger
 from .metrics import RuntimeStats, build_registry
 from .monitor import MonitorRuntime
 from .tiers import Tier1Partition, Tier2Partition
+from .windows import event_ms
 
 log = logging.getLogger("driftline.worker")
 
@@ -324,9 +325,11 @@ class Worker:
             name = m.cfg.name
             batch = m.decoder.decode(values, topic, partition, offsets)
             w = st.windows[name]
-            before = w.max_event_ms
+            before = st.base_max_ms.get(name)
             late = w.add(batch)
-            moved = w.max_event_ms != before       # by events only (not by an idle advance)
+            newest = int(event_ms(batch.timestamps).max()) if len(batch) else None
+            # by events newer than the newest before (w.max_event_ms may be an idle advance)
+            moved = newest is not None and (before is None or newest > before)
             self.sink.dead(name, batch.dead)
             with stats.lock:
                 stats.events[(name, topic)] += len(values)
@@ -334,9 +337,9 @@ class Worker:
                     stats.invalid[(name, d.reason)] += 1
                 stats.late[name] += late
                 if moved:
-                    stats.last_event_ts[name] = max(stats.last_event_ts.get(name, 0.0), w.max_event_ms / 1000)
+                    stats.last_event_ts[name] = max(stats.last_event_ts.get(name, 0.0), newest / 1000)
             if moved:
-                st.base_max_ms[name] = w.max_event_ms
+                st.base_max_ms[name] = newest
                 advanced = True
             # an idle partition stays idle until event time moves: its claim is kept
             self._send_progress(m, st, w.close_ready(), sorted(w.open) if st.idle and not moved else None)

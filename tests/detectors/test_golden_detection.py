@@ -170,3 +170,14 @@ def test_values_near_the_float_limit_are_judged_by_ks():
     feature = DriftJudge(ref).judge(sketch).features[0]
     assert feature.wasserstein is None            # W1 / std is beyond float range
     assert feature.drift and feature.effect_statistic == "ks" and feature.effect == pytest.approx(0.5, abs=0.02)
+
+
+def test_a_new_predicted_class_is_a_prediction_drift():
+    # the prediction has no new_category_rate rule: its never-seen classes stay in the test
+    rng = np.random.default_rng(12)
+    classes = np.array(["a", "b", "c"], dtype=object)
+    ref = ReferenceProfile({}, {}, CategoricalReference.build(classes[rng.choice(3, 20_000)]))
+    window = np.where(rng.random(1_000) < 0.5, "z", classes[rng.choice(3, 1_000)]).astype(object)
+    sketch = WindowSketch(MonitorLayout.from_reference(ref))
+    sketch.update(ColumnBatch(np.zeros((1_000, 0)), (), window))
+    assert DriftJudge(ref).judge(sketch).prediction.drift

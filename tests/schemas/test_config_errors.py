@@ -54,9 +54,6 @@ CASES = [
      "monitors[0].features.c.min", "only numeric features take min/max"),
     ("feature-bad-path", "monitors: [{name: fraud, source: p, features: {a: {type: numeric, path: 'x..y'}}}]",
      "monitors[0].features.a.path", "is not a dotted field path"),
-    ("path-twice", "monitors: [{name: fraud, source: p, features: {a: {type: numeric}, "
-                   "b: {type: categorical, path: features.a}}}]",
-     "monitors[0].features.b", '"features.a" is also the path of monitors[0].features.a ("features.a")'),
     ("path-inside-a-value", "monitors: [{@M, fields: {timestamp: event_id.at}}]",
      "monitors[0].fields.timestamp", '"event_id.at" lies inside the value of monitors[0].fields.event_id'),
     ("prediction-holds-features", "monitors: [{@M, prediction: {type: numeric}, fields: {prediction: features}}]",
