@@ -151,6 +151,13 @@ class WindowSketch:
         if self._performance is not None and batch.labels is not None and batch.prediction is not None:
             self._performance.update(batch.prediction, batch.labels)
 
+    def add_pairs(self, prediction: np.ndarray, labels: np.ndarray) -> None:
+        """Count (prediction, label) pairs whose events :meth:`update` already counted (a label
+        that arrived after its prediction); only the performance sketch changes."""
+        if self._performance is None:
+            raise ValueError("this window sketch keeps no performance: its layout joins no labels")
+        self._performance.update(prediction, labels)
+
     def merge(self, other: WindowSketch) -> WindowSketch:
         """A new sketch of both; neither operand changes. Raises ``ValueError`` when the two
         were built on different references."""

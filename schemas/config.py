@@ -181,7 +181,10 @@ class LimitsConfig:
     batch_size: int = 5000  # events decoded per batch
     batch_bytes: int = 4_194_304  # and at most this many bytes of raw events per decoded batch
     checkpoint_interval: float = 5.0  # seconds between checkpoints of state + offsets (run)
-    max_pending_labels: int = 1_000_000  # labels waiting for their prediction; more is an error
+    max_pending_labels: int = 1_000_000  # labels waiting for their prediction; replay: more is an error
+    # run: predictions of open windows waiting for their label, per partition and monitor
+    # (about 200 bytes each: 200,000 is ~40 MB); beyond it the oldest stop waiting
+    max_pending_predictions: int = 200_000
 
 
 @dataclass(frozen=True)

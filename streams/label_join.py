@@ -10,7 +10,7 @@
   window it belongs to (``late``) or without a usable value (``null_prediction``: null, or a
   regression error beyond the float range);
 - the store is bounded: more than ``cap`` waiting labels raise :class:`LabelCapError`, never
-  a silent truncation.
+  a silent truncation (``evict=True``, in ``run``: the oldest leave, counted as unmatched).
 
 Joining is vectorized per batch: ``dict.update`` and ``map(dict.pop, ...)`` run in C.
 
@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import islice, repeat
+from operator import is_not
 
 import numpy as np
 from driftline.detectors.window_sketch import ColumnBatch
@@ -40,7 +41,8 @@ class LabelCapError(InputError):
     """More labels wait for their predictions than ``limits.max_pending_labels`` allows."""
 
 
-def _as_text(ids: list) -> list:
+def as_text(ids: list) -> list:
+    """Event ids as text (an integer id 7 and the string \"7\" are one event)."""
     return ids if set(map(type, ids)) <= {str} else list(map(str, ids))
 
 
@@ -56,6 +58,11 @@ class JoinCounts:
     late: int = 0            # dropped: its prediction came after all its windows had closed
     null_prediction: int = 0  # dropped: its prediction had no usable value
 
+    def plus(self, other: JoinCounts) -> JoinCounts:
+        """Both counts added up (neither changes)."""
+        return JoinCounts(**{f.name: getattr(self, f.name) + getattr(other, f.name)
+                             for f in dataclasses.fields(self)})
+
     @property
     def dropped(self) -> dict[str, int]:
         """Dropped labels by reason (the report's ``performance.dropped``)."""
@@ -63,8 +70,9 @@ class JoinCounts:
 
 
 class LabelStore:
-    def __init__(self, cap: int, dtype: type, source: str = "the labels") -> None:
+    def __init__(self, cap: int, dtype: type, source: str = "the labels", evict: bool = False) -> None:
         self.cap = cap
+        self.evict = evict
         self._dtype = dtype
         self._missing = None if dtype is object else np.nan
         self._labels: dict[str, float | str] = {}
@@ -80,16 +88,21 @@ class LabelStore:
         self.counts.read += len(batch)
         self.counts.invalid += len(batch.dead)
         before = len(self._labels)
-        self._labels.update(zip(_as_text(batch.event_ids), batch.labels.tolist(), strict=True))
+        self._labels.update(zip(as_text(batch.event_ids), batch.labels.tolist(), strict=True))
         self.counts.duplicate += before + len(batch) - len(self._labels)
-        if len(self._labels) > self.cap:
+        if len(self._labels) > self.cap and self.evict:
+            excess = len(self._labels) - self.cap
+            for event_id in list(islice(self._labels, excess)):
+                del self._labels[event_id]
+            self.counts.unmatched += excess
+        elif len(self._labels) > self.cap:
             raise LabelCapError(
                 f"limits.max_pending_labels: more than {self.cap:,} labels of {self._source} wait for "
                 f"their predictions; raise limits.max_pending_labels or replay fewer labels at once")
 
     def lookup(self, event_ids: list) -> np.ndarray:
         """The label of each event id (NaN / None where there is none); found labels leave."""
-        found = list(map(self._labels.pop, _as_text(event_ids), repeat(self._missing)))
+        found = list(map(self._labels.pop, as_text(event_ids), repeat(self._missing)))
         return np.array(found, dtype=self._dtype)
 
     def attach(self, batch: DecodedBatch) -> DecodedBatch:
@@ -124,3 +137,18 @@ class LabelStore:
         self._labels.clear()
         self.counts.unmatched += n
         return n
+
+    def expire(self, event_ids: list[str]) -> int:
+        """The waiting labels of ``event_ids`` (text) leave as unmatched; returns how many did."""
+        gone = sum(map(is_not, map(self._labels.pop, event_ids, repeat(None)), repeat(None)))
+        self.counts.unmatched += gone
+        return gone
+
+    def items(self) -> tuple[list[str], list]:
+        """The waiting labels: event ids and labels, oldest first (for snapshots)."""
+        return list(self._labels), list(self._labels.values())
+
+    def restore(self, event_ids: list[str], labels: list, counts: JoinCounts) -> None:
+        """Put back what :meth:`items` and :attr:`counts` held."""
+        self._labels = dict(zip(event_ids, labels, strict=True))
+        self.counts = counts

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from driftline.detectors.window_sketch import WindowSketch
 
+from .label_join import JoinCounts
 from .windows import Partial
 
 # Released windows whose merged partitions are remembered, to tell a duplicate partial (a
@@ -44,6 +45,7 @@ class MergedWindow:
     sketches: dict[str | None, WindowSketch]
     late: int
     invalid: int
+    joined: JoinCounts | None = None   # labels no pair took, reported with the window (run)
 
 
 @dataclass
@@ -137,6 +139,7 @@ class WindowMerger:
     def _merge(self, start: int, parts: dict[int, Partial]) -> MergedWindow:
         sketches: dict[str | None, WindowSketch] = {}
         late = invalid = 0
+        joined: JoinCounts | None = None
         self.merged_from[start] = frozenset(parts)
         while len(self.merged_from) > _MAX_MERGED:
             del self.merged_from[min(self.merged_from)]
@@ -144,6 +147,8 @@ class WindowMerger:
             p = parts[partition]
             late += p.late
             invalid += p.invalid
+            if p.joined is not None:
+                joined = p.joined if joined is None else joined.plus(p.joined)
             for version, s in p.sketches.items():
                 sketches[version] = sketches[version].merge(s) if version in sketches else s
-        return MergedWindow(start, start + self.size_ms, sketches, late, invalid)
+        return MergedWindow(start, start + self.size_ms, sketches, late, invalid, joined)

@@ -27,6 +27,7 @@ from .label_join import JoinCounts, LabelStore
 from .merge import MergedWindow, WindowMerger
 from .performance import performance_judge, performance_layout
 from .reports import performance_entry, window_report
+from .stream_join import StreamJoin
 from .windows import PartitionWindows, WindowSpec
 
 
@@ -122,6 +123,14 @@ class MonitorRuntime:
 
     def new_partition(self) -> PartitionWindows:
         return PartitionWindows(self.window_spec, self.layout)
+
+    def new_join(self, state: dict | None = None) -> StreamJoin:
+        """The label join of one partition (``run``), fresh or from a snapshot's ``state``."""
+        if self.label_decoder is None:
+            raise ValueError(f"monitor {self.cfg.name!r} joins no labels")
+        args = (self.window_spec, self.label_decoder.label_dtype, self.limits.max_pending_labels,
+                self.limits.max_pending_predictions)
+        return StreamJoin(*args) if state is None else StreamJoin.from_state(state, *args)
 
     def new_merger(self, partitions: frozenset[int]) -> WindowMerger:
         return WindowMerger(self.window_spec.size_ms, partitions)

@@ -34,9 +34,11 @@ def _chunks(path: Path, size: int, max_bytes: int) -> Iterator[list[bytes]]:
                 yield lines[start:start + size]
 
 
-def load_monitors(config: Config, only: str | None = None, labels: bool = False) -> list[MonitorRuntime]:
+def load_monitors(config: Config, only: str | None = None, labels: bool = False,
+                  label_topics: bool = False) -> list[MonitorRuntime]:
     """The runtimes of the config's monitors (or only ``only``); ``labels``: those with a
-    ``performance`` section join labels (the others do not)."""
+    ``performance`` section join labels (the others do not); ``label_topics`` (run): those
+    with a ``performance`` section and a labels topic do."""
     monitors = []
     for m in config.monitors:
         if only is not None and m.name != only:
@@ -45,7 +47,8 @@ def load_monitors(config: Config, only: str | None = None, labels: bool = False)
             raise InputError(f"monitor {m.name!r} has no reference.path; build one with `driftline reference build`")
         monitors.append(MonitorRuntime(m, read_reference(m.reference_path), config.limits,
                                        source=str(m.reference_path),
-                                       labels=labels and m.performance is not None))
+                                       labels=m.performance is not None and (
+                                           labels or (label_topics and m.labels_topic is not None))))
     if only is not None and not monitors:
         raise InputError(f"no monitor named {only!r} in the config")
     return monitors

@@ -21,11 +21,11 @@ BROKEN_ENV = "DRIFTLINE_UNSAFE_COMMIT_BEFORE_CHECKPOINT"
 
 
 def warn_unjoined_labels(config: Config) -> None:
-    """``run`` does not join labels yet: it monitors predictions alone and says so, once."""
-    topics = {m.name: m.labels_topic for m in config.monitors if m.labels_topic}
+    """A labels topic is read only by a monitor with a ``performance`` section: say so, once."""
+    topics = {m.name: m.labels_topic for m in config.monitors if m.labels_topic and m.performance is None}
     if topics:
-        log.warning("label joining is not supported by `driftline run` yet: these monitors are judged "
-                    "on their predictions alone (replay joins labels: driftline replay --labels)",
+        log.warning("these monitors name a labels topic but have no `performance:` section, so their labels "
+                    "are not read (add `performance: {}` to judge the model on them)",
                     extra=fields(labels_topics=topics))
 
 
@@ -35,7 +35,7 @@ def run_worker(config: Config, index: int = 0) -> int:
 
     logs.setup(os.environ.get("DRIFTLINE_LOG_LEVEL", "INFO"))
     warn_unjoined_labels(config)
-    worker = Worker(config, load_monitors(config), index=index,
+    worker = Worker(config, load_monitors(config, label_topics=True), index=index,
                     commit_before_checkpoint=os.environ.get(BROKEN_ENV) == "1")
     worker.run()
     return 0

@@ -6,11 +6,13 @@ never stopped.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import orjson
 from driftline.detectors.window_sketch import MonitorLayout, WindowSketch
 
+from .label_join import JoinCounts
 from .merge import WindowMerger
 from .windows import Partial, PartitionWindows, WindowSpec
 
@@ -26,12 +28,15 @@ def _vval(k: str) -> str | None:
 
 
 def partial_to_dict(p: Partial) -> dict[str, Any]:
-    return {
+    d = {
         "window_start": p.window_start,
         "late": p.late,
         "invalid": p.invalid,
         "sketches": {_vkey(v): s.to_state() for v, s in p.sketches.items()},
     }
+    if p.joined is not None:   # only with a label join: partials of other monitors are unchanged
+        d["joined"] = dataclasses.asdict(p.joined)
+    return d
 
 
 def partial_from_dict(d: dict[str, Any], layout: MonitorLayout) -> Partial:
@@ -40,6 +45,7 @@ def partial_from_dict(d: dict[str, Any], layout: MonitorLayout) -> Partial:
         {_vval(v): WindowSketch.from_state(layout, s) for v, s in d["sketches"].items()},
         int(d["late"]),
         int(d["invalid"]),
+        None if d.get("joined") is None else JoinCounts(**d["joined"]),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .merge import WindowMerger
+from .stream_join import StreamJoin
 from .windows import PartitionWindows
 
 
@@ -21,6 +22,10 @@ class Tier1Partition:
     dirty: bool = False
     last_sent: dict[str, tuple] = field(default_factory=dict)          # progress last told to tier 2
     idle_claimed: dict[str, float] = field(default_factory=dict)       # monotonic time of the last idle claim
+    # the label join of monitors that join labels (by monitor name), and the next offset of the
+    # labels topic's partition of the same number, which this state reflects (by labels topic)
+    joins: dict[str, StreamJoin] = field(default_factory=dict)
+    label_offsets: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

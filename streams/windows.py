@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from driftline.detectors.window_sketch import MonitorLayout, WindowSketch
 
+from .label_join import JoinCounts
 from .records import DecodedBatch
 
 
@@ -56,6 +57,8 @@ class Partial:
     sketches: dict[str | None, WindowSketch]
     late: int = 0
     invalid: int = 0
+    # run's label join: labels that made no pair (unmatched, dropped), reported with this window
+    joined: JoinCounts | None = None
 
 
 @dataclass
@@ -122,29 +125,27 @@ class PartitionWindows:
         return _NO_TIME if self.max_event_ms is None else self.max_event_ms
 
     def _update_sketches(self, batch: DecodedBatch, starts: np.ndarray, keep: np.ndarray) -> None:
-        versions = batch.versions.tolist()
-        names = list(dict.fromkeys(versions))          # None is a key like any other
-        index = {v: i for i, v in enumerate(names)}
-        vcodes = np.fromiter(map(index.__getitem__, versions), dtype=np.int64, count=len(versions))
-        k = self.spec.per_event
-        rows = np.repeat(np.arange(len(batch)), k)[keep.ravel()]
-        wstart = starts.ravel()[keep.ravel()]
-        if rows.size == 0:
-            return
-        key_w, w_idx = np.unique(wstart, return_inverse=True)
-        key = w_idx * len(names) + vcodes[rows]
-        order = np.argsort(key, kind="stable")
-        sorted_key = key[order]
-        bounds = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1], True])
-        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-            sel = order[a:b]
-            g = int(sorted_key[a])
-            start, version = int(key_w[g // len(names)]), names[g % len(names)]
+        for start, version, rows in _groups(batch.versions.tolist(), starts, keep):
             window = self.open.setdefault(start, {})
             sketch = window.get(version)
             if sketch is None:
                 sketch = window[version] = WindowSketch(self.layout)
-            sketch.update(batch.columns.take(rows[sel]))
+            sketch.update(batch.columns.take(rows))
+
+    def add_pairs(self, t_ms: np.ndarray, versions: list, prediction: np.ndarray, labels: np.ndarray) -> int:
+        """Count (prediction, label) pairs joined after their prediction was added (``t_ms``,
+        ``versions``: the prediction's event time and model version) in the prediction's
+        windows that are still open; returns how many pairs reached none (all closed)."""
+        if len(t_ms) == 0:
+            return 0
+        starts = self.spec.starts(np.asarray(t_ms, dtype=np.int64))
+        is_open = np.isin(starts, np.fromiter(self.open, dtype=np.int64, count=len(self.open)))
+        for start, version, rows in _groups(versions, starts, is_open):
+            sketch = self.open[start].get(version)
+            if sketch is None:   # its prediction reached another window only (a hopping one)
+                sketch = self.open[start][version] = WindowSketch(self.layout)
+            sketch.add_pairs(prediction[rows], labels[rows])
+        return int(np.count_nonzero(~is_open.any(axis=1)))
 
     def close_ready(self, watermark: int | None = None) -> list[Partial]:
         """Emit (and forget) every open window whose end the watermark has passed.
@@ -181,6 +182,27 @@ class PartitionWindows:
 
 # "no event yet": far below any real time, yet safe from overflow when grace is subtracted
 _NO_TIME = np.iinfo(np.int64).min // 2
+
+
+def _groups(versions: list, starts: np.ndarray, keep: np.ndarray):
+    """``(window start, version, rows)`` for the rows kept in each window, by window and
+    version: ``starts`` is ``(n, per_event)``, ``keep`` says which of them each row reaches."""
+    names = list(dict.fromkeys(versions))          # None is a key like any other
+    index = {v: i for i, v in enumerate(names)}
+    vcodes = np.fromiter(map(index.__getitem__, versions), dtype=np.int64, count=len(versions))
+    k = starts.shape[1]
+    rows = np.repeat(np.arange(len(versions)), k)[keep.ravel()]
+    wstart = starts.ravel()[keep.ravel()]
+    if rows.size == 0:
+        return
+    key_w, w_idx = np.unique(wstart, return_inverse=True)
+    key = w_idx * len(names) + vcodes[rows]
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    bounds = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1], True])
+    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        g = int(sorted_key[a])
+        yield int(key_w[g // len(names)]), names[g % len(names)], rows[order[a:b]]
 
 
 def _count(pending: dict[int, int], watermarks: np.ndarray) -> None:

@@ -131,6 +131,14 @@ def _by_partition(msgs: list[Message]) -> list[tuple[tuple[str | None, int], lis
             for rows in np.split(order, bounds)]
 
 
+def _values(run: list[Message]) -> tuple[list[bytes], list[int]]:
+    """The values (a tombstone as empty bytes: an invalid event) and offsets of messages."""
+    values = list(map(Message.value, run))
+    if None in values:
+        values = [b"" if v is None else v for v in values]
+    return values, list(map(Message.offset, run))
+
+
 class Worker:
     def __init__(self, config: Config, monitors: list[MonitorRuntime], *, index: int = 0,
                  commit_before_checkpoint: bool = False) -> None:
@@ -138,8 +146,17 @@ class Worker:
         self.index = index
         self.monitors = {m.cfg.name: m for m in monitors}
         self.by_topic: dict[str, list[MonitorRuntime]] = defaultdict(list)
+        # labels topic -> the predictions topic it is joined to, partition by partition
+        self.label_topics: dict[str, str] = {}
         for m in monitors:
             self.by_topic[m.cfg.predictions_topic].append(m)
+            if m.label_decoder is not None and m.cfg.labels_topic is not None:
+                paired = self.label_topics.setdefault(m.cfg.labels_topic, m.cfg.predictions_topic)
+                if paired != m.cfg.predictions_topic:
+                    raise KafkaSetupError(
+                        f"labels topic {m.cfg.labels_topic!r} is joined to predictions topics {paired!r} and "
+                        f"{m.cfg.predictions_topic!r}; a labels topic is joined partition by partition to one "
+                        f"predictions topic: give monitor {m.cfg.name!r} its own labels topic")
         settings = dict(config.kafka)
         self.settings = settings
         group = group_id(settings)
@@ -178,10 +195,17 @@ class Worker:
             servers = self.settings.get("bootstrap.servers", "(bootstrap.servers not set)")
             raise KafkaSetupError(f"kafka: cannot reach the brokers at {servers} ({exc.args[0].str()}); "
                                   f"check kafka.bootstrap.servers and the security settings") from None
-        missing_sources = [t for t in self.by_topic if t not in meta.topics]
+        missing_sources = [t for t in [*self.by_topic, *self.label_topics] if t not in meta.topics]
         if missing_sources:
             raise KafkaSetupError(f"source topic(s) {', '.join(missing_sources)} do not exist; "
                                   f"create them or fix monitors[].source in the config")
+        for labels, predictions in self.label_topics.items():
+            n_labels, n_predictions = len(meta.topics[labels].partitions), len(meta.topics[predictions].partitions)
+            if n_labels != n_predictions:
+                raise KafkaSetupError(
+                    f"labels topic {labels!r} has {n_labels} partition(s) and predictions topic {predictions!r} "
+                    f"{n_predictions}: a label joins its prediction in the partition of the same number, so "
+                    f"both topics need as many partitions (and the same key, the event id)")
         o = self.config.outputs
         size = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}   # checkpoints, partials, dead letters
         wanted = {t: NewTopic(t, 1, config=size) for t in (o.reports, o.alerts, o.retrain, o.dlq, self.partials_topic)}
@@ -232,7 +256,7 @@ class Worker:
                                                 monitors=sorted(self.monitors)))
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        self.consumer.subscribe([*self.by_topic, self.partials_topic], on_assign=self._on_assign,
+        self.consumer.subscribe([*self.by_topic, *self.label_topics, self.partials_topic], on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
         interval = self.config.limits.checkpoint_interval
         limits = self.config.limits
@@ -293,6 +317,8 @@ class Worker:
                 self._tier2(partition, run)
             elif topic in self.by_topic:
                 self._tier1(topic, partition, run)
+            elif topic in self.label_topics:
+                self._labels(topic, partition, run)
         self.metrics.batch_seconds.observe(time.perf_counter() - t0)
 
     def _drop_errors(self, msgs: list[Message]) -> list[Message]:
@@ -308,12 +334,37 @@ class Worker:
     # -- tier 1 -----------------------------------------------------------------------------
 
     def _tier1(self, topic: str, partition: int, run: list[Message]) -> None:
-        values = list(map(Message.value, run))
-        if None in values:
-            values = [b"" if v is None else v for v in values]
-        offsets = list(map(Message.offset, run))
+        values, offsets = _values(run)
         for part in byte_slices(values, self.config.limits.batch_bytes):
             self._tier1_batch(topic, partition, values[part], offsets[part])
+
+    def _labels(self, topic: str, partition: int, run: list[Message]) -> None:
+        """Label events: joined in the state of the predictions partition of the same number."""
+        predictions = self.label_topics[topic]
+        st = self.tier1.get((predictions, partition))
+        if st is None:
+            raise KafkaSetupError(
+                f"partition {partition} of labels topic {topic!r} was assigned without partition {partition} "
+                f"of predictions topic {predictions!r}: the join needs both on one worker; use the "
+                f"default partition.assignment.strategy (range) in the kafka settings")
+        values, offsets = _values(run)
+        stats = self.stats
+        decoded = {}
+        for m in self.by_topic[predictions]:
+            join = st.joins.get(m.cfg.name)
+            if join is None or m.cfg.labels_topic != topic or m.label_decoder is None:
+                continue
+            batch = decoded.get(m.label_decoder.spec)
+            if batch is None:
+                batch = decoded[m.label_decoder.spec] = m.label_decoder.decode(values, topic, partition, offsets)
+            join.add_labels(batch, st.windows[m.cfg.name])
+            self.sink.dead(m.cfg.name, batch.dead)
+            with stats.lock:
+                stats.events[(m.cfg.name, topic)] += len(values)
+                for d in batch.dead:
+                    stats.invalid[(m.cfg.name, d.reason)] += 1
+        st.label_offsets[topic] = offsets[-1] + 1
+        st.dirty = True
 
     def _tier1_batch(self, topic: str, partition: int, values: list[bytes], offsets: list[int]) -> None:
         st = self.tier1.get((topic, partition))
@@ -326,7 +377,8 @@ class Worker:
             batch = m.decoder.decode(values, topic, partition, offsets)
             w = st.windows[name]
             before = st.base_max_ms.get(name)
-            late = w.add(batch)
+            join = st.joins.get(name)
+            late = w.add(batch) if join is None else join.add_predictions(batch, w)
             newest = int(event_ms(batch.timestamps).max()) if len(batch) else None
             # by events newer than the newest before (w.max_event_ms may be an idle advance)
             moved = newest is not None and (before is None or newest > before)
@@ -342,7 +394,7 @@ class Worker:
                 st.base_max_ms[name] = newest
                 advanced = True
             # an idle partition stays idle until event time moves: its claim is kept
-            self._send_progress(m, st, w.close_ready(), sorted(w.open) if st.idle and not moved else None)
+            self._send_progress(m, st, self._close(st, name), sorted(w.open) if st.idle and not moved else None)
         st.next_offset = offsets[-1] + 1
         if advanced:
             # only events that move event time keep a partition from being idle: one fed only
@@ -351,6 +403,19 @@ class Worker:
             st.last_event_wall = time.monotonic()
             st.idle = False
         st.dirty = True
+
+    @staticmethod
+    def _close(st: Tier1Partition, name: str, watermark: int | None = None) -> list:
+        """Close the windows of monitor ``name`` the watermark has passed; its label join lets go
+        of what can no longer pair, and what became of such labels goes with the first partial."""
+        w = st.windows[name]
+        partials = w.close_ready(watermark)
+        join = st.joins.get(name)
+        if join is not None:
+            join.on_close(w.closed_through, w.watermark)
+            if partials:
+                partials[0].joined = join.take_counts()
+        return partials
 
     def _send_progress(self, m: MonitorRuntime, st: Tier1Partition, partials: list, idle_open: list[int] | None,
                        now: float | None = None) -> None:
@@ -405,7 +470,7 @@ class Worker:
                 base = st.base_max_ms.get(m.cfg.name)
                 if base is not None:
                     # advance by the wall-clock time since the last event, not to the wall clock
-                    partials = w.close_ready(base + round(silent * 1000) - m.window_spec.grace_ms)
+                    partials = self._close(st, m.cfg.name, base + round(silent * 1000) - m.window_spec.grace_ms)
                     if partials:
                         st.dirty = True
                 st.idle = True
@@ -445,7 +510,7 @@ class Worker:
                                 monitor=m.cfg.name, topic=d["topic"], partition=p, events=late))
             self._emitted = self._emitted or bool(merged)
             for window in merged:
-                out = m.judge_window(window)
+                out = m.judge_window(window, window.joined)
                 self.sink.reports(out.reports)
                 self.sink.alerts(out.alerts)
                 self.sink.retrain(out.retrain)
@@ -474,11 +539,15 @@ class Worker:
                 continue
             if st.dirty:
                 snap = {"offset": st.next_offset, "monitors": {
-                    n: {**state_codec.windows_to_dict(w), "fingerprint": self.monitors[n].state_fingerprint}
+                    n: {**state_codec.windows_to_dict(w), "fingerprint": self.monitors[n].state_fingerprint,
+                        **({"join": st.joins[n].to_state()} if n in st.joins else {})}
                     for n, w in st.windows.items()}}
+                if st.label_offsets:
+                    snap["label_offsets"] = st.label_offsets
                 self.sink.produce(self.changelog_topic, changelog.tier1_key(*key), state_codec.dumps(snap))
                 st.dirty = False
             commits.append(TopicPartition(st.topic, st.partition, st.next_offset))
+            commits += [TopicPartition(t, st.partition, o) for t, o in st.label_offsets.items()]
         for p, st in self.tier2.items():
             if (only is not None and (self.partials_topic, p) not in only) or st.next_offset is None:
                 continue
@@ -575,15 +644,20 @@ class Worker:
             _retried(lambda: self.producer.abort_transaction(TRANSACTION_TIMEOUT / 3))
 
     def _new_tier1(self, topic: str, partition: int) -> Tier1Partition:
-        return Tier1Partition(topic, partition, {m.cfg.name: m.new_partition() for m in self.by_topic[topic]},
-                              last_event_wall=time.monotonic())
+        monitors = self.by_topic[topic]
+        return Tier1Partition(topic, partition, {m.cfg.name: m.new_partition() for m in monitors},
+                              last_event_wall=time.monotonic(),
+                              joins={m.cfg.name: m.new_join() for m in monitors if m.label_decoder is not None})
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         snaps = changelog.read_all(reader_config(self.settings, read_committed=self.exactly_once),
                                    self.changelog_topic, settle=self._settle_seconds())
         self._refresh_partition_counts()
-        for tp in partitions:
-            if tp.topic == self.partials_topic:
+        # predictions partitions first: a labels partition starts where their state says
+        for tp in sorted(partitions, key=lambda tp: tp.topic in self.label_topics):
+            if tp.topic in self.label_topics:
+                snap = self._label_start(tp, partitions)
+            elif tp.topic == self.partials_topic:
                 st = self.tier2[tp.partition] = Tier2Partition(tp.partition)
                 snap = snaps.get(changelog.tier2_key(tp.partition))
                 if snap is not None:
@@ -607,8 +681,11 @@ class Worker:
                             key = changelog.tier1_key(tp.topic, tp.partition)
                             with self._restoring(m, d, f"the checkpoint {key!r}"):
                                 st1.windows[m.cfg.name] = state_codec.windows_from_dict(d, m.window_spec, m.layout)
+                                if m.cfg.name in st1.joins:
+                                    st1.joins[m.cfg.name] = m.new_join(d["join"])
                             st1.base_max_ms[m.cfg.name] = st1.windows[m.cfg.name].max_event_ms
                     st1.next_offset = snap["offset"]
+                    st1.label_offsets = dict(snap.get("label_offsets", {}))
             if snap is not None and not self.broken:
                 tp.offset = snap["offset"]
         self._start_offsets(consumer, [tp for tp in partitions if tp.offset < 0])
@@ -617,6 +694,19 @@ class Worker:
         self.health.ready = True
         log.info("partitions assigned", extra=fields(
             worker=self.index, partitions=[f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions]))
+
+    def _label_start(self, tp: TopicPartition, partitions: list[TopicPartition]) -> dict | None:
+        """A labels partition resumes at the offset its predictions partition's state holds
+        (returned as a snapshot-like ``{"offset": ...}``; None: that state starts fresh)."""
+        predictions = self.label_topics[tp.topic]
+        st = self.tier1.get((predictions, tp.partition))
+        if st is None:
+            raise KafkaSetupError(
+                f"partition {tp.partition} of labels topic {tp.topic!r} was assigned without partition "
+                f"{tp.partition} of predictions topic {predictions!r}: the join needs both on one worker; use "
+                f"the default partition.assignment.strategy (range) in the kafka settings")
+        offset = st.label_offsets.get(tp.topic)
+        return None if offset is None else {"offset": offset}
 
     @contextlib.contextmanager
     def _restoring(self, m: MonitorRuntime, d: dict[str, Any], what: str) -> Iterator[None]:
@@ -658,6 +748,8 @@ class Worker:
                 offset = low if earliest else high
             if tp.topic == self.partials_topic:
                 self.tier2[tp.partition].next_offset = offset
+            elif tp.topic in self.label_topics:
+                self.tier1[(self.label_topics[tp.topic], tp.partition)].label_offsets[tp.topic] = offset
             else:
                 self.tier1[(tp.topic, tp.partition)].next_offset = offset
 
@@ -697,5 +789,12 @@ class Worker:
                 continue
             if high >= 0 and st.next_offset is not None:
                 lags[(topic, p)] = max(0, high - st.next_offset)
+            for labels, offset in st.label_offsets.items():
+                try:
+                    _, high = self.consumer.get_watermark_offsets(TopicPartition(labels, p), cached=True)
+                except Exception:
+                    continue
+                if high >= 0:
+                    lags[(labels, p)] = max(0, high - offset)
         with self.stats.lock:
             self.stats.consumer_lag = lags

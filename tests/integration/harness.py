@@ -193,10 +193,10 @@ def _exists(bootstrap: str, topic: str) -> bool:
         c.close()
 
 
-def replay_reports(cfg: Path, events: Path, out: Path) -> list[dict[str, Any]]:
+def replay_reports(cfg: Path, events: Path, out: Path, labels: Path | None = None) -> list[dict[str, Any]]:
     sink = JsonlSink(out)
     try:
-        replay(load_config(cfg), events, sink)
+        replay(load_config(cfg), events, sink, labels=labels)
     finally:
         sink.close()
     return [orjson.loads(line) for line in (out / "reports.jsonl").read_bytes().splitlines()]

@@ -46,10 +46,6 @@ def test_run_matches_replay(kafka, topic_factory, tmp_path, workers):
     topic = topic_factory("preds", partitions=4)
     group = f"parity{workers}-{topic[-6:]}"
     cfg = write_setup(tmp_path, kafka.bootstrap, topic, group)
-    if workers == 1:
-        # a labels topic (that does not even exist): run does not join labels yet, and says so
-        cfg.write_text(cfg.read_text().replace(f"source: {{predictions: {topic}}}",
-                                               f"source: {{predictions: {topic}, labels: {topic}-labels}}"))
     lines = _events(tmp_path)
     want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay"))
     log = tmp_path / "worker.log"
@@ -70,8 +66,6 @@ def test_run_matches_replay(kafka, topic_factory, tmp_path, workers):
     alerts = read_json(kafka.bootstrap, f"{group}.alerts")
     assert {a["subject"] for a in alerts if a["status"] == "firing"} >= {"n00_normal", "country", "prediction"}
     assert "Traceback" not in log.read_text()
-    notices = log.read_text().count("label joining is not supported by `driftline run` yet")
-    assert notices == (1 if workers == 1 else 0)
 
 
 def test_exactly_once_two_workers_write_the_reports_of_replay_once(kafka, topic_factory, tmp_path):

@@ -75,7 +75,7 @@ def test_config_errors_under_kafka_name_the_key_not_the_value(tmp_path):
     assert SECRET not in proc.stderr
 
 
-def test_run_says_once_that_it_does_not_join_labels(tmp_path):
+def test_run_says_once_that_a_monitor_without_performance_reads_no_labels(tmp_path):
     import logging
 
     from driftline.schemas.config import load_config
@@ -93,9 +93,13 @@ def test_run_says_once_that_it_does_not_join_labels(tmp_path):
         assert records == []
         (tmp_path / "b.yaml").write_text(plain.replace("source: {predictions: predictions}",
                                                        "source: {predictions: predictions, labels: labels}"))
-        warn_unjoined_labels(load_config(tmp_path / "b.yaml"))
+        warn_unjoined_labels(load_config(tmp_path / "b.yaml"))   # it judges performance: it joins them
+        assert records == []
+        (tmp_path / "c.yaml").write_text(synth.config_yaml("reference.json", performance=None).replace(
+            "source: {predictions: predictions}", "source: {predictions: predictions, labels: labels}"))
+        warn_unjoined_labels(load_config(tmp_path / "c.yaml"))
     finally:
         logger.removeHandler(handler)
     assert len(records) == 1 and records[0].levelno == logging.WARNING
-    assert "label joining is not supported by `driftline run` yet" in records[0].getMessage()
+    assert "have no `performance:` section, so their labels are not read" in records[0].getMessage()
     assert records[0].fields == {"labels_topics": {"fraud": "labels"}}

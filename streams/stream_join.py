@@ -1,0 +1,233 @@
+"""The label join of ``driftline run``: a label and its prediction meet in tier 1, in either order.
+
+The labels topic is keyed like the predictions topic (by event id) and has as many partitions,
+so an event's label reaches the state of the partition that holds its prediction
+(:class:`StreamJoin` is kept per source partition and monitor). Then:
+
+- a prediction whose label already waits takes it as it is added, exactly as in replay
+  (``LabelStore.attach``), and the pair counts in the prediction's windows;
+- a prediction without one waits (value, model version, event time) while any of its windows
+  is open; a label that comes for it before they close counts the pair in the open ones;
+- a label whose prediction has not come waits; once the partition's watermark passes the
+  label's timestamp plus the window size, a prediction of that label (never later than its
+  label) could only be late for every window, so the label leaves as *unmatched*. A label
+  without a timestamp waits until the cap evicts it.
+
+So labels count when they arrive before their prediction's windows close: the monitor's
+``window.grace`` is how long a window waits for its labels (a monitor of its own, with a long
+grace, judges performance on late labels without delaying the drift alerts of another).
+
+What became of labels that made no pair (unmatched; dropped as late, null_prediction or
+duplicate) is reported with the next window the partition closes (:meth:`take_counts`).
+
+Both stores are bounded (``limits.max_pending_labels``, ``limits.max_pending_predictions``,
+per partition and monitor): beyond a cap the oldest entries leave, a label as unmatched, a
+prediction by losing its chance of a label (counted in ``evicted_predictions``); nothing
+grows without bound and nothing leaves uncounted.
+
+>>> import numpy as np
+>>> from driftline.detectors.window_sketch import ColumnBatch
+>>> from .label_decode import LabelBatch
+>>> from .records import DecodedBatch
+>>> from .windows import WindowSpec
+>>> spec = WindowSpec(1000, 1000, 0)
+>>> join = StreamJoin(spec, np.float64, max_labels=10, max_predictions=10)
+>>> join.add_labels(LabelBatch(["b"], np.array([1.0]), np.array([0.5]), ()), None)
+0
+>>> join.pending_labels, join.pending_predictions
+(1, 0)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from itertools import islice, repeat
+from operator import is_not
+
+import numpy as np
+
+from .label_decode import LabelBatch
+from .label_join import JoinCounts, LabelStore, as_text
+from .records import DecodedBatch
+from .windows import PartitionWindows, WindowSpec, event_ms
+
+# The counts reported with windows (the others, read and pairs, are visible in the windows).
+_REPORTED = ("unmatched", "late", "null_prediction", "duplicate")
+
+
+class StreamJoin:
+    def __init__(self, spec: WindowSpec, dtype: type, max_labels: int, max_predictions: int) -> None:
+        self.spec = spec
+        self.labels = LabelStore(max_labels, dtype, evict=True)
+        self.max_predictions = max_predictions
+        self._object = dtype is object
+        # event id (text) -> (prediction, model version, event time in ms), in arrival order
+        self.predictions: dict[str, tuple] = {}
+        # end of the last window of a waiting prediction (ms) -> event ids: they leave when it closes
+        self._by_end: dict[int, list[str]] = {}
+        # event id (text) -> watermark (ms) beyond which its waiting label leaves as unmatched
+        self.expiry: dict[str, int] = {}
+        self.evicted_predictions = 0
+        self.reported = JoinCounts()   # the share of labels.counts already reported with a window
+
+    @property
+    def counts(self) -> JoinCounts:
+        return self.labels.counts
+
+    @property
+    def pending_labels(self) -> int:
+        return self.labels.pending
+
+    @property
+    def pending_predictions(self) -> int:
+        return len(self.predictions)
+
+    # -- predictions --------------------------------------------------------------------------
+
+    def add_predictions(self, batch: DecodedBatch, windows: PartitionWindows) -> int:
+        """Add a decoded prediction batch to ``windows`` with the labels that wait for it;
+        the unlabelled ones wait for theirs. Returns how many events were late."""
+        batch = self.labels.attach(batch)
+        late, unplaced = windows.add_rows(batch)
+        self.labels.settle(batch.columns, unplaced)
+        labels, prediction = batch.columns.labels, batch.columns.prediction
+        if self._object:
+            waits = (labels == None) & (prediction != None)  # noqa: E711 - elementwise comparison
+        else:
+            waits = np.isnan(labels) & ~np.isnan(prediction)
+        waits &= ~unplaced
+        rows = np.flatnonzero(waits)
+        if rows.size:
+            self._keep(batch, rows)
+        return late
+
+    def _keep(self, batch: DecodedBatch, rows: np.ndarray) -> None:
+        ids = as_text([batch.event_ids[i] for i in rows.tolist()])
+        t_ms = event_ms(batch.timestamps[rows])
+        entries = zip(batch.columns.prediction[rows].tolist(), batch.versions[rows].tolist(),
+                      t_ms.tolist(), strict=True)
+        # a repeated event id keeps its first prediction (as in replay: a label joins the first)
+        fresh = dict(zip(reversed(ids), reversed(list(entries)), strict=True))
+        for taken in fresh.keys() & self.predictions.keys():
+            del fresh[taken]
+        if not fresh:
+            return
+        self.predictions.update(fresh)
+        ends = [(t // self.spec.slide_ms) * self.spec.slide_ms + self.spec.size_ms for _, _, t in fresh.values()]
+        for end, event_id in zip(ends, fresh, strict=True):
+            self._by_end.setdefault(end, []).append(event_id)
+        excess = len(self.predictions) - self.max_predictions
+        if excess > 0:
+            for event_id in list(islice(self.predictions, excess)):
+                del self.predictions[event_id]
+            self.evicted_predictions += excess
+
+    # -- labels -------------------------------------------------------------------------------
+
+    def add_labels(self, batch: LabelBatch, windows: PartitionWindows) -> int:
+        """Join a decoded label batch: labels of waiting predictions count in their windows,
+        the others wait. Returns the pairs counted."""
+        counts = self.counts
+        counts.invalid += len(batch.dead)
+        if len(batch) == 0:
+            return 0
+        ids = as_text(batch.event_ids)
+        counts.read += len(ids)   # the waiting ones are counted again by labels.add: taken off below
+        # within a batch the last label of an event id wins, as in the store
+        last = {event_id: i for i, event_id in enumerate(ids)}
+        counts.duplicate += len(ids) - len(last)
+        keep = np.fromiter(last.values(), dtype=np.int64, count=len(last))
+        ids = list(last)
+        found = list(map(self.predictions.pop, ids, repeat(None)))
+        hit = np.fromiter(map(is_not, found, repeat(None)), dtype=bool, count=len(found))
+        pairs = 0
+        if hit.any():
+            pairs = self._pair([f for f in found if f is not None], batch.labels[keep[hit]], windows)
+        miss = keep[~hit]
+        if miss.size:
+            counts.read -= miss.size
+            waiting = LabelBatch([ids[i] for i in np.flatnonzero(~hit).tolist()], batch.labels[miss],
+                                 batch.timestamps[miss], ())
+            self.labels.add(waiting)
+            t = batch.timestamps[miss]
+            timed = ~np.isnan(t)
+            if timed.any():
+                until = event_ms(t[timed]) + self.spec.size_ms
+                self.expiry.update(zip(np.asarray(waiting.event_ids, dtype=object)[timed].tolist(),
+                                       until.tolist(), strict=True))
+        return pairs
+
+    def _pair(self, found: list[tuple], labels: np.ndarray, windows: PartitionWindows) -> int:
+        counts = self.counts
+        prediction = np.array([f[0] for f in found], dtype=object if self._object else np.float64)
+        if self._object:
+            usable = np.ones(len(found), dtype=bool)
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                usable = np.isfinite(prediction - labels)   # a regression error beyond the float range
+        counts.null_prediction += int(np.count_nonzero(~usable))
+        rows = np.flatnonzero(usable)
+        if rows.size == 0:
+            return 0
+        t_ms = np.array([found[i][2] for i in rows.tolist()], dtype=np.int64)
+        versions = [found[i][1] for i in rows.tolist()]
+        late = windows.add_pairs(t_ms, versions, prediction[rows], labels[rows])
+        counts.late += late
+        counts.pairs += rows.size - late
+        return rows.size - late
+
+    # -- closing ------------------------------------------------------------------------------
+
+    def on_close(self, closed_through: int | None, watermark: int | None) -> None:
+        """After the partition closed windows: predictions whose windows have all closed stop
+        waiting, and labels whose prediction could only be late leave as unmatched."""
+        if closed_through is not None and self._by_end:
+            for end in [e for e in self._by_end if e <= closed_through]:
+                for _ in map(self.predictions.pop, self._by_end.pop(end), repeat(None)):
+                    pass
+        if watermark is not None and self.expiry:
+            gone = [event_id for event_id, until in self.expiry.items() if until <= watermark]
+            for event_id in gone:
+                del self.expiry[event_id]
+            self.labels.expire(gone)
+
+    def take_counts(self) -> JoinCounts | None:
+        """What became of labels since the last call (unmatched and dropped), to report with
+        the window closing now; None when nothing did."""
+        delta = JoinCounts(**{k: getattr(self.counts, k) - getattr(self.reported, k) for k in _REPORTED})
+        if not any(getattr(delta, k) for k in _REPORTED):
+            return None
+        for k in _REPORTED:
+            setattr(self.reported, k, getattr(self.counts, k))
+        return delta
+
+    # -- snapshots ----------------------------------------------------------------------------
+
+    def to_state(self) -> dict:
+        entries = list(self.predictions.values())
+        label_ids, label_values = self.labels.items()
+        return {
+            "predictions": {"ids": list(self.predictions), "values": [e[0] for e in entries],
+                            "versions": [e[1] for e in entries], "t": [e[2] for e in entries]},
+            "labels": {"ids": label_ids, "values": label_values},
+            "expiry": [list(self.expiry), list(self.expiry.values())],
+            "evicted_predictions": self.evicted_predictions,
+            "counts": dataclasses.asdict(self.counts),
+            "reported": {k: getattr(self.reported, k) for k in _REPORTED},
+        }
+
+    @classmethod
+    def from_state(cls, state: dict, spec: WindowSpec, dtype: type, max_labels: int,
+                   max_predictions: int) -> StreamJoin:
+        join = cls(spec, dtype, max_labels, max_predictions)
+        p = state["predictions"]
+        join.predictions = dict(zip(p["ids"], zip(p["values"], p["versions"], p["t"], strict=True), strict=True))
+        for event_id, t in zip(p["ids"], p["t"], strict=True):
+            end = (t // spec.slide_ms) * spec.slide_ms + spec.size_ms
+            join._by_end.setdefault(end, []).append(event_id)
+        join.labels.restore(state["labels"]["ids"], state["labels"]["values"], JoinCounts(**state["counts"]))
+        ids, until = state["expiry"]
+        join.expiry = dict(zip(ids, until, strict=True))
+        join.evicted_predictions = int(state["evicted_predictions"])
+        join.reported = JoinCounts(**state["reported"])
+        return join

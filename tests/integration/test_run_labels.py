@@ -1,0 +1,155 @@
+"""`driftline run` joins a labels topic on a real broker, and its performance reports are those
+of `driftline replay --labels` (streams/stream_join.py, DESIGN 4).
+
+- labels that arrive first wait for their predictions (two workers: each holds the same
+  partitions of both topics);
+- predictions that arrive first wait for their labels while their windows are open, through
+  a kill -9 and a restart from the checkpoint (the join's stores and the labels topic's offset
+  are in it);
+- malformed labels reach the DLQ topic with stage decode_labels.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+import orjson
+import pytest
+
+from driftline import synth
+
+from .harness import (
+    assert_reports_equal,
+    by_id,
+    kill9,
+    produce,
+    read_json,
+    read_topic,
+    replay_reports,
+    sample,
+    scrape,
+    start_worker,
+    stop,
+    wait_all_ready,
+    wait_for_reports,
+    wait_ready,
+    write_setup,
+)
+
+pytestmark = pytest.mark.kafka
+
+N = 6000                 # 200 events/s of event time: 30 s, six 5 s windows
+BAD_LABELS = [b"not json", b'{"event_id": "e5", "label": 3}', b'{"label": 1}']
+
+
+def _setup(kafka, topic_factory, tmp_path, name, grace="1s"):
+    preds = topic_factory(name, partitions=4)
+    labels_topic = topic_factory(f"{name}-labels", partitions=4)
+    group = f"{name}-{preds[-6:]}"
+    cfg = write_setup(tmp_path, kafka.bootstrap, preds, group)
+    text = cfg.read_text().replace(f"source: {{predictions: {preds}}}",
+                                   f"source: {{predictions: {preds}, labels: {labels_topic}}}")
+    cfg.write_text(text.replace("grace: 1s", f"grace: {grace}"))
+    drift = synth.Drift(at=N // 2, label_error=0.25)
+    events = synth.events(np.random.default_rng(4), N, rate=200.0, drift=drift, versions=("v3", "v4"))
+    labels = synth.label_events(events, drift)
+    return cfg, preds, labels_topic, group, events, labels
+
+
+def _labels_read(url: str, topic: str) -> float:
+    return sum(v for lab, v in scrape(url).get("driftline_events_total", []) if lab["topic"] == topic)
+
+
+def _wait_labels_read(urls, topic, n, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while sum(_labels_read(u, topic) for u in urls) < n:
+        assert time.monotonic() < deadline, "the workers did not read the labels topic"
+        time.sleep(0.3)
+
+
+def _performance(reports: dict) -> dict:
+    return {rid: r["performance"] for rid, r in reports.items()}
+
+
+def test_labels_first_two_workers_report_the_performance_of_replay(kafka, topic_factory, tmp_path):
+    cfg, preds, labels_topic, group, events, labels = _setup(kafka, topic_factory, tmp_path, "lab1")
+    synth.write_lines(tmp_path / "events.jsonl", events)
+    synth.write_lines(tmp_path / "labels.jsonl", labels)
+    want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay", tmp_path / "labels.jsonl"))
+    assert all(r["performance"] is not None and r["performance"]["count"] > 0 for r in want.values())
+    log = tmp_path / "worker.log"
+    proc = start_worker(cfg, "--workers", "2", log=log)
+    try:
+        urls = wait_all_ready(log, proc, 2)
+        produce(kafka.bootstrap, labels_topic, labels)
+        produce(kafka.bootstrap, labels_topic, BAD_LABELS, key_of=lambda line: b"bad")
+        _wait_labels_read(urls, labels_topic, len(labels) + len(BAD_LABELS))
+        produce(kafka.bootstrap, preds, events)
+        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc))
+        lag = [scrape(u) for u in urls]
+    finally:
+        stop(proc)
+    assert_reports_equal(got, want)
+    alerts = read_json(kafka.bootstrap, f"{group}.alerts")
+    assert {a["subject"] for a in alerts if a["kind"] == "performance" and a["status"] == "firing"}
+    dead = read_topic(kafka.bootstrap, f"{group}.dlq")
+    headers = [{k: v.decode() for k, v in m.headers()} for m in dead]
+    assert sorted(m.value() for m in dead) == sorted(BAD_LABELS)
+    assert sorted(h["driftline.error.reason"] for h in headers) == ["bad_label", "invalid_json", "missing_field"]
+    assert {(h["driftline.error.stage"], h["driftline.error.topic"]) for h in headers} == {
+        ("decode_labels", labels_topic)}
+    # each worker reports the lag of the labels partitions it holds: nothing left to read
+    lags = [v for s in lag for lab, v in s.get("driftline_consumer_lag_messages", []) if lab["topic"] == labels_topic]
+    assert len(lags) == 4 and sum(lags) == 0
+    assert "Traceback" not in log.read_text()
+
+
+def test_predictions_first_wait_for_their_labels_through_a_kill9(kafka, topic_factory, tmp_path):
+    # a grace of 2 minutes: every window waits for its labels until the closing events below
+    cfg, preds, labels_topic, group, events, labels = _setup(kafka, topic_factory, tmp_path, "lab2", grace="120s")
+    # static membership: the restarted worker takes its partitions back at once
+    cfg.write_text(cfg.read_text().replace("auto.offset.reset: earliest}",
+                                           "auto.offset.reset: earliest, group.instance.id: w0, session.timeout.ms: 10000}"))
+    # one event per partition, 10 minutes later, closes every window of the stream
+    later = datetime.fromtimestamp(synth.START + N / 200.0 + 600, UTC).isoformat().replace("+00:00", "Z")
+    closers = [orjson.dumps({**orjson.loads(events[i]), "event_id": f"closer{i}", "timestamp": later})
+               for i in range(4)]
+    synth.write_lines(tmp_path / "events.jsonl", events + closers)
+    synth.write_lines(tmp_path / "labels.jsonl", labels)
+    want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay", tmp_path / "labels.jsonl"))
+    closing = max(r["window_start"] for r in want.values())
+    want = {rid: r for rid, r in want.items() if r["window_start"] != closing}
+    log = tmp_path / "worker.log"
+    proc = start_worker(cfg, log=log)
+    try:
+        url = wait_ready(log, proc)
+        produce(kafka.bootstrap, preds, events)
+        deadline = time.monotonic() + 60
+        while sample(scrape(url), "driftline_events_total", topic=preds) < N:
+            assert time.monotonic() < deadline, "the worker did not read the predictions"
+            time.sleep(0.3)
+        produce(kafka.bootstrap, labels_topic, labels[: N // 2])
+        _wait_labels_read([url], labels_topic, N // 2)
+        time.sleep(1.5)        # a checkpoint (every 500 ms) holds the waiting predictions
+        kill9(proc)
+        proc = start_worker(cfg, log=log)
+        url = wait_ready(log, proc, started_before=1)
+        produce(kafka.bootstrap, labels_topic, labels[N // 2:])
+        # the two topics are read side by side: a closing event read before the labels of its
+        # partition would close their windows first (and the labels would then be unmatched)
+        _wait_labels_read([url], labels_topic, N - N // 2)
+        produce(kafka.bootstrap, preds, closers, partition_of=lambda i, _line: i)
+        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc))
+        after = scrape(url)
+    finally:
+        stop(proc)
+    # the restarted worker resumed from the checkpoint (it read no prediction or label twice):
+    # the pairs of the second half of the labels are with predictions it restored waiting
+    assert sample(after, "driftline_events_total", topic=preds) == len(closers)
+    assert sample(after, "driftline_events_total", topic=labels_topic) == N - N // 2
+    got = {rid: r for rid, r in got.items() if r["window_start"] != closing}
+    assert_reports_equal(got, want)
+    assert sum(r["performance"]["count"] for r in got.values() if r["model_version"] is None) == N
+    assert "Traceback" not in log.read_text()
