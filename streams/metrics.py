@@ -45,6 +45,10 @@ class RuntimeStats:
     last_event_ts: dict[str, float] = field(default_factory=dict)
     judgements: dict[str, WindowJudgement] = field(default_factory=dict)
     consumer_lag: dict[tuple[str, int], int] = field(default_factory=dict)
+    # run's label join: what became of labels read by this process (monitor, outcome), and
+    # what waits in the joins of the partitions it holds (monitor, side: labels | predictions)
+    labels: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    join_waiting: dict[tuple[str, str], int] = field(default_factory=dict)
     windows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # monitor -> model version (None: all) -> performance in the last judged window
     performance: dict[str, dict[str | None, PerformanceResult]] = field(default_factory=dict)
@@ -83,6 +87,12 @@ class DriftlineCollector(Collector):
                          ["monitor"], {(k,): v for k, v in s.last_event_ts.items()})
             yield _gauge("driftline_consumer_lag_messages", "Messages behind the end of each source partition.",
                          ["topic", "partition"], {(t, str(p)): v for (t, p), v in s.consumer_lag.items()})
+            if s.labels or s.join_waiting:
+                yield _counter("driftline_labels", "Label events joined by run, by outcome: pairs, unmatched, "
+                               "late, null_prediction, duplicate, invalid; evicted_predictions counts "
+                               "predictions that stopped waiting at the cap.", ["monitor", "outcome"], s.labels)
+                yield _gauge("driftline_label_join_waiting", "Labels and predictions waiting in the label join "
+                             "of the partitions this process holds.", ["monitor", "side"], s.join_waiting)
             yield from self._drift(s)
             yield self._performance(s)
 

@@ -23,6 +23,7 @@ working through a backlog).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 import signal
@@ -54,6 +55,7 @@ from .logs import fields
 from .merge import WindowMerger
 from .metrics import RuntimeStats, build_registry
 from .monitor import MonitorRuntime
+from .stream_join import StreamJoin
 from .tiers import Tier1Partition, Tier2Partition
 from .windows import event_ms
 
@@ -78,6 +80,8 @@ EAGER_CHECKPOINT = 0.2
 TRANSACTION_TIMEOUT = 30.0
 # Commit errors that mean this worker is no longer the group member it was; checkpoint
 # snapshots hold the offsets, so losing such a commit loses nothing.
+# What the label join counts (label_join.JoinCounts), exported as driftline_labels_total{outcome}.
+_LABEL_OUTCOMES = ("pairs", "unmatched", "late", "null_prediction", "duplicate", "invalid")
 _MEMBERSHIP_LOST = frozenset({KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION,
                               KafkaError.REBALANCE_IN_PROGRESS})
 
@@ -357,7 +361,8 @@ class Worker:
             batch = decoded.get(m.label_decoder.spec)
             if batch is None:
                 batch = decoded[m.label_decoder.spec] = m.label_decoder.decode(values, topic, partition, offsets)
-            join.add_labels(batch, st.windows[m.cfg.name])
+            with self._counting(m.cfg.name, join):
+                join.add_labels(batch, st.windows[m.cfg.name])
             self.sink.dead(m.cfg.name, batch.dead)
             with stats.lock:
                 stats.events[(m.cfg.name, topic)] += len(values)
@@ -378,7 +383,11 @@ class Worker:
             w = st.windows[name]
             before = st.base_max_ms.get(name)
             join = st.joins.get(name)
-            late = w.add(batch) if join is None else join.add_predictions(batch, w)
+            if join is None:
+                late = w.add(batch)
+            else:
+                with self._counting(name, join):
+                    late = join.add_predictions(batch, w)
             newest = int(event_ms(batch.timestamps).max()) if len(batch) else None
             # by events newer than the newest before (w.max_event_ms may be an idle advance)
             moved = newest is not None and (before is None or newest > before)
@@ -404,18 +413,31 @@ class Worker:
             st.idle = False
         st.dirty = True
 
-    @staticmethod
-    def _close(st: Tier1Partition, name: str, watermark: int | None = None) -> list:
+    def _close(self, st: Tier1Partition, name: str, watermark: int | None = None) -> list:
         """Close the windows of monitor ``name`` the watermark has passed; its label join lets go
         of what can no longer pair, and what became of such labels goes with the first partial."""
         w = st.windows[name]
         partials = w.close_ready(watermark)
         join = st.joins.get(name)
         if join is not None:
-            join.on_close(w.closed_through, w.watermark)
+            with self._counting(name, join):
+                join.on_close(w.closed_through, w.watermark)
             if partials:
                 partials[0].joined = join.take_counts()
         return partials
+
+    @contextlib.contextmanager
+    def _counting(self, name: str, join: StreamJoin) -> Iterator[None]:
+        """Count in the metrics what the join did to labels (and predictions) meanwhile."""
+        before = dataclasses.asdict(join.counts), join.evicted_predictions
+        yield
+        after = dataclasses.asdict(join.counts)
+        with self.stats.lock:
+            for outcome in _LABEL_OUTCOMES:
+                if after[outcome] != before[0][outcome]:
+                    self.stats.labels[(name, outcome)] += after[outcome] - before[0][outcome]
+            if join.evicted_predictions != before[1]:
+                self.stats.labels[(name, "evicted_predictions")] += join.evicted_predictions - before[1]
 
     def _send_progress(self, m: MonitorRuntime, st: Tier1Partition, partials: list, idle_open: list[int] | None,
                        now: float | None = None) -> None:
@@ -796,5 +818,11 @@ class Worker:
                     continue
                 if high >= 0:
                     lags[(labels, p)] = max(0, high - offset)
+        waiting: dict[tuple[str, str], int] = defaultdict(int)
+        for st in self.tier1.values():
+            for name, join in st.joins.items():
+                waiting[(name, "labels")] += join.pending_labels
+                waiting[(name, "predictions")] += join.pending_predictions
         with self.stats.lock:
             self.stats.consumer_lag = lags
+            self.stats.join_waiting = dict(waiting)

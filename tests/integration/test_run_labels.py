@@ -88,6 +88,7 @@ def test_labels_first_two_workers_report_the_performance_of_replay(kafka, topic_
         _wait_labels_read(urls, labels_topic, len(labels) + len(BAD_LABELS))
         produce(kafka.bootstrap, preds, events)
         got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc))
+        time.sleep(5.5)         # LAG_SAMPLE_INTERVAL: the lag and waiting gauges are sampled
         lag = [scrape(u) for u in urls]
     finally:
         stop(proc)
@@ -103,6 +104,17 @@ def test_labels_first_two_workers_report_the_performance_of_replay(kafka, topic_
     # each worker reports the lag of the labels partitions it holds: nothing left to read
     lags = [v for s in lag for lab, v in s.get("driftline_consumer_lag_messages", []) if lab["topic"] == labels_topic]
     assert len(lags) == 4 and sum(lags) == 0
+    # what became of the labels, summed over the two workers: every valid one paired
+    outcomes = {}
+    for scraped in lag:
+        for lab, v in scraped.get("driftline_labels_total", []):
+            outcomes[lab["outcome"]] = outcomes.get(lab["outcome"], 0) + v
+    assert outcomes == {"pairs": N, "invalid": len(BAD_LABELS)}
+    waiting = {}
+    for scraped in lag:
+        for lab, v in scraped.get("driftline_label_join_waiting", []):
+            waiting[lab["side"]] = waiting.get(lab["side"], 0) + v
+    assert waiting == {"labels": 0, "predictions": 0}
     assert "Traceback" not in log.read_text()
 
 
@@ -149,6 +161,7 @@ def test_predictions_first_wait_for_their_labels_through_a_kill9(kafka, topic_fa
     # the pairs of the second half of the labels are with predictions it restored waiting
     assert sample(after, "driftline_events_total", topic=preds) == len(closers)
     assert sample(after, "driftline_events_total", topic=labels_topic) == N - N // 2
+    assert sample(after, "driftline_labels_total", outcome="pairs") == N - N // 2
     got = {rid: r for rid, r in got.items() if r["window_start"] != closing}
     assert_reports_equal(got, want)
     assert sum(r["performance"]["count"] for r in got.values() if r["model_version"] is None) == N
