@@ -1,5 +1,7 @@
 """``make demo``: a local Kafka broker, a synthetic live stream whose drift begins after a
-minute, ``driftline run`` watching it, and the alerts printed as they fire.
+minute (its ground-truth labels following on their own topic, the model's accuracy falling
+from 0.90 to 0.75 at the same moment), ``driftline run`` watching both, and the alerts printed
+as they fire.
 
     python -m driftline.demo [--seconds 150] [--dir demo-out]
 """
@@ -24,6 +26,9 @@ from .show import format_alert
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 200.0          # events per second, event time = wall time
 DRIFT_AFTER = 60.0    # seconds until the drift begins
+# Labels follow their predictions this much later (event time; produced a loop turn later),
+# well inside the windows' 2 s grace, so every label joins its prediction's window.
+LABEL_DELAY = 0.5
 
 
 def _wait_file(path: Path, proc: subprocess.Popen, timeout: float) -> str:
@@ -41,12 +46,19 @@ def _produce(bootstrap: str, seconds: float, stop: threading.Event) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 20})
     rng = np.random.default_rng(11)
     start = time.time()
-    drift = synth.Drift(at=int(DRIFT_AFTER * RATE), mean_shift=0.5, category_share=0.25, score_shift=0.6)
+    drift = synth.Drift(at=int(DRIFT_AFTER * RATE), mean_shift=0.5, category_share=0.25, score_shift=0.6,
+                        label_error=synth.DEMO_LABEL_ERROR)
     sent = 0
+    unlabelled: list[bytes] = []       # the previous turn's predictions: their labels come now
     while not stop.is_set() and time.time() - start < seconds:
         due = int((time.time() - start) * RATE)
+        if unlabelled:
+            for line in synth.label_events(unlabelled, drift, offset=sent - len(unlabelled), delay=LABEL_DELAY):
+                producer.produce("labels", line, orjson.loads(line)["event_id"].encode())
+            unlabelled = []
         if due > sent:
-            for line in synth.events(rng, due - sent, rate=RATE, drift=drift, offset=sent, start=start):
+            unlabelled = synth.events(rng, due - sent, rate=RATE, drift=drift, offset=sent, start=start)
+            for line in unlabelled:
                 producer.produce("predictions", line, orjson.loads(line)["event_id"].encode())
             sent = due
         producer.poll(0)
@@ -93,14 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         from confluent_kafka.admin import AdminClient, NewTopic
 
         admin = AdminClient({"bootstrap.servers": bootstrap})
-        for fut in admin.create_topics([NewTopic("predictions", 4)]).values():
+        # labels keyed and partitioned like the predictions: each joins its prediction's partition
+        for fut in admin.create_topics([NewTopic("predictions", 4), NewTopic("labels", 4)]).values():
             fut.result(timeout=30)
         # an admin client is a librdkafka producer handle: closed now, not when the broker has
         # gone (it would log "Connection refused" at the end of the demo)
         del admin
         synth.write_lines(d / "training.jsonl", synth.training_rows(np.random.default_rng(7), 20_000))
         (d / "driftline.yaml").write_text(
-            synth.config_yaml("reference.json", window="10s", bootstrap=bootstrap)
+            synth.config_yaml("reference.json", window="10s", bootstrap=bootstrap).replace(
+                "source: {predictions: predictions}", "source: {predictions: predictions, labels: labels}")
             + "http: {port: 9464}\nlimits: {checkpoint_interval: 2s}\n")
         driftline = [sys.executable, "-m", "driftline"]
         subprocess.run([*driftline, "reference", "build", "--config", "driftline.yaml", "--monitor", "fraud",
@@ -109,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
             procs.append(subprocess.Popen([*driftline, "run", "--config", "driftline.yaml"], cwd=d,
                                           stdout=log, stderr=log))
         print(f"driftline running (logs: {d}/driftline.log, metrics: http://127.0.0.1:9464/metrics)")
-        print(f"producing {RATE:.0f} events/s for {args.seconds:.0f}s; drift begins after {DRIFT_AFTER:.0f}s; "
-              "alerts appear below as they fire (windows of 10 s)\n")
+        print(f"producing {RATE:.0f} events/s (and their labels) for {args.seconds:.0f}s; drift begins after "
+              f"{DRIFT_AFTER:.0f}s, when accuracy also falls from 0.90 to 0.75; alerts appear below as they fire "
+              "(windows of 10 s)\n")
         threads = [threading.Thread(target=_follow_alerts, args=(bootstrap, stop), daemon=True),
                    threading.Thread(target=_produce, args=(bootstrap, args.seconds, stop), daemon=True)]
         for t in threads:
