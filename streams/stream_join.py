@@ -41,6 +41,7 @@ grows without bound and nothing leaves uncounted.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from itertools import islice, repeat
 from operator import is_not
 
@@ -65,8 +66,10 @@ class StreamJoin:
         self.predictions: dict[str, tuple] = {}
         # end of the last window of a waiting prediction (ms) -> event ids: they leave when it closes
         self._by_end: dict[int, list[str]] = {}
-        # event id (text) -> watermark (ms) beyond which its waiting label leaves as unmatched
+        # event id (text) -> watermark (ms) beyond which its waiting label leaves as unmatched,
+        # and the same as a heap, so a close looks only at the labels due (not at all that wait)
         self.expiry: dict[str, int] = {}
+        self._due: list[tuple[int, str]] = []
         self.evicted_predictions = 0
         self.reported = JoinCounts()   # the share of labels.counts already reported with a window
 
@@ -152,9 +155,11 @@ class StreamJoin:
             t = batch.timestamps[miss]
             timed = ~np.isnan(t)
             if timed.any():
-                until = event_ms(t[timed]) + self.spec.size_ms
-                self.expiry.update(zip(np.asarray(waiting.event_ids, dtype=object)[timed].tolist(),
-                                       until.tolist(), strict=True))
+                until = (event_ms(t[timed]) + self.spec.size_ms).tolist()
+                timed_ids = np.asarray(waiting.event_ids, dtype=object)[timed].tolist()
+                self.expiry.update(zip(timed_ids, until, strict=True))
+                for item in zip(until, timed_ids, strict=True):
+                    heapq.heappush(self._due, item)
         return pairs
 
     def _pair(self, found: list[tuple], labels: np.ndarray, windows: PartitionWindows) -> int:
@@ -185,10 +190,13 @@ class StreamJoin:
             for end in [e for e in self._by_end if e <= closed_through]:
                 for _ in map(self.predictions.pop, self._by_end.pop(end), repeat(None)):
                     pass
-        if watermark is not None and self.expiry:
-            gone = [event_id for event_id, until in self.expiry.items() if until <= watermark]
-            for event_id in gone:
+        gone = []
+        while self._due and watermark is not None and self._due[0][0] <= watermark:
+            until, event_id = heapq.heappop(self._due)
+            if self.expiry.get(event_id) == until:   # else a later label of the id took its place
                 del self.expiry[event_id]
+                gone.append(event_id)
+        if gone:
             self.labels.expire(gone)
 
     def take_counts(self) -> JoinCounts | None:
@@ -228,6 +236,8 @@ class StreamJoin:
         join.labels.restore(state["labels"]["ids"], state["labels"]["values"], JoinCounts(**state["counts"]))
         ids, until = state["expiry"]
         join.expiry = dict(zip(ids, until, strict=True))
+        join._due = list(zip(until, ids, strict=True))
+        heapq.heapify(join._due)
         join.evicted_predictions = int(state["evicted_predictions"])
         join.reported = JoinCounts(**state["reported"])
         return join

@@ -346,11 +346,10 @@ class Worker:
         """Label events: joined in the state of the predictions partition of the same number."""
         predictions = self.label_topics[topic]
         st = self.tier1.get((predictions, partition))
-        if st is None:
-            raise KafkaSetupError(
-                f"partition {partition} of labels topic {topic!r} was assigned without partition {partition} "
-                f"of predictions topic {predictions!r}: the join needs both on one worker; use the "
-                f"default partition.assignment.strategy (range) in the kafka settings")
+        if st is None:   # no longer ours (assignments pair the two partitions: see _label_start)
+            log.warning("labels of a partition this worker does not hold ignored", extra=fields(
+                topic=topic, partition=partition, events=len(run)))
+            return
         values, offsets = _values(run)
         stats = self.stats
         decoded = {}
