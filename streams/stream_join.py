@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-from itertools import islice, repeat
+from itertools import compress, islice, repeat
 from operator import is_not
 
 import numpy as np
@@ -105,20 +105,25 @@ class StreamJoin:
         return late
 
     def _keep(self, batch: DecodedBatch, rows: np.ndarray) -> None:
-        ids = as_text([batch.event_ids[i] for i in rows.tolist()])
-        t_ms = event_ms(batch.timestamps[rows])
-        entries = zip(batch.columns.prediction[rows].tolist(), batch.versions[rows].tolist(),
-                      t_ms.tolist(), strict=True)
+        every = rows.size == len(batch)      # the usual case: no row of the batch had a label
+        ids = as_text(list(batch.event_ids) if every else [batch.event_ids[i] for i in rows.tolist()])
+        t_ms = event_ms(batch.timestamps if every else batch.timestamps[rows])
+        entries = list(zip(batch.columns.prediction[rows].tolist(), batch.versions[rows].tolist(),
+                           t_ms.tolist(), strict=True))
         # a repeated event id keeps its first prediction (as in replay: a label joins the first)
-        fresh = dict(zip(reversed(ids), reversed(list(entries)), strict=True))
+        fresh = dict(zip(reversed(ids), reversed(entries), strict=True))
         for taken in fresh.keys() & self.predictions.keys():
             del fresh[taken]
         if not fresh:
             return
         self.predictions.update(fresh)
-        ends = [(t // self.spec.slide_ms) * self.spec.slide_ms + self.spec.size_ms for _, _, t in fresh.values()]
-        for end, event_id in zip(ends, fresh, strict=True):
-            self._by_end.setdefault(end, []).append(event_id)
+        if len(fresh) < len(ids):
+            ids = list(fresh)
+            t_ms = np.fromiter((e[2] for e in fresh.values()), dtype=np.int64, count=len(fresh))
+        slide = self.spec.slide_ms
+        ends, which = np.unique((t_ms // slide) * slide + self.spec.size_ms, return_inverse=True)
+        for k, end in enumerate(ends.tolist()):
+            self._by_end.setdefault(end, []).extend(ids if len(ends) == 1 else compress(ids, (which == k).tolist()))
         excess = len(self.predictions) - self.max_predictions
         if excess > 0:
             for event_id in list(islice(self.predictions, excess)):
@@ -137,7 +142,7 @@ class StreamJoin:
         ids = as_text(batch.event_ids)
         counts.read += len(ids)   # the waiting ones are counted again by labels.add: taken off below
         # within a batch the last label of an event id wins, as in the store
-        last = {event_id: i for i, event_id in enumerate(ids)}
+        last = dict(zip(ids, range(len(ids)), strict=True))
         counts.duplicate += len(ids) - len(last)
         keep = np.fromiter(last.values(), dtype=np.int64, count=len(last))
         ids = list(last)

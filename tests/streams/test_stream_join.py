@@ -191,3 +191,22 @@ def test_a_snapshot_round_trips_mid_stream(monitor, stream):
     assert j3.to_state() == j1.to_state()
     assert w2.open == w1.open and j3.counts == j1.counts
 
+
+
+def test_a_repeated_prediction_leaves_the_label_to_the_first(monitor, stream):
+    events, labels = stream
+    first = orjson.loads(events[3])
+    again = orjson.dumps({**first, "model_version": "v9", "prediction": {"score": 0.01, "label": 0}})
+    w = PartitionWindows(SPEC_OPEN, monitor.layout)
+    join = new_join(monitor, SPEC_OPEN)
+    join.add_predictions(monitor.decoder.decode([*events[:5], again]), w)
+    join.add_predictions(monitor.decoder.decode([again]), w)
+    assert join.pending_predictions == 5
+    join.add_labels(monitor.label_decoder.decode([labels[3]]), w)
+    sketches = {v: s for by_version in w.open.values() for v, s in by_version.items()}
+    assert sketches[first["model_version"]].performance.count == 1
+    assert sketches["v9"].performance.count == 0
+    # the prediction that took the label waits no more; its repeats never waited
+    w.close_ready(watermark=10**13)
+    join.on_close(w.closed_through, w.watermark)
+    assert join.pending_predictions == 0
