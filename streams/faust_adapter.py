@@ -43,6 +43,12 @@ Points to know:
   closes the sink; ``attach`` calls it when the app stops.
 * A batch that raises (a failing sink, say) is logged and kept in ``monitor.errors``; Faust then
   restarts the agent, the monitor keeps its windows, and that batch is not fed again.
+* Labels: a monitor with a ``performance`` section and ``source.labels`` joins the label events
+  fed to :meth:`~DriftlineFaustMonitor.consume_labels` (``attach(..., labels_topic=...)`` adds
+  that agent), as ``driftline run`` does: the labels topic is co-partitioned with the
+  predictions topic (same partition count, keyed by event id), a label and its prediction may
+  come in either order, and a prediction waits for its label while its windows are open (so
+  as long as the window's ``grace``). Labels still waiting at :meth:`close` are unmatched.
 * Faust is an optional integration: this module imports without it, and imports ``faust`` only
   inside the functions that need it.
 """
@@ -162,7 +168,7 @@ class DriftlineFaustMonitor:
                  partitions: int | Iterable[int] | None = None) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
         self.sink = sink
-        self.monitors: list[MonitorRuntime] = load_monitors(self.config, monitor)
+        self.monitors: list[MonitorRuntime] = load_monitors(self.config, monitor, label_topics=True)
         self.partitions: tuple[int, ...] | None = None if partitions is None else _partition_ids(partitions)
         self.topic: str | None = None
         self._pipeline: InProcessPipeline | None = None
@@ -170,6 +176,7 @@ class DriftlineFaustMonitor:
         self.closed = False
         self.batches = 0
         self.agent: Any = None      # the Faust agent, when registered by :func:`attach`
+        self.labels_agent: Any = None   # ... and the one of its labels topic
         self.errors: list[Exception] = []   # the last exceptions that crashed consume()
 
     @property
@@ -187,7 +194,7 @@ class DriftlineFaustMonitor:
                         "the number of partitions of the source topic is unknown: pass "
                         "partitions= to DriftlineFaustMonitor (or give the Faust topic partitions=)")
                 self.partitions = _partition_ids(partitions)
-            self._pipeline = InProcessPipeline(self.monitors, self.sink, self.partitions)
+            self._pipeline = InProcessPipeline(self.monitors, self.sink, self.partitions, streaming_labels=True)
         return self._pipeline
 
     def feed(self, values: Sequence[bytes], partition: int = 0, topic: str | None = None,
@@ -211,12 +218,30 @@ class DriftlineFaustMonitor:
                     f"one DriftlineFaustMonitor per source topic")
         pipeline.feed(values, partition, topic, offsets)
 
+    def feed_labels(self, values: Sequence[bytes], partition: int = 0, topic: str | None = None,
+                    offsets: Sequence[int] | None = None) -> None:
+        """Feed one batch of raw label events read in order from ``partition`` of the labels
+        topic (the partition of the same number as their predictions')."""
+        if self.closed:
+            raise RuntimeError("this DriftlineFaustMonitor is closed")
+        if not any(m.label_decoder is not None for m in self.monitors):
+            raise ValueError("no monitor joins labels: give one a `performance:` section and a "
+                             "`source: {predictions: ..., labels: ...}` in the driftline config")
+        self._ensure_pipeline().feed_labels(values, partition, topic, offsets)
+
     def feed_events(self, events: Sequence[Any]) -> None:
         """Feed a batch of Faust events (as ``stream.take_events`` yields them).
 
         The batch is split by source partition (``event.message.partition``; 0 for events
         without one, e.g. from an in-memory channel), keeping the order within each partition.
         """
+        self._feed_grouped(events, self.feed)
+
+    def feed_label_events(self, events: Sequence[Any]) -> None:
+        """As :meth:`feed_events`, for a batch of label events."""
+        self._feed_grouped(events, self.feed_labels)
+
+    def _feed_grouped(self, events: Sequence[Any], feed: Callable[..., None]) -> None:
         if self.closed:
             # A batch can still be in flight while the app stops; it is not judged.
             log.warning("driftline: %d events arrived after close(); ignored", len(events))
@@ -233,7 +258,7 @@ class DriftlineFaustMonitor:
             values.append(event_value_bytes(event.value))
             offsets.append(offset if isinstance(offset, int) else -1)
         for (topic, partition), (values, offsets) in groups.items():
-            self.feed(values, partition, topic, offsets if all(o >= 0 for o in offsets) else None)
+            feed(values, partition, topic, offsets if all(o >= 0 for o in offsets) else None)
         self.batches += 1
 
     async def consume(self, stream: Any, batch_size: int = 1000, within: float = 1.0) -> None:
@@ -243,12 +268,20 @@ class DriftlineFaustMonitor:
         ``batch_size`` events, or what arrived within ``within`` seconds. Events are acked by
         Faust once their batch has been fed.
         """
+        await self._consume(stream, batch_size, within, self.feed_events)
+
+    async def consume_labels(self, stream: Any, batch_size: int = 1000, within: float = 1.0) -> None:
+        """As :meth:`consume`, for the stream of the labels topic."""
+        await self._consume(stream, batch_size, within, self.feed_label_events)
+
+    async def _consume(self, stream: Any, batch_size: int, within: float,
+                       feed: Callable[[Sequence[Any]], None]) -> None:
         async for events in stream.take_events(batch_size, within=within):
             try:
                 if self._pipeline is None and self.partitions is None:
                     # the consumer has the topic's metadata once it is handed events
                     self._ensure_pipeline(_stream_partitions(stream))
-                self.feed_events(events)
+                feed(events)
             except Exception as exc:
                 self.errors.append(exc)
                 del self.errors[:-10]
@@ -294,7 +327,7 @@ def _stream_partitions(stream: Any) -> tuple[int, ...] | None:
 def attach(app: Any, topic: Any, config: Config | str | Path, sink: OutputSink, *,
            monitor: str | None = None, partitions: int | Iterable[int] | None = None,
            batch_size: int = 1000, within: float = 1.0, name: str | None = None,
-           close_on_stop: bool = True) -> DriftlineFaustMonitor:
+           close_on_stop: bool = True, labels_topic: str | None = None) -> DriftlineFaustMonitor:
     """Register a Faust agent on ``app`` that feeds a driftline monitor; return the monitor.
 
     ``topic``: a topic name (the agent then subscribes with ``value_serializer="raw"``) or a
@@ -303,7 +336,8 @@ def attach(app: Any, topic: Any, config: Config | str | Path, sink: OutputSink, 
     first batch (pass it to skip the look-up). ``name``: the agent's name (default
     ``driftline-<topic>``). With ``close_on_stop`` the monitor is closed (open windows judged,
     sink closed) when the agent stops with the app. If the agent crashes, Faust restarts it and
-    the monitor keeps its state.
+    the monitor keeps its state. ``labels_topic``: a second agent (``<name>-labels``) feeds the
+    label events of that topic to the monitors that join labels.
     """
     mon = DriftlineFaustMonitor(config, sink, monitor=monitor, partitions=partitions)
     if isinstance(topic, str):
@@ -324,4 +358,10 @@ def attach(app: Any, topic: Any, config: Config | str | Path, sink: OutputSink, 
             mon.close()
 
     mon.agent = app.agent(channel, name=name or f"driftline-{topic_name}")(driftline_monitor)
+    if labels_topic is not None:
+        async def driftline_labels(stream: Any) -> None:
+            await mon.consume_labels(stream, batch_size=batch_size, within=within)
+
+        labels = app.topic(labels_topic, value_serializer="raw")
+        mon.labels_agent = app.agent(labels, name=f"{name or f'driftline-{topic_name}'}-labels")(driftline_labels)
     return mon

@@ -6,6 +6,11 @@ Monitors that join labels get theirs through ``feed_labels`` (before the predict
 replay); each valid prediction takes its label from the join store as it is decoded. Monitors
 that read labels alike (same fields, task and size limit) share the decoding of each batch;
 each keeps its own join store, since each monitor's predictions take their labels out of it.
+
+With ``streaming_labels`` (the Faust adapter) labels and predictions may come in any order,
+per partition, and join as in ``driftline run`` (``streams.stream_join``: a prediction waits
+for its label while its windows are open); at :meth:`InProcessPipeline.close` the labels still
+waiting are unmatched, reported with the last window like replay's.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from .label_join import JoinCounts
 from .merge import MergedWindow
 from .monitor import MonitorRuntime
 from .sinks import OutputSink
+from .stream_join import StreamJoin
 from .windows import PartitionWindows
 
 
@@ -38,7 +44,8 @@ class PipelineStats:
 
 class InProcessPipeline:
     def __init__(self, monitors: list[MonitorRuntime], sink: OutputSink,
-                 partitions: Sequence[int] = (0,), skip_blank: bool = False) -> None:
+                 partitions: Sequence[int] = (0,), skip_blank: bool = False,
+                 streaming_labels: bool = False) -> None:
         self.skip_blank = skip_blank
         self.monitors = monitors
         self.sink = sink
@@ -47,6 +54,10 @@ class InProcessPipeline:
         self._windows: list[dict[int, PartitionWindows]] = [
             {p: m.new_partition() for p in parts} for m in monitors]
         self._mergers = [m.new_merger(parts) for m in monitors]
+        # streaming_labels: the label join of each partition, per monitor that joins labels
+        self._joins: list[dict[int, StreamJoin]] = [
+            {p: m.new_join() for p in parts} if streaming_labels and m.label_decoder is not None else {}
+            for m in monitors]
 
     def feed(self, values: Sequence[bytes], partition: int = 0, topic: str | None = None,
              offsets: Sequence[int] | None = None) -> None:
@@ -59,9 +70,12 @@ class InProcessPipeline:
                     offsets: Sequence[int] | None = None) -> None:
         """Add a batch of raw label events to the join store of every monitor that joins labels."""
         decoded: dict[LabelSpec, LabelBatch] = {}
-        for m in self.monitors:
+        for m, windows, joins in zip(self.monitors, self._windows, self._joins, strict=True):
             if m.label_decoder is None or m.labels is None:
                 continue
+            if joins and partition not in joins:
+                raise ValueError(f"labels from partition {partition}, but the monitor has partitions "
+                                 f"{sorted(joins)}: the labels topic must have the predictions topic's partitions")
             batch = decoded.get(m.label_decoder.spec)
             if batch is None:
                 batch = decoded[m.label_decoder.spec] = m.label_decoder.decode(
@@ -69,20 +83,35 @@ class InProcessPipeline:
                 if len(decoded) == 1:           # label events read: once, whoever decodes them
                     self.stats.label_events += len(batch) + len(batch.dead)
             self.sink.dead(m.cfg.name, batch.dead)
-            m.labels.add(batch)
-            self.stats.labels[m.cfg.name] = m.labels.counts
+            if joins:
+                joins[partition].add_labels(batch, windows[partition])
+                self.stats.labels[m.cfg.name] = _total(joins.values())
+            else:
+                m.labels.add(batch)
+                self.stats.labels[m.cfg.name] = m.labels.counts
 
     def _feed(self, values: Sequence[bytes], partition: int, topic: str | None,
               offsets: Sequence[int] | None) -> None:
         read: int | None = None            # events in the batch (blank lines are none)
         invalid: set[int] = set()          # rows some monitor could not use
-        for m, windows, merger in zip(self.monitors, self._windows, self._mergers, strict=True):
+        for m, windows, merger, joins in zip(self.monitors, self._windows, self._mergers, self._joins,
+                                             strict=True):
             batch = m.decoder.decode(values, topic, partition, offsets, self.skip_blank)
             read = len(batch) + len(batch.dead) if read is None else read
             if batch.dead:
                 invalid.update(range(len(batch.dead)) if batch.dead_rows is None else batch.dead_rows.tolist())
             self.sink.dead(m.cfg.name, batch.dead)
             w = windows[partition]
+            if joins:
+                join = joins[partition]
+                self.stats.late += join.add_predictions(batch, w)
+                partials = w.close_ready()
+                join.on_close(w.closed_through, w.watermark)
+                if partials:
+                    partials[0].joined = join.take_counts()
+                self.stats.labels[m.cfg.name] = _total(joins.values())
+                self._judge(m, merger.add(partition, partials, w.closed_through))
+                continue
             if m.labels is None:
                 self.stats.late += w.add(batch)
             else:
@@ -98,20 +127,39 @@ class InProcessPipeline:
         """End of input: every open window closes and is judged; labels still waiting for their
         prediction are unmatched, and the join's counts (unmatched, dropped) are reported with
         the last window."""
-        for m, windows, merger in zip(self.monitors, self._windows, self._mergers, strict=True):
+        for m, windows, merger, joins in zip(self.monitors, self._windows, self._mergers, self._joins,
+                                             strict=True):
             merged = []
             for p, w in sorted(windows.items()):
                 merged += merger.add(p, w.close_all(), w.closed_through)
+            if joins:
+                for join in joins.values():
+                    join.labels.take_unmatched()
+                self.stats.labels[m.cfg.name] = _total(joins.values())
+                left = [c for c in (j.take_counts() for j in joins.values()) if c is not None]
+                self._judge(m, merged + merger.flush(), _total(left) if left else None)
+                continue
             if m.labels is not None:
                 m.labels.take_unmatched()
             self._judge(m, merged + merger.flush(), None if m.labels is None else m.labels.counts)
 
     def _judge(self, m: MonitorRuntime, merged: list[MergedWindow], joined: JoinCounts | None = None) -> None:
         for i, window in enumerate(merged):
-            out = m.judge_window(window, joined if i == len(merged) - 1 else None)
+            counts = window.joined                      # streaming labels: with their window
+            if joined is not None and i == len(merged) - 1:
+                counts = joined if counts is None else counts.plus(joined)
+            out = m.judge_window(window, counts)
             self.sink.reports(out.reports)
             self.sink.alerts(out.alerts)
             self.sink.retrain(out.retrain)
             self.stats.windows += 1
             self.stats.judged[m.cfg.name] = self.stats.judged.get(m.cfg.name, 0) + 1
             self.stats.alerts += len(out.alerts)
+
+
+def _total(joins) -> JoinCounts:
+    """The counts of several joins (StreamJoin or JoinCounts) added up."""
+    total = JoinCounts()
+    for j in joins:
+        total = total.plus(j if isinstance(j, JoinCounts) else j.counts)
+    return total

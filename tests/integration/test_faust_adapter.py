@@ -46,27 +46,37 @@ TIMEOUT = 120.0         # every wait on the Faust app is bounded by this
 # --------------------------------------------------------------------------- scenario
 
 
-def _scenario(d: Path, topic: str = "predictions", bootstrap: str = "127.0.0.1:9092") -> SimpleNamespace:
+def _scenario(d: Path, topic: str = "predictions", bootstrap: str = "127.0.0.1:9092",
+              labels_topic: str | None = None) -> SimpleNamespace:
+    """``labels_topic``: the monitor joins the labels of that topic (``labels.jsonl``; the
+    model's accuracy falls from 0.90 to 0.75 with the drift)."""
     rng = np.random.default_rng(20261125)
     synth.write_lines(d / "training.jsonl", synth.training_rows(rng, 20_000))
-    (d / "driftline.yaml").write_text(synth.config_yaml("reference.json", window=WINDOW, topic=topic,
-                                                        bootstrap=bootstrap))
+    text = synth.config_yaml("reference.json", window=WINDOW, topic=topic, bootstrap=bootstrap)
+    if labels_topic is not None:
+        text = text.replace(f"source: {{predictions: {topic}}}", f"source: {{predictions: {topic}, labels: {labels_topic}}}")
+    (d / "driftline.yaml").write_text(text)
     cfg = load_config(d / "driftline.yaml")
     write_reference(build_profile(cfg.monitors[0], d / "training.jsonl"), d / "reference.json")
-    drift = synth.Drift(at=DRIFT_AT, mean_shift=0.5, category_share=0.25, score_shift=0.6)
+    drift = synth.Drift(at=DRIFT_AT, mean_shift=0.5, category_share=0.25, score_shift=0.6,
+                        label_error=synth.DEMO_LABEL_ERROR)
     events = synth.events(rng, N_EVENTS, rate=RATE, drift=drift)
     synth.write_lines(d / "events.jsonl", events)
-    return SimpleNamespace(dir=d, config=cfg, events=events, events_path=d / "events.jsonl")
+    labels = synth.label_events(events, drift)
+    synth.write_lines(d / "labels.jsonl", labels)
+    return SimpleNamespace(dir=d, config=cfg, events=events, events_path=d / "events.jsonl",
+                           labels=labels, labels_path=d / "labels.jsonl")
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
 
 
-def _replay_outputs(cfg: Config, events_path: Path, out: Path) -> dict[str, list[dict[str, Any]]]:
+def _replay_outputs(cfg: Config, events_path: Path, out: Path,
+                    labels: Path | None = None) -> dict[str, list[dict[str, Any]]]:
     sink = JsonlSink(out)
     try:
-        replay(cfg, events_path, sink)
+        replay(cfg, events_path, sink, labels=labels)
     finally:
         sink.close()
     return {name: _read_jsonl(out / f"{name}.jsonl") for name in ("reports", "alerts", "retrain", "dlq")}
@@ -205,6 +215,36 @@ def test_unknown_partition_or_second_topic_is_a_clear_error(scenario):
         no_count.feed([scenario.events[0]])
 
 
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory) -> SimpleNamespace:
+    return _scenario(tmp_path_factory.mktemp("faust-labels"), labels_topic="labels")
+
+
+def test_label_events_join_like_replay_labels(labelled, tmp_path):
+    """Labels fed per partition, each chunk's before its predictions: the reports of ``replay --labels``, performance included, and the accuracy drop fires."""
+    want = _replay_outputs(labelled.config, labelled.events_path, tmp_path / "replay", labelled.labels_path)
+    mon = DriftlineFaustMonitor(labelled.config, JsonlSink(tmp_path / "adapter"), partitions=N_PARTITIONS)
+    events = _partitioned(labelled.events, N_PARTITIONS)
+    labels = [_Event(v, e.message.partition, e.message.offset, topic="labels")
+              for v, e in zip(labelled.labels, events, strict=True)]
+    for i in range(0, len(events), 256):
+        mon.feed_label_events(labels[i:i + 256])
+        mon.feed_events(events[i:i + 256])
+    stats = mon.close()
+    assert stats.label_events == N_EVENTS and stats.labels["fraud"].pairs == N_EVENTS
+    got = {name: _read_jsonl(tmp_path / "adapter" / f"{name}.jsonl")
+           for name in ("reports", "alerts", "retrain", "dlq")}
+    _assert_matches_replay(got, want)
+    assert all(r["performance"]["count"] > 0 for r in got["reports"])
+    assert any(a["kind"] == "performance" and a["status"] == "firing" for a in got["alerts"])
+
+
+def test_labels_without_a_joining_monitor_are_refused(scenario):
+    mon = DriftlineFaustMonitor(scenario.config, CallbackSink(), partitions=1)
+    with pytest.raises(ValueError, match="no monitor joins labels"):
+        mon.feed_labels([b'{"event_id": "e1", "label": 1}'])
+
+
 def test_close_judges_the_last_window(scenario):
     reports: list[dict[str, Any]] = []
     mon = DriftlineFaustMonitor(scenario.config, CallbackSink(on_report=reports.append), partitions=1)
@@ -235,8 +275,12 @@ def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
     assert left == 0 and not errors, f"produce failed: {left} undelivered, errors {errors[:3]}"
 
 
-def _run_faust_app(bootstrap: str, topic: str, cfg: Config, out: Path, datadir: Path) -> SimpleNamespace:
-    """Start a Faust app in a thread with its own event loop; stop it once every event is fed."""
+def _run_faust_app(bootstrap: str, topic: str, cfg: Config, out: Path, datadir: Path,
+                   labels_topic: str | None = None, then: Any = None) -> SimpleNamespace:
+    """Start a Faust app in a thread with its own event loop; stop it once every event is fed.
+
+    ``labels_topic``: the monitor's labels agent reads it too; once it has fed ``N_EVENTS``
+    labels, ``then()`` runs (in a thread: it produces the predictions)."""
     import faust
 
     state = SimpleNamespace(monitor=None, error=None, phase="creating the app", timings={})
@@ -253,7 +297,8 @@ def _run_faust_app(bootstrap: str, topic: str, cfg: Config, out: Path, datadir: 
             datadir=str(datadir),
             autodiscover=False,
         )
-        state.monitor = attach(app, topic, cfg, JsonlSink(out), batch_size=1000, within=0.5)
+        state.monitor = attach(app, topic, cfg, JsonlSink(out), batch_size=1000, within=0.5,
+                               labels_topic=labels_topic)
         t0 = time.monotonic()
         state.phase = "starting the app"
         await asyncio.wait_for(app.start(), TIMEOUT)
@@ -261,6 +306,13 @@ def _run_faust_app(bootstrap: str, topic: str, cfg: Config, out: Path, datadir: 
         try:
             state.phase = "consuming"
             deadline = time.monotonic() + TIMEOUT
+            while labels_topic is not None and state.monitor.stats.label_events < N_EVENTS:
+                if time.monotonic() > deadline or state.monitor.errors:
+                    raise TimeoutError(f"the labels agent fed {state.monitor.stats.label_events} labels "
+                                       f"({state.monitor.errors[-1:]!r})")
+                await asyncio.sleep(0.05)
+            if then is not None:
+                await asyncio.get_running_loop().run_in_executor(None, then)
             while state.monitor.stats.events < N_EVENTS:
                 if app.crash_reason is not None:
                     raise RuntimeError(f"the Faust app crashed: {app.crash_reason!r}")
@@ -337,3 +389,22 @@ def test_faust_app_stream_feeds_monitor_like_replay(kafka, topic_factory, tmp_pa
     assert got["reports"], "the Faust monitor judged no window"
     _assert_matches_replay(got, want)
     _assert_drift_detected(got)
+
+
+@pytest.mark.kafka
+def test_faust_app_joins_a_labels_topic_like_replay(kafka, topic_factory, tmp_path):
+    topic = topic_factory("faust-src", partitions=N_PARTITIONS)
+    labels_topic = topic_factory("faust-labels", partitions=N_PARTITIONS)
+    sc = _scenario(tmp_path / "scenario", topic=topic, bootstrap=kafka.bootstrap, labels_topic=labels_topic)
+    want = _replay_outputs(sc.config, sc.events_path, tmp_path / "replay", sc.labels_path)
+    _produce(kafka.bootstrap, labels_topic, sc.labels)
+    state = _run_faust_app(kafka.bootstrap, topic, sc.config, tmp_path / "faust", tmp_path / "faust-data",
+                           labels_topic=labels_topic, then=lambda: _produce(kafka.bootstrap, topic, sc.events))
+    mon = state.monitor
+    assert not mon.errors, mon.errors
+    assert mon.stats.labels["fraud"].pairs == N_EVENTS
+    got = {name: _read_jsonl(tmp_path / "faust" / f"{name}.jsonl")
+           for name in ("reports", "alerts", "retrain", "dlq")}
+    _assert_matches_replay(got, want)
+    assert any(a["kind"] == "performance" and a["status"] == "firing" for a in got["alerts"])
+
