@@ -58,7 +58,10 @@ def producer_config(settings: dict[str, Any], *, transactional_id: str | None = 
     conf.setdefault("enable.idempotence", True)
     conf.setdefault("linger.ms", 5)
     conf.setdefault("message.max.bytes", MAX_MESSAGE_BYTES)
-    conf.setdefault("compression.type", "lz4")     # sketches and reports are JSON: ~5x smaller
+    # sketches and reports are JSON: ~5x smaller. compression.codec is librdkafka's alias of
+    # compression.type: with both set, the one set last (our default) would win
+    if "compression.type" not in conf and "compression.codec" not in conf:
+        conf["compression.type"] = "lz4"
     if transactional_id is not None:
         conf["transactional.id"] = transactional_id
     return conf

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -74,8 +75,12 @@ class JsonlSink:
         self._write("dlq", (dead_letter_json(monitor, d) for d in letters))
 
     def close(self) -> None:
-        for fh in self._files.values():
-            fh.close()
+        try:
+            for fh in self._files.values():
+                fh.close()          # flushes: a full disk (or file size limit) fails here
+        except OSError:
+            self.abort()            # closes the rest and drops the temporary files
+            raise
         if self._atomic:
             try:
                 for name in self._files:
@@ -87,7 +92,8 @@ class JsonlSink:
     def abort(self) -> None:
         """Close and, when atomic, drop what this run wrote (the previous outputs stay)."""
         for fh in self._files.values():
-            fh.close()
+            with contextlib.suppress(OSError):   # its flush failing too: the data is dropped anyway
+                fh.close()
         if self._atomic:
             for name in self._files:
                 self._path(name, True).unlink(missing_ok=True)

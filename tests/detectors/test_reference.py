@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import math
 import re
+from collections.abc import Iterable
+from fractions import Fraction
 
 import numpy as np
 import orjson
@@ -369,13 +371,66 @@ def test_from_dict_rejects_invalid_profiles_with_valueerror(name: str) -> None:
         assert str(err.value).startswith("features.country."), err.value
 
 
-def test_values_near_the_float_limit_give_finite_moments() -> None:
-    values = np.array([1e308, -1e308, 1.5e308, 0.0, 5.0])
+def exact_mean(values: Iterable[float]) -> Fraction:
+    xs = [Fraction(float(v)) for v in values]
+    return sum(xs, Fraction(0)) / len(xs)
+
+
+def exact_moments(values: np.ndarray) -> tuple[float, float]:
+    """Mean and sample std (ddof=1) of ``values`` in exact rational arithmetic, each rounded once.
+
+    Independent of numpy and of any scaling: every float is an exact Fraction. The variance
+    may be far beyond a float (~1e616), so its root is taken as sqrt(var / 4**k) * 2**k, where
+    the division and ldexp are exact and float() and sqrt round once each.
+    """
+    xs = [Fraction(float(v)) for v in values]
+    mean = exact_mean(xs)
+    var = sum(((x - mean) ** 2 for x in xs), Fraction(0)) / (len(xs) - 1)
+    k = max(0, (var.numerator.bit_length() - var.denominator.bit_length()) // 2)
+    return float(mean), math.ldexp(math.sqrt(var / 4**k), k)
+
+
+def test_the_exact_moments_oracle() -> None:
+    # [1, 2, 4]: mean 7/3, squared deviations (16 + 1 + 25) / 9 over n - 1 = 2 give 7/3
+    assert exact_moments(np.array([1.0, 2.0, 4.0])) == (7 / 3, math.sqrt(7 / 3))
+    # beyond a float: the 2**1000 scale is exact, so the moments scale with it
+    assert exact_moments(np.array([1.0, 2.0, 4.0]) * 2.0**1000) == (
+        math.ldexp(7 / 3, 1000), math.ldexp(math.sqrt(7 / 3), 1000))
+
+
+# numpy's pairwise sums over n values err by ~log2(n) * eps relative (~2e-15 for n = 1000); 1e-13
+# leaves room for that and still catches a wrong formula (ddof, a lost factor) or an overflow.
+MOMENTS_REL = 1e-13
+
+
+@pytest.mark.parametrize("values", [
+    np.array([1e308, -1e308, 1.5e308, 0.0, 5.0]),               # max |x| is no power of two
+    np.array([1.7e308, 1.6e308, 1.75e308, 1.65e308]),          # the plain sum overflows
+    np.array([-1.7976931348623157e308, 1e-300, 3.0]),           # the largest float itself
+    np.random.default_rng(7).uniform(-1.0, 1.0, 1000) * 1.79e308,   # outer bins' sums overflow
+], ids=["mixed", "all-high", "float-max", "uniform"])
+def test_values_near_the_float_limit_give_finite_moments(values: np.ndarray) -> None:
     ref = NumericReference.build(values)
-    assert ref.mean == pytest.approx(float(np.mean(values / 1e308)) * 1e308, rel=1e-12)
-    assert ref.std == pytest.approx(float(np.std(values / 1e308, ddof=1)) * 1e308, rel=1e-12)
+    mean, std = exact_moments(values)
+    assert math.isfinite(ref.mean) and math.isfinite(ref.std)
+    assert ref.mean == pytest.approx(mean, rel=MOMENTS_REL)
+    assert ref.std == pytest.approx(std, rel=MOMENTS_REL)
+    lower, upper = values[values <= ref.fine_edges[0]], values[values > ref.fine_edges[-1]]
+    assert ref.tail_means == pytest.approx((exact_mean(lower), exact_mean(upper)), rel=MOMENTS_REL)
     back = from_dict(orjson.loads(orjson.dumps(to_dict(ReferenceProfile({"x": ref}, {})))))
-    assert back.numeric["x"].std == ref.std
+    assert (back.numeric["x"].mean, back.numeric["x"].std) == (ref.mean, ref.std)
+
+
+@pytest.mark.parametrize("values", [
+    1.7e9 + np.random.default_rng(8).normal(0.0, 1.0, 1000),           # epoch seconds
+    1e300 + np.random.default_rng(9).normal(0.0, 1e292, 1000),
+], ids=["epoch-seconds", "1e300-offset"])
+def test_moments_of_values_far_from_zero_keep_their_precision(values: np.ndarray) -> None:
+    # the std is 1e-9 (1e-8) of the mean: a scale that rounds each value errs ~1e-10 here
+    ref = NumericReference.build(values)
+    mean, std = exact_moments(values)
+    assert ref.mean == pytest.approx(mean, rel=MOMENTS_REL)
+    assert ref.std == pytest.approx(std, rel=MOMENTS_REL)
 
 
 def _binary_baseline() -> dict:

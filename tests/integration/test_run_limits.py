@@ -1,9 +1,11 @@
 """The runtime's own limits on the real broker: messages above librdkafka's 1 MB default
-(a dead letter of an oversized event, checkpoints of many open windows), a partition that only
-ever gets invalid events, and a restart under another reference."""
+(a dead letter of an oversized event, checkpoints of many open windows), a dead letter above
+its DLQ topic's own limit (cut to fit), a partition that only ever gets invalid events, and a
+restart under another reference."""
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 import time
@@ -68,6 +70,40 @@ def test_an_oversized_event_and_checkpoints_above_1_mb_go_through(kafka, topic_f
     finally:
         stop(proc)
     assert {r["report_id"]: r["count"] for r in got} == {k: r["count"] for k, r in want.items()}
+
+
+def test_a_dead_letter_above_the_dlq_topics_limit_is_cut_to_fit(kafka, topic_factory, tmp_path):
+    # the DLQ topic is the operator's, made before the worker starts with a limit of 100 kB;
+    # an invalid event (no timestamp) of 300 kB of base64 noise, which lz4 cannot shrink below
+    # that, must reach it cut to fit, its original size in a header, and the worker go on
+    limit = 100_000
+    topic = topic_factory("trunc", partitions=1)
+    group = f"trunc-{topic[-6:]}"
+    kafka.create_topic(f"{group}.dlq", 1, {"max.message.bytes": str(limit)})
+    cfg = write_setup(tmp_path, kafka.bootstrap, topic, group)
+    good = synth.events(np.random.default_rng(6), 3000, rate=500.0)
+    noise = base64.b64encode(np.random.default_rng(7).bytes(225_000))
+    big = b'{"event_id": "huge", "pad": "' + noise + b'"}'
+    assert len(big) > 3 * limit
+    synth.write_lines(tmp_path / "good.jsonl", good)
+    want = {r["report_id"]: r for r in replay_reports(cfg, tmp_path / "good.jsonl", tmp_path / "replay")}
+    produce(kafka.bootstrap, topic, [*good[:1000], big, *good[1000:]])
+    log = tmp_path / "worker.log"
+    proc = start_worker(cfg, log=log)
+    try:
+        wait_ready(log, proc)
+        # the events after the dead letter are judged too: every window of replay is reported
+        got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, timeout=90)
+        assert proc.poll() is None, log.read_text()[-2000:]
+    finally:
+        stop(proc)         # exit 0, not a delivery failure
+    assert {r["report_id"]: r["count"] for r in got} == {k: r["count"] for k, r in want.items()}
+    dlq = read_topic(kafka.bootstrap, f"{group}.dlq")
+    assert len(dlq) == 1
+    value, headers = dlq[0].value(), dict(dlq[0].headers())
+    assert 1024 <= len(value) < limit and big.startswith(value)     # its first bytes, cut to fit
+    assert headers["driftline.value.truncated"] == str(len(big)).encode()
+    assert headers["driftline.error.reason"] == b"missing_field"
 
 
 def test_a_partition_fed_only_invalid_events_holds_no_window_back(kafka, topic_factory, tmp_path):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import subprocess
 import sys
+import time
 
+import confluent_kafka
+import pytest
 from driftline.streams.kafka_config import (
     consumer_config,
     producer_config,
@@ -52,3 +56,49 @@ def test_transactional_ids_differ_by_worker_and_keep_across_restarts():
     assert ids[0] == f"driftline.g.{host}.0"
     # an operator's stable name replaces group and host (e.g. a StatefulSet pod's)
     assert transactional_id({**SETTINGS, "transactional.id": "pod-7"}, 2) == "pod-7.2"
+
+
+@pytest.mark.parametrize(("key", "user_codec"), [
+    (None, None), ("compression.type", "zstd"), ("compression.codec", "gzip"),
+])
+def test_compression_defaults_to_lz4_unless_the_user_names_a_codec(key, user_codec):
+    conf = producer_config(SETTINGS if key is None else {**SETTINGS, key: user_codec})
+    codecs = {k: v for k, v in conf.items() if k in ("compression.type", "compression.codec")}
+    assert codecs == ({"compression.type": "lz4"} if key is None else {key: user_codec})
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def effective_codec(conf: dict) -> str:
+    """The codec a real librdkafka producer ends up with: it has no getter, but its ``conf``
+    debug log dumps the configuration it was created with (no broker needed)."""
+    handler, log = _Lines(), logging.getLogger("driftline.test.rdkafka_conf")
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        producer = confluent_kafka.Producer({**conf, "debug": "conf"}, logger=log)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            producer.poll(0.1)       # delivers the queued log lines to the logger
+            found = [m.group(1) for line in handler.lines
+                     if (m := re.search(r"compression\.codec = (\S+)", line))]
+            if found:
+                return found[-1]
+        raise AssertionError(f"no compression.codec in librdkafka's conf dump: {handler.lines[:20]}")
+    finally:
+        log.removeHandler(handler)
+
+
+def test_librdkafka_uses_the_codec_the_user_named():
+    user = {"bootstrap.servers": "127.0.0.1:1", "compression.codec": "gzip"}
+    assert effective_codec(producer_config(user)) == "gzip"
+    # both keys at once: the last one set wins, which is why the default must stay out
+    assert effective_codec({**user, "compression.type": "lz4"}) == "lz4"
+    assert effective_codec(producer_config({"bootstrap.servers": "127.0.0.1:1"})) == "lz4"
