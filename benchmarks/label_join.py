@@ -10,7 +10,7 @@ time, 10 s tumbling windows, 2 s grace) and their labels (synth.label_events: 60
 - predictions first: predictions (they wait while their windows are open), then the labels
   (most come after their windows closed: they wait, then expire as unmatched);
 - the snapshot of a join holding the cap's worth of waiting predictions
-  (``limits.max_pending_predictions``, 200,000): ``to_state`` + orjson, its size, and back.
+  (``limits.max_join_waiting``, 100,000): ``to_state`` + orjson, its size, and back.
 
 Throughput counts the predictions (the labels are extra work on top). R repetitions, rotated;
 medians.
@@ -89,12 +89,12 @@ def _joined(m, preds, labs, labels_first: bool) -> tuple[float, int]:
 
 
 def snapshot(m, preds) -> tuple[float, float, int]:
-    """A join holding 200,000 waiting predictions: seconds to snapshot, to restore, bytes."""
+    """A join holding 100,000 waiting predictions: seconds to snapshot, to restore, bytes."""
     spec = m.window_spec
     wide = type(spec)(spec.size_ms, spec.slide_ms, 10**9)     # nothing closes: all wait
 
     w, j = PartitionWindows(wide, m.layout), m.new_join()
-    for b in preds[: 200_000 // BATCH]:
+    for b in preds[: 100_000 // BATCH]:
         j.add_predictions(b, w)
     t0 = time.perf_counter()
     raw = orjson.dumps(j.to_state())
@@ -145,7 +145,7 @@ def main() -> int:
         "as unmatched (the last windows' pairs count); a monitor meant for such labels needs a "
         "grace of that long.",
         "",
-        f"Snapshot of a join with 200,000 waiting predictions (the default cap): "
+        f"Snapshot of a join with 100,000 waiting predictions (the default cap): "
         f"{median([s[2] for s in snaps]) / 1e6:.1f} MB of JSON before compression, "
         f"{median([s[0] for s in snaps]) * 1000:.0f} ms to write (to_state + orjson), "
         f"{median([s[1] for s in snaps]) * 1000:.0f} ms to restore. A checkpoint writes it when the "

@@ -25,8 +25,9 @@ Joining is vectorized per batch: ``dict.update`` and ``map(dict.pop, ...)`` run 
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from dataclasses import dataclass
-from itertools import islice, repeat
+from itertools import repeat
 from operator import is_not
 
 import numpy as np
@@ -75,8 +76,10 @@ class LabelStore:
         self.evict = evict
         self._dtype = dtype
         self._missing = None if dtype is object else np.nan
-        self._labels: dict[str, float | str] = {}
+        # evicting (oldest first) needs O(1) removal from the front: an OrderedDict
+        self._labels: dict[str, float | str] = OrderedDict() if evict else {}
         self._source = source
+        self.evicted: list[str] = []   # ids evicted by the last add (evict mode)
         self.counts = JoinCounts()
 
     @property
@@ -85,6 +88,7 @@ class LabelStore:
         return len(self._labels)
 
     def add(self, batch: LabelBatch) -> None:
+        self.evicted = []
         self.counts.read += len(batch)
         self.counts.invalid += len(batch.dead)
         before = len(self._labels)
@@ -92,8 +96,7 @@ class LabelStore:
         self.counts.duplicate += before + len(batch) - len(self._labels)
         if len(self._labels) > self.cap and self.evict:
             excess = len(self._labels) - self.cap
-            for event_id in list(islice(self._labels, excess)):
-                del self._labels[event_id]
+            self.evicted = [self._labels.popitem(last=False)[0] for _ in range(excess)]
             self.counts.unmatched += excess
         elif len(self._labels) > self.cap:
             raise LabelCapError(
@@ -150,5 +153,5 @@ class LabelStore:
 
     def restore(self, event_ids: list[str], labels: list, counts: JoinCounts) -> None:
         """Put back what :meth:`items` and :attr:`counts` held."""
-        self._labels = dict(zip(event_ids, labels, strict=True))
+        self._labels = (OrderedDict if self.evict else dict)(zip(event_ids, labels, strict=True))
         self.counts = counts

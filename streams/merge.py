@@ -65,6 +65,8 @@ class WindowMerger:
     # start of each recently released window -> the partitions whose partials it merged
     merged_from: dict[int, frozenset[int]] = field(default_factory=dict)
     late_events: int = 0    # events of late partials (once per window they were in), never merged
+    # label counts (unmatched, dropped) of late partials: reported with the next window judged
+    carried: JoinCounts | None = None
 
     def set_idle(self, partition: int, open_starts: set[int] | None) -> list[MergedWindow]:
         """A silent partition holds back only the windows it still has open (it closes those
@@ -88,6 +90,8 @@ class WindowMerger:
                     self.duplicates += 1
                 else:   # its window was judged without it: late, counted (its p.late already was)
                     self.late_events += sum(s.events for s in p.sketches.values())
+                    if p.joined is not None:   # what became of labels is not lost with it
+                        self.carried = p.joined if self.carried is None else self.carried.plus(p.joined)
                     if merged is not None:   # a repeat of this partial is a duplicate
                         self.merged_from[p.window_start] = merged | {partition}
                 continue
@@ -139,7 +143,7 @@ class WindowMerger:
     def _merge(self, start: int, parts: dict[int, Partial]) -> MergedWindow:
         sketches: dict[str | None, WindowSketch] = {}
         late = invalid = 0
-        joined: JoinCounts | None = None
+        joined, self.carried = self.carried, None
         self.merged_from[start] = frozenset(parts)
         while len(self.merged_from) > _MAX_MERGED:
             del self.merged_from[min(self.merged_from)]

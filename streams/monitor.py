@@ -128,8 +128,8 @@ class MonitorRuntime:
         """The label join of one partition (``run``), fresh or from a snapshot's ``state``."""
         if self.label_decoder is None:
             raise ValueError(f"monitor {self.cfg.name!r} joins no labels")
-        args = (self.window_spec, self.label_decoder.label_dtype, self.limits.max_pending_labels,
-                self.limits.max_pending_predictions)
+        args = (self.window_spec, self.label_decoder.label_dtype, self.limits.max_join_waiting,
+                self.limits.max_join_waiting)
         return StreamJoin(*args) if state is None else StreamJoin.from_state(state, *args)
 
     def new_merger(self, partitions: frozenset[int]) -> WindowMerger:

@@ -93,6 +93,7 @@ def merger_to_dict(m: WindowMerger) -> dict[str, Any]:
         "released_through": m.released_through,
         "duplicates": m.duplicates,
         "late_events": m.late_events,
+        **({} if m.carried is None else {"carried": dataclasses.asdict(m.carried)}),
     }
 
 
@@ -111,6 +112,7 @@ def merger_from_dict(d: dict[str, Any], size_ms: int, partitions: frozenset[int]
     m.released_through = d["released_through"]
     m.duplicates = int(d["duplicates"])
     m.late_events = int(d.get("late_events", 0))
+    m.carried = None if d.get("carried") is None else JoinCounts(**d["carried"])
     return m
 
 

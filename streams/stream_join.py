@@ -20,8 +20,7 @@ grace, judges performance on late labels without delaying the drift alerts of an
 What became of labels that made no pair (unmatched; dropped as late, null_prediction or
 duplicate) is reported with the next window the partition closes (:meth:`take_counts`).
 
-Both stores are bounded (``limits.max_pending_labels``, ``limits.max_pending_predictions``,
-per partition and monitor): beyond a cap the oldest entries leave, a label as unmatched, a
+Both stores are bounded (``limits.max_join_waiting`` each, per partition and monitor): beyond a cap the oldest entries leave, a label as unmatched, a
 prediction by losing its chance of a label (counted in ``evicted_predictions``); nothing
 grows without bound and nothing leaves uncounted.
 
@@ -42,7 +41,8 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-from itertools import compress, islice, repeat
+from collections import OrderedDict
+from itertools import compress, repeat
 from operator import is_not
 
 import numpy as np
@@ -52,6 +52,8 @@ from .label_join import JoinCounts, LabelStore, as_text
 from .records import DecodedBatch
 from .windows import PartitionWindows, WindowSpec, event_ms
 
+# Stale index entries tolerated beyond twice the live ones before an index is rebuilt.
+_SLACK = 1024
 # The counts reported with windows (the others, read and pairs, are visible in the windows).
 _REPORTED = ("unmatched", "late", "null_prediction", "duplicate")
 
@@ -62,12 +64,17 @@ class StreamJoin:
         self.labels = LabelStore(max_labels, dtype, evict=True)
         self.max_predictions = max_predictions
         self._object = dtype is object
-        # event id (text) -> (prediction, model version, event time in ms), in arrival order
-        self.predictions: dict[str, tuple] = {}
-        # end of the last window of a waiting prediction (ms) -> event ids: they leave when it closes
+        # event id (text) -> (prediction, model version, event time in ms), oldest first (the cap
+        # evicts from the front: an OrderedDict)
+        self.predictions: OrderedDict[str, tuple] = OrderedDict()
+        # end of the last window of a waiting prediction (ms) -> event ids: they leave when it
+        # closes. Ids that left earlier (paired, evicted) stay until then, so the index is
+        # rebuilt when it holds twice as many ids as wait (_indexed counts them).
         self._by_end: dict[int, list[str]] = {}
-        # event id (text) -> watermark (ms) beyond which its waiting label leaves as unmatched,
-        # and the same as a heap, so a close looks only at the labels due (not at all that wait)
+        self._indexed = 0
+        # event id (text) -> watermark (ms) beyond which its waiting label leaves as unmatched
+        # (only labels that wait and have a timestamp), and the same as a heap, so a close
+        # looks only at the labels due; stale heap entries are skipped, and pruned likewise
         self.expiry: dict[str, int] = {}
         self._due: list[tuple[int, str]] = []
         self.evicted_predictions = 0
@@ -95,9 +102,15 @@ class StreamJoin:
         self.labels.settle(batch.columns, unplaced)
         labels, prediction = batch.columns.labels, batch.columns.prediction
         if self._object:
-            waits = (labels == None) & (prediction != None)  # noqa: E711 - elementwise comparison
+            labelled = labels != None  # noqa: E711 - elementwise comparison
+            waits = ~labelled & (prediction != None)  # noqa: E711
         else:
-            waits = np.isnan(labels) & ~np.isnan(prediction)
+            labelled = ~np.isnan(labels)
+            waits = ~labelled & ~np.isnan(prediction)
+        if self.expiry and labelled.any():   # labels that left the store leave the expiry index
+            taken = as_text([batch.event_ids[i] for i in np.flatnonzero(labelled).tolist()])
+            for _ in map(self.expiry.pop, taken, repeat(None)):
+                pass
         waits &= ~unplaced
         rows = np.flatnonzero(waits)
         if rows.size:
@@ -110,8 +123,12 @@ class StreamJoin:
         t_ms = event_ms(batch.timestamps if every else batch.timestamps[rows])
         entries = list(zip(batch.columns.prediction[rows].tolist(), batch.versions[rows].tolist(),
                            t_ms.tolist(), strict=True))
-        # a repeated event id keeps its first prediction (as in replay: a label joins the first)
-        fresh = dict(zip(reversed(ids), reversed(entries), strict=True))
+        fresh = dict(zip(ids, entries, strict=True))
+        if len(fresh) < len(ids):
+            # a repeated event id keeps its first prediction (as in replay: a label joins the
+            # first), in arrival order
+            first = dict(zip(reversed(ids), range(len(ids) - 1, -1, -1), strict=True))
+            fresh = {ids[i]: entries[i] for i in sorted(first.values())}
         for taken in fresh.keys() & self.predictions.keys():
             del fresh[taken]
         if not fresh:
@@ -120,15 +137,30 @@ class StreamJoin:
         if len(fresh) < len(ids):
             ids = list(fresh)
             t_ms = np.fromiter((e[2] for e in fresh.values()), dtype=np.int64, count=len(fresh))
-        slide = self.spec.slide_ms
-        ends, which = np.unique((t_ms // slide) * slide + self.spec.size_ms, return_inverse=True)
-        for k, end in enumerate(ends.tolist()):
-            self._by_end.setdefault(end, []).extend(ids if len(ends) == 1 else compress(ids, (which == k).tolist()))
+        self._index(ids, t_ms)
         excess = len(self.predictions) - self.max_predictions
         if excess > 0:
-            for event_id in list(islice(self.predictions, excess)):
-                del self.predictions[event_id]
+            for _ in range(excess):
+                self.predictions.popitem(last=False)
             self.evicted_predictions += excess
+        if self._indexed > 2 * len(self.predictions) + _SLACK:
+            self._reindex()
+
+    def _index(self, ids: list[str], t_ms: np.ndarray) -> None:
+        ends, which = np.unique(self._last_end(t_ms), return_inverse=True)
+        for k, end in enumerate(ends.tolist()):
+            self._by_end.setdefault(end, []).extend(ids if len(ends) == 1 else compress(ids, (which == k).tolist()))
+        self._indexed += len(ids)
+
+    def _reindex(self) -> None:
+        self._by_end, self._indexed = {}, 0
+        if self.predictions:
+            t = np.fromiter((e[2] for e in self.predictions.values()), dtype=np.int64, count=len(self.predictions))
+            self._index(list(self.predictions), t)
+
+    def _last_end(self, t_ms):
+        """End (ms) of the last window that contains each time."""
+        return (t_ms // self.spec.slide_ms) * self.spec.slide_ms + self.spec.size_ms
 
     # -- labels -------------------------------------------------------------------------------
 
@@ -159,12 +191,20 @@ class StreamJoin:
             self.labels.add(waiting)
             t = batch.timestamps[miss]
             timed = ~np.isnan(t)
+            if self.expiry and not timed.all():   # a label without a time replaced one with
+                for _ in map(self.expiry.pop, compress(waiting.event_ids, (~timed).tolist()), repeat(None)):
+                    pass
             if timed.any():
                 until = (event_ms(t[timed]) + self.spec.size_ms).tolist()
-                timed_ids = np.asarray(waiting.event_ids, dtype=object)[timed].tolist()
+                timed_ids = list(compress(waiting.event_ids, timed.tolist()))
                 self.expiry.update(zip(timed_ids, until, strict=True))
                 for item in zip(until, timed_ids, strict=True):
                     heapq.heappush(self._due, item)
+            for _ in map(self.expiry.pop, self.labels.evicted, repeat(None)):
+                pass
+            if len(self._due) > 2 * len(self.expiry) + _SLACK:
+                self._due = [(until, event_id) for event_id, until in self.expiry.items()]
+                heapq.heapify(self._due)
         return pairs
 
     def _pair(self, found: list[tuple], labels: np.ndarray, windows: PartitionWindows) -> int:
@@ -192,9 +232,15 @@ class StreamJoin:
         """After the partition closed windows: predictions whose windows have all closed stop
         waiting, and labels whose prediction could only be late leave as unmatched."""
         if closed_through is not None and self._by_end:
+            predictions = self.predictions
             for end in [e for e in self._by_end if e <= closed_through]:
-                for _ in map(self.predictions.pop, self._by_end.pop(end), repeat(None)):
-                    pass
+                ids = self._by_end.pop(end)
+                self._indexed -= len(ids)
+                for event_id in ids:
+                    entry = predictions.get(event_id)
+                    # only if it is still this prediction (not a later one of a repeated id)
+                    if entry is not None and self._last_end(entry[2]) == end:
+                        del predictions[event_id]
         gone = []
         while self._due and watermark is not None and self._due[0][0] <= watermark:
             until, event_id = heapq.heappop(self._due)
@@ -222,8 +268,9 @@ class StreamJoin:
         return {
             "predictions": {"ids": list(self.predictions), "values": [e[0] for e in entries],
                             "versions": [e[1] for e in entries], "t": [e[2] for e in entries]},
-            "labels": {"ids": label_ids, "values": label_values},
-            "expiry": [list(self.expiry), list(self.expiry.values())],
+            # each waiting label's expiry (null: none), aligned with its id
+            "labels": {"ids": label_ids, "values": label_values,
+                       "until": list(map(self.expiry.get, label_ids))},
             "evicted_predictions": self.evicted_predictions,
             "counts": dataclasses.asdict(self.counts),
             "reported": {k: getattr(self.reported, k) for k in _REPORTED},
@@ -234,14 +281,13 @@ class StreamJoin:
                    max_predictions: int) -> StreamJoin:
         join = cls(spec, dtype, max_labels, max_predictions)
         p = state["predictions"]
-        join.predictions = dict(zip(p["ids"], zip(p["values"], p["versions"], p["t"], strict=True), strict=True))
-        for event_id, t in zip(p["ids"], p["t"], strict=True):
-            end = (t // spec.slide_ms) * spec.slide_ms + spec.size_ms
-            join._by_end.setdefault(end, []).append(event_id)
-        join.labels.restore(state["labels"]["ids"], state["labels"]["values"], JoinCounts(**state["counts"]))
-        ids, until = state["expiry"]
-        join.expiry = dict(zip(ids, until, strict=True))
-        join._due = list(zip(until, ids, strict=True))
+        join.predictions = OrderedDict(zip(p["ids"], zip(p["values"], p["versions"], p["t"], strict=True),
+                                           strict=True))
+        join._reindex()
+        labels = state["labels"]
+        join.labels.restore(labels["ids"], labels["values"], JoinCounts(**state["counts"]))
+        join.expiry = {i: u for i, u in zip(labels["ids"], labels["until"], strict=True) if u is not None}
+        join._due = [(until, event_id) for event_id, until in join.expiry.items()]
         heapq.heapify(join._due)
         join.evicted_predictions = int(state["evicted_predictions"])
         join.reported = JoinCounts(**state["reported"])

@@ -26,6 +26,7 @@ class Tier1Partition:
     # labels topic's partition of the same number, which this state reflects (by labels topic)
     joins: dict[str, StreamJoin] = field(default_factory=dict)
     label_offsets: dict[str, int] = field(default_factory=dict)
+    outbox: list[dict] = field(default_factory=list)   # progress messages saved before they are sent
 
 
 @dataclass

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import re
 import signal
 import time
@@ -80,6 +81,9 @@ EAGER_CHECKPOINT = 0.2
 TRANSACTION_TIMEOUT = 30.0
 # Commit errors that mean this worker is no longer the group member it was; checkpoint
 # snapshots hold the offsets, so losing such a commit loses nothing.
+# Test hook (tests/integration/test_run_labels.py): the worker dies right after it sent the
+# partials of an outbox (before any later checkpoint), as a crash there would.
+EXIT_AFTER_OUTBOX_ENV = "DRIFTLINE_TEST_EXIT_AFTER_OUTBOX"
 # What the label join counts (label_join.JoinCounts), exported as driftline_labels_total{outcome}.
 _LABEL_OUTCOMES = ("pairs", "unmatched", "late", "null_prediction", "duplicate", "invalid")
 _MEMBERSHIP_LOST = frozenset({KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION,
@@ -376,6 +380,7 @@ class Worker:
             st = self.tier1[(topic, partition)] = self._new_tier1(topic, partition)
         stats = self.stats
         advanced = False
+        outbox = self._outbox(st)
         for m in self.by_topic[topic]:
             name = m.cfg.name
             batch = m.decoder.decode(values, topic, partition, offsets)
@@ -402,7 +407,8 @@ class Worker:
                 st.base_max_ms[name] = newest
                 advanced = True
             # an idle partition stays idle until event time moves: its claim is kept
-            self._send_progress(m, st, self._close(st, name), sorted(w.open) if st.idle and not moved else None)
+            self._send_progress(m, st, self._close(st, name), sorted(w.open) if st.idle and not moved else None,
+                                outbox=outbox if name in st.joins else None)
         st.next_offset = offsets[-1] + 1
         if advanced:
             # only events that move event time keep a partition from being idle: one fed only
@@ -411,6 +417,45 @@ class Worker:
             st.last_event_wall = time.monotonic()
             st.idle = False
         st.dirty = True
+        self._send_outbox(st, outbox)
+
+    def _outbox(self, st: Tier1Partition) -> list[dict] | None:
+        """Where the progress messages of monitors that join labels wait until a snapshot holds
+        the state that made them (None: send at once). Their windows close as labels and
+        predictions interleave, which differs when a restarted worker reads the two topics
+        again: the windows tier 2 got must not close another way after a crash, so the state
+        after the close is saved first (at-least-once; exactly-once aborts the partials instead)."""
+        return [] if st.joins and not self.exactly_once and not self.broken else None
+
+    def _send_outbox(self, st: Tier1Partition, outbox: list[dict] | None) -> None:
+        if not outbox:
+            return
+        if st.next_offset is None:   # nothing read yet, so nothing to save: no crash can redo it
+            for message in outbox:
+                self.sink.produce(self.partials_topic, message["monitor"], state_codec.dumps(message))
+            return
+        st.outbox = outbox
+        self.sink.produce(self.changelog_topic, changelog.tier1_key(st.topic, st.partition),
+                          state_codec.dumps(self._tier1_snapshot(st)))
+        self.sink.flush()   # the snapshot is stored before any of its partials leaves
+        for message in outbox:
+            self.sink.produce(self.partials_topic, message["monitor"], state_codec.dumps(message))
+        st.outbox = []
+        st.dirty = True     # the next checkpoint's snapshot, without the outbox
+        if os.environ.get(EXIT_AFTER_OUTBOX_ENV) == "1":   # test hook: a crash right here
+            self.sink.flush()
+            os._exit(9)
+
+    def _tier1_snapshot(self, st: Tier1Partition) -> dict[str, Any]:
+        snap: dict[str, Any] = {"offset": st.next_offset, "monitors": {
+            n: {**state_codec.windows_to_dict(w), "fingerprint": self.monitors[n].state_fingerprint,
+                **({"join": st.joins[n].to_state()} if n in st.joins else {})}
+            for n, w in st.windows.items()}}
+        if st.label_offsets:
+            snap["label_offsets"] = st.label_offsets
+        if st.outbox:
+            snap["outbox"] = st.outbox
+        return snap
 
     def _close(self, st: Tier1Partition, name: str, watermark: int | None = None) -> list:
         """Close the windows of monitor ``name`` the watermark has passed; its label join lets go
@@ -439,9 +484,10 @@ class Worker:
                 self.stats.labels[(name, "evicted_predictions")] += join.evicted_predictions - before[1]
 
     def _send_progress(self, m: MonitorRuntime, st: Tier1Partition, partials: list, idle_open: list[int] | None,
-                       now: float | None = None) -> None:
+                       now: float | None = None, outbox: list[dict] | None = None) -> None:
         """Tell tier 2 what the partition closed; ``now`` (an idle claim): repeated every
-        ``IDLE_CLAIM_INTERVAL`` even when nothing changed."""
+        ``IDLE_CLAIM_INTERVAL`` even when nothing changed. ``outbox``: a message with partials
+        goes there instead (see :meth:`_outbox`)."""
         name = m.cfg.name
         w = st.windows[name]
         progress = (w.closed_through, None if idle_open is None else tuple(idle_open))
@@ -457,7 +503,10 @@ class Worker:
             "fingerprint": m.state_fingerprint,
             "partials": [state_codec.partial_to_dict(p) for p in partials],
         }
-        self.sink.produce(self.partials_topic, name, state_codec.dumps(message))
+        if outbox is not None and partials:
+            outbox.append(message)
+        else:
+            self.sink.produce(self.partials_topic, name, state_codec.dumps(message))
         st.last_sent[name] = progress
         # closed windows, or an idle partition releasing them in tier 2 (in exactly-once mode
         # tier 2 sees the claim only once it is committed: soon, not at the periodic checkpoint)
@@ -483,6 +532,7 @@ class Worker:
             if not self._caught_up(st):
                 st.last_event_wall = now if st.next_offset is None else st.last_event_wall
                 continue
+            outbox = self._outbox(st)
             for m in self.by_topic[st.topic]:
                 if silent < m.cfg.window.idle_timeout:
                     continue
@@ -495,7 +545,9 @@ class Worker:
                     if partials:
                         st.dirty = True
                 st.idle = True
-                self._send_progress(m, st, partials, sorted(w.open), now)
+                self._send_progress(m, st, partials, sorted(w.open), now,
+                                    outbox=outbox if m.cfg.name in st.joins else None)
+            self._send_outbox(st, outbox)
 
     # -- tier 2 -----------------------------------------------------------------------------
 
@@ -559,13 +611,8 @@ class Worker:
             if (only is not None and key not in only) or st.next_offset is None:
                 continue
             if st.dirty:
-                snap = {"offset": st.next_offset, "monitors": {
-                    n: {**state_codec.windows_to_dict(w), "fingerprint": self.monitors[n].state_fingerprint,
-                        **({"join": st.joins[n].to_state()} if n in st.joins else {})}
-                    for n, w in st.windows.items()}}
-                if st.label_offsets:
-                    snap["label_offsets"] = st.label_offsets
-                self.sink.produce(self.changelog_topic, changelog.tier1_key(*key), state_codec.dumps(snap))
+                self.sink.produce(self.changelog_topic, changelog.tier1_key(*key),
+                                  state_codec.dumps(self._tier1_snapshot(st)))
                 st.dirty = False
             commits.append(TopicPartition(st.topic, st.partition, st.next_offset))
             commits += [TopicPartition(t, st.partition, o) for t, o in st.label_offsets.items()]
@@ -707,6 +754,11 @@ class Worker:
                             st1.base_max_ms[m.cfg.name] = st1.windows[m.cfg.name].max_event_ms
                     st1.next_offset = snap["offset"]
                     st1.label_offsets = dict(snap.get("label_offsets", {}))
+                    # partials saved with the state that made them may not have left: send them
+                    # (again: tier 2 ignores repeats); not as idle claims, the partition restarts
+                    for message in snap.get("outbox", []):
+                        self.sink.produce(self.partials_topic, message["monitor"],
+                                          state_codec.dumps({**message, "idle_open": None}))
             if snap is not None and not self.broken:
                 tp.offset = snap["offset"]
         self._start_offsets(consumer, [tp for tp in partitions if tp.offset < 0])

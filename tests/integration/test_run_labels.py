@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import numpy as np
 import orjson
 import pytest
+from driftline.streams.worker import EXIT_AFTER_OUTBOX_ENV
 
 from driftline import synth
 
@@ -44,9 +45,9 @@ N = 6000                 # 200 events/s of event time: 30 s, six 5 s windows
 BAD_LABELS = [b"not json", b'{"event_id": "e5", "label": 3}', b'{"label": 1}']
 
 
-def _setup(kafka, topic_factory, tmp_path, name, grace="1s"):
-    preds = topic_factory(name, partitions=4)
-    labels_topic = topic_factory(f"{name}-labels", partitions=4)
+def _setup(kafka, topic_factory, tmp_path, name, grace="1s", partitions=4):
+    preds = topic_factory(name, partitions=partitions)
+    labels_topic = topic_factory(f"{name}-labels", partitions=partitions)
     group = f"{name}-{preds[-6:]}"
     cfg = write_setup(tmp_path, kafka.bootstrap, preds, group)
     text = cfg.read_text().replace(f"source: {{predictions: {preds}}}",
@@ -166,3 +167,38 @@ def test_predictions_first_wait_for_their_labels_through_a_kill9(kafka, topic_fa
     assert_reports_equal(got, want)
     assert sum(r["performance"]["count"] for r in got.values() if r["model_version"] is None) == N
     assert "Traceback" not in log.read_text()
+
+
+def test_a_crash_after_a_window_closed_resumes_from_the_state_after_the_close(kafka, topic_factory, tmp_path):
+    """Windows of a label-joining monitor close as two topics interleave, which a restarted
+    worker would redo differently: the state after a close is saved before its partials leave.
+    The worker dies right after sending its first partials (the test hook), long before any
+    periodic checkpoint; the restarted one resumes from the saved state (it reads no label and
+    not every prediction again) and the reports are replay's. One partition: a partition
+    without saved state would read both topics again side by side, and lose pairs to windows
+    closing before their labels are read, which is what this saving prevents."""
+    cfg, preds, labels_topic, group, events, labels = _setup(kafka, topic_factory, tmp_path, "lab3", partitions=1)
+    cfg.write_text(cfg.read_text().replace("checkpoint_interval: 500ms", "checkpoint_interval: 60s").replace(
+        "auto.offset.reset: earliest}", "auto.offset.reset: earliest, group.instance.id: w0, session.timeout.ms: 10000}"))
+    synth.write_lines(tmp_path / "events.jsonl", events)
+    synth.write_lines(tmp_path / "labels.jsonl", labels)
+    want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay", tmp_path / "labels.jsonl"))
+    produce(kafka.bootstrap, labels_topic, labels)
+    log = tmp_path / "worker.log"
+    proc = start_worker(cfg, log=log, env={EXIT_AFTER_OUTBOX_ENV: "1"})
+    try:
+        wait_ready(log, proc)
+        _wait_labels_read([wait_ready(log, proc)], labels_topic, len(labels))
+        produce(kafka.bootstrap, preds, events)
+        assert proc.wait(timeout=60) == 9, "the worker did not stop at the test hook"
+        proc = start_worker(cfg, log=log)
+        url = wait_ready(log, proc, started_before=1)
+        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc))
+        after = scrape(url)
+    finally:
+        stop(proc)
+    assert_reports_equal(got, want)
+    # restored after the close: the labels (all read before it) and the first predictions are not read again
+    assert [v for lab, v in after.get("driftline_events_total", []) if lab["topic"] == labels_topic] in ([], [0.0])
+    assert 0 < sample(after, "driftline_events_total", topic=preds) < N
+

@@ -36,6 +36,10 @@ CASES = [
      "monitors[1].name", "monitor names must be unique"),
     ("source-list", "monitors: [{name: fraud, source: [a], features: {a: {type: numeric}}}]",
      "monitors[0].source", "expected a topic name or a mapping"),
+    ("labels-are-predictions",
+     "monitors: [{name: fraud, source: {predictions: p, labels: q}, features: {a: {type: numeric}}},"
+     " {name: risk, source: {predictions: q}, features: {a: {type: numeric}}}]",
+     "monitors[0].source.labels", '"q" is the predictions topic of monitors[1]; labels need a topic of their own'),
     ("source-bad-topic", "monitors: [{name: fraud, source: 'my topic', features: {a: {type: numeric}}}]",
      "monitors[0].source", '"my topic" is not a Kafka topic name'),
     ("source-missing-predictions", "monitors: [{name: fraud, source: {labels: l}, features: {a: {type: numeric}}}]",

@@ -291,3 +291,21 @@ def test_windows_released_long_ago_count_late_partials_as_late() -> None:
     m.add(0, [partial(BASE, {None: (1.0,)})], None)          # forgotten window: late, not silent
     m.add(0, [partial(BASE + 10 * SIZE, {None: (1.0,)})], None)   # remembered: a duplicate
     assert (m.late_events, m.duplicates) == (1, 1)
+
+
+def test_label_counts_of_a_late_partial_go_with_the_next_window_judged() -> None:
+    from driftline.streams.label_join import JoinCounts
+    from driftline.streams.state_codec import merger_from_dict, merger_to_dict
+
+    m = WindowMerger(SIZE, frozenset({0, 1}))
+    m.add(0, [partial(BASE, {None: (1.0,)})], BASE + SIZE)
+    m.set_idle(1, set())
+    assert starts(m.set_idle(1, set())) == [0]
+    late = partial(BASE, {None: (5.0,)})
+    late.joined = JoinCounts(unmatched=7, late=2)
+    assert m.add(1, [late], BASE + SIZE) == []
+    m = merger_from_dict(merger_to_dict(m), SIZE, frozenset({0, 1}), LAYOUT)   # kept in snapshots
+    ontime = partial(BASE + SIZE, {None: (1.0,)})
+    ontime.joined = JoinCounts(unmatched=1)
+    (w,) = m.add(0, [ontime], BASE + 2 * SIZE) + m.add(1, [], BASE + 2 * SIZE)
+    assert w.joined == JoinCounts(unmatched=8, late=2) and m.carried is None

@@ -161,9 +161,11 @@ def test_caps_evict_the_oldest_and_count_them(monitor, stream):
     assert accounted(join) == join.counts.read == 300
     join.add_predictions(monitor.decoder.decode(events[:1000]), w)
     assert join.pending_predictions == 500 and join.evicted_predictions == 500
+    assert list(join.predictions) == [f"e{i}" for i in range(500, 1000)]   # the newest stay
     # the newest 500 still wait and pair; the evicted ones' labels wait in vain
     join.add_labels(monitor.label_decoder.decode(labels[:1000]), w)
     assert join.counts.pairs == 500 and join.pending_predictions == 0
+    assert set(join.labels.items()[0]) >= {f"e{i}" for i in range(400, 500)}
 
 
 def test_a_snapshot_round_trips_mid_stream(monitor, stream):
@@ -210,3 +212,52 @@ def test_a_repeated_prediction_leaves_the_label_to_the_first(monitor, stream):
     w.close_ready(watermark=10**13)
     join.on_close(w.closed_through, w.watermark)
     assert join.pending_predictions == 0
+
+
+def test_a_repeated_id_in_a_later_window_keeps_waiting_and_restores_alike(monitor, stream):
+    events, labels = stream
+    spec = WindowSpec(10_000, 10_000, 0)
+    x = orjson.loads(events[3])
+    again = orjson.dumps({**x, "timestamp": "2026-11-25T10:00:15.000Z"})   # the next window
+    relabel = orjson.dumps({"event_id": x["event_id"], "label": 0})       # no timestamp
+
+    def run(restore_at: int | None) -> StreamJoin:
+        w, join = PartitionWindows(spec, monitor.layout), new_join(monitor, spec)
+
+        def close() -> None:
+            w.close_ready()
+            join.on_close(w.closed_through, w.watermark)
+
+        # (the steps see the restored join: they read ``join`` when they run)
+        steps = [
+            lambda: join.add_predictions(monitor.decoder.decode(events[:10]), w),
+            lambda: join.add_labels(monitor.label_decoder.decode([labels[3]]), w),   # pairs x
+            lambda: join.add_predictions(monitor.decoder.decode([again]), w),        # x waits again
+            lambda: join.add_predictions(monitor.decoder.decode(events[1100:1200]), w),  # closes 10:00:00
+            close,
+            lambda: join.add_labels(monitor.label_decoder.decode([relabel]), w),      # pairs x again
+        ]
+        for i, step in enumerate(steps):
+            if i == restore_at:
+                join = monitor.new_join(orjson.loads(orjson.dumps(join.to_state())))
+            step()
+        return join
+
+    straight = run(None)
+    assert straight.counts.pairs == 2 and straight.pending_labels == 0
+    for at in range(1, 6):
+        assert run(at).to_state() == straight.to_state(), at
+
+
+def test_a_label_without_a_time_replacing_one_with_a_time_does_not_expire(monitor, stream):
+    _, labels = stream
+    w = PartitionWindows(SPEC_OPEN, monitor.layout)
+    join = new_join(monitor, SPEC_OPEN)
+    first = orjson.loads(labels[0])
+    untimed = orjson.dumps({"event_id": first["event_id"], "label": first["label"]})
+    join.add_labels(monitor.label_decoder.decode([labels[0]]), w)
+    join.add_labels(monitor.label_decoder.decode([untimed]), w)
+    assert join.counts.duplicate == 1 and join.expiry == {}
+    w.close_ready(watermark=10**13)
+    join.on_close(w.closed_through, w.watermark)
+    assert join.pending_labels == 1 and join.counts.unmatched == 0
