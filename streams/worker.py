@@ -513,15 +513,19 @@ class Worker:
         self._emitted = True
 
     def _caught_up(self, st: Tier1Partition) -> bool:
-        """True when nothing is left to read in the partition (silence is not mere lag)."""
-        tp = TopicPartition(st.topic, st.partition)
+        """True when nothing is left to read in the partition, nor in the labels partition
+        joined to it (silence is not mere lag: windows must not close on labels still unread)."""
+        ends = [(st.topic, st.next_offset), *st.label_offsets.items()]
+        return all(self._read_to_end(TopicPartition(topic, st.partition), start) for topic, start in ends)
+
+    def _read_to_end(self, tp: TopicPartition, start: int | None) -> bool:
         try:
             _, high = self.consumer.get_watermark_offsets(tp, cached=True)
             position = self.consumer.position([tp])[0].offset
         except Exception:
             return False
         if position < 0:   # nothing consumed since assignment: we start where the state ends
-            position = -1 if st.next_offset is None else st.next_offset
+            position = -1 if start is None else start
         return high >= 0 and position >= 0 and position >= high
 
     def check_idle(self, now: float) -> None:
