@@ -43,7 +43,7 @@ import dataclasses
 import heapq
 from collections import OrderedDict
 from itertools import compress, repeat
-from operator import is_not
+from operator import is_not, itemgetter
 
 import numpy as np
 
@@ -236,11 +236,13 @@ class StreamJoin:
             for end in [e for e in self._by_end if e <= closed_through]:
                 ids = self._by_end.pop(end)
                 self._indexed -= len(ids)
-                for event_id in ids:
-                    entry = predictions.get(event_id)
-                    # only if it is still this prediction (not a later one of a repeated id)
-                    if entry is not None and self._last_end(entry[2]) == end:
-                        del predictions[event_id]
+                gone = list(map(predictions.pop, ids, repeat(None)))
+                where = np.flatnonzero(np.fromiter(map(is_not, gone, repeat(None)), dtype=bool, count=len(gone)))
+                left = [gone[i] for i in where.tolist()]
+                t = np.fromiter(map(itemgetter(2), left), dtype=np.int64, count=len(left))
+                # a later prediction of a repeated id (another end) was taken too: it goes back
+                for i in np.flatnonzero(self._last_end(t) != end).tolist():
+                    predictions[ids[int(where[i])]] = left[i]
         gone = []
         while self._due and watermark is not None and self._due[0][0] <= watermark:
             until, event_id = heapq.heappop(self._due)
