@@ -79,13 +79,13 @@ POLL_TIMEOUT = 0.1
 EAGER_CHECKPOINT = 0.2
 # Seconds a transactional call may block before the worker gives up on the transaction.
 TRANSACTION_TIMEOUT = 30.0
-# Commit errors that mean this worker is no longer the group member it was; checkpoint
-# snapshots hold the offsets, so losing such a commit loses nothing.
 # Test hook (tests/integration/test_run_labels.py): the worker dies right after it sent the
 # partials of an outbox (before any later checkpoint), as a crash there would.
 EXIT_AFTER_OUTBOX_ENV = "DRIFTLINE_TEST_EXIT_AFTER_OUTBOX"
 # What the label join counts (label_join.JoinCounts), exported as driftline_labels_total{outcome}.
 _LABEL_OUTCOMES = ("pairs", "unmatched", "late", "null_prediction", "duplicate", "invalid")
+# Commit errors that mean this worker is no longer the group member it was; checkpoint
+# snapshots hold the offsets, so losing such a commit loses nothing.
 _MEMBERSHIP_LOST = frozenset({KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION,
                               KafkaError.REBALANCE_IN_PROGRESS})
 
@@ -728,7 +728,7 @@ class Worker:
         # predictions partitions first: a labels partition starts where their state says
         for tp in sorted(partitions, key=lambda tp: tp.topic in self.label_topics):
             if tp.topic in self.label_topics:
-                snap = self._label_start(tp, partitions)
+                snap = self._label_start(tp)
             elif tp.topic == self.partials_topic:
                 st = self.tier2[tp.partition] = Tier2Partition(tp.partition)
                 snap = snaps.get(changelog.tier2_key(tp.partition))
@@ -765,6 +765,7 @@ class Worker:
                                           state_codec.dumps({**message, "idle_open": None}))
             if snap is not None and not self.broken:
                 tp.offset = snap["offset"]
+        self._check_pairs(partitions)
         self._start_offsets(consumer, [tp for tp in partitions if tp.offset < 0])
         consumer.assign(partitions)
         self._lost = False
@@ -772,7 +773,19 @@ class Worker:
         log.info("partitions assigned", extra=fields(
             worker=self.index, partitions=[f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions]))
 
-    def _label_start(self, tp: TopicPartition, partitions: list[TopicPartition]) -> dict | None:
+    def _check_pairs(self, partitions: list[TopicPartition]) -> None:
+        """A predictions partition joined to labels comes with its labels partition (and the
+        reverse is checked in :meth:`_label_start`)."""
+        assigned = {(tp.topic, tp.partition) for tp in partitions}
+        for labels, predictions in self.label_topics.items():
+            for topic, p in assigned:
+                if topic == predictions and (labels, p) not in assigned:
+                    raise KafkaSetupError(
+                        f"partition {p} of predictions topic {predictions!r} was assigned without partition {p} "
+                        f"of labels topic {labels!r}: the join needs both on one worker; use the default "
+                        f"partition.assignment.strategy (range) in the kafka settings")
+
+    def _label_start(self, tp: TopicPartition) -> dict | None:
         """A labels partition resumes at the offset its predictions partition's state holds
         (returned as a snapshot-like ``{"offset": ...}``; None: that state starts fresh)."""
         predictions = self.label_topics[tp.topic]
