@@ -22,6 +22,7 @@ import orjson
 import pytest
 import yaml
 from driftline.schemas.config import load_config
+from driftline.schemas.validate import instance_errors
 
 from driftline import synth
 
@@ -305,7 +306,8 @@ def _load_demo_producer():
     return mod
 
 
-def test_demo_producer_sends_wall_clock_events_that_drift(monkeypatch, tmp_path):
+def _run_demo_producer(monkeypatch, *args: str) -> list[tuple[str, bytes, bytes]]:
+    """(topic, key, value) of every message the demo producer sends, with a fake Producer."""
     mod = _load_demo_producer()
     sent: list[tuple[str, bytes, bytes]] = []
 
@@ -323,12 +325,26 @@ def test_demo_producer_sends_wall_clock_events_that_drift(monkeypatch, tmp_path)
             return 0
 
     monkeypatch.setattr(mod, "Producer", FakeProducer)
+    assert mod.main(list(args)) == 0
+    return sent
+
+
+# 3000 events at once, drifting from event 1500
+_DRIFTING = ("--total", "3000", "--rate", "1000000", "--drift-after", "0.0015")
+
+
+def _epoch(ts: str) -> float:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def test_demo_producer_sends_wall_clock_events_that_drift(monkeypatch):
     before = datetime.now(UTC).timestamp()
-    assert mod.main(["--topic", "t", "--total", "3000", "--rate", "1000000", "--drift-after", "0.0015"]) == 0
-    assert len(sent) == 3000 and {t for t, _, _ in sent} == {"t"}
+    sent = _run_demo_producer(monkeypatch, "--topic", "t", "--labels-topic", "l", *_DRIFTING)
+    sent = [m for m in sent if m[0] == "t"]
+    assert len(sent) == 3000
     events = [orjson.loads(v) for _, _, v in sent]
     assert [k for _, k, _ in sent] == [e["event_id"].encode() for e in events]
-    stamps = [datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")).timestamp() for e in events]
+    stamps = [_epoch(e["timestamp"]) for e in events]
     assert stamps == sorted(stamps) and before - 1 <= stamps[0] and stamps[-1] <= before + 60
     # events fit the demo config, and the drift (from event 1500) shows in the DE share
     (monitor,) = load_config(DOCKER / "demo-config.yaml").monitors
@@ -336,6 +352,38 @@ def test_demo_producer_sends_wall_clock_events_that_drift(monkeypatch, tmp_path)
     de = [sum(e["features"]["country"] == "DE" for e in part) / len(part)
           for part in (events[:1500], events[1500:])]
     assert de[0] < 0.15 < 0.2 < de[1], de
+
+
+def test_demo_producer_sends_labels_after_their_predictions(monkeypatch):
+    sent = _run_demo_producer(monkeypatch, "--topic", "t", "--labels-topic", "l", *_DRIFTING)
+    assert {t for t, _, _ in sent} == {"t", "l"}
+    # by key: position in the send order, index in the stream, event
+    sent_predictions = [(pos, k, v) for pos, (t, k, v) in enumerate(sent) if t == "t"]
+    predictions = {k: (pos, n, orjson.loads(v)) for n, (pos, k, v) in enumerate(sent_predictions)}
+    labels = [(pos, k, orjson.loads(v)) for pos, (t, k, v) in enumerate(sent) if t == "l"]
+    assert len(predictions) == 3000 and len(labels) == 3000
+    (monitor,) = load_config(DOCKER / "demo-config.yaml").monitors
+    right: dict[bool, list[bool]] = {False: [], True: []}
+    for pos, key, label in labels:
+        assert not instance_errors("label_event", label), label
+        assert key == label["event_id"].encode() and key in predictions, "labels are keyed by event id"
+        pred_pos, n, event = predictions.pop(key)
+        assert pred_pos < pos, f"the label of {key!r} was sent before its prediction"
+        assert label["label"] in (0, 1)
+        # after its prediction in event time, well within the window's grace (so it is joined)
+        assert 0 < _epoch(label["timestamp"]) - _epoch(event["timestamp"]) < monitor.window.grace / 2
+        right[n >= 1500].append(label["label"] == event["prediction"]["label"])
+    assert not predictions, "every prediction gets its label"
+    # the model's accuracy falls at the drift point: 0.90 -> 0.75
+    before, after = (sum(r) / len(r) for r in (right[False], right[True]))
+    assert abs(before - (1 - synth.LABEL_ERROR)) < 0.03, before
+    assert abs(after - (1 - synth.DEMO_LABEL_ERROR)) < 0.04, after
+
+
+def test_demo_producer_without_labels_topic_sends_only_predictions(monkeypatch):
+    sent = _run_demo_producer(monkeypatch, "--topic", "t", "--labels-topic", "", "--total", "500",
+                              "--rate", "1000000")
+    assert len(sent) == 500 and {t for t, _, _ in sent} == {"t"}
 
 
 def test_demo_producer_help_runs():
