@@ -8,6 +8,7 @@ the compose plugin, and ``promtool`` / ``amtool`` checks when Prometheus's tools
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shlex
 import shutil
@@ -98,6 +99,29 @@ def _driftline_config_path(services) -> Path:
     binds = _binds(services["driftline"])
     assert path in binds, f"{path} is not mounted into the driftline service"
     return binds[path]
+
+
+def _created_topics(service: dict[str, Any]) -> dict[str, tuple[int, str]]:
+    """topic -> (partitions, bootstrap server) of the ``kafka-topics.sh --create`` calls of a
+    one-shot service: kafka-topics.sh as entrypoint, or ``sh -c`` with calls joined by ``&&``
+    (so the service fails when one does)."""
+    entrypoint = service.get("entrypoint") or []
+    argv = (shlex.split(entrypoint) if isinstance(entrypoint, str) else [str(e) for e in entrypoint]) + \
+        _command(service)
+    if argv[:2] == ["sh", "-c"]:
+        assert len(argv) == 3, argv
+        assert "||" not in argv[2] and ";" not in argv[2], f"a failing call must fail the service: {argv[2]}"
+        calls = [shlex.split(call) for call in argv[2].split("&&")]
+    else:
+        calls = [argv]
+    topics: dict[str, tuple[int, str]] = {}
+    for call in calls:
+        assert call[0].endswith("/kafka-topics.sh") and "--create" in call, call
+        assert "--if-not-exists" in call, "a restart of the stack must not fail on the existing topics"
+        topic = _arg(call, "--topic")
+        assert topic not in topics, f"{topic} created twice"
+        topics[topic] = (int(_arg(call, "--partitions")), _arg(call, "--bootstrap-server"))
+    return topics
 
 
 def _project_version() -> str:
@@ -193,10 +217,11 @@ def test_driftline_config_loads_and_fits_the_stack(services):
     advertised = dict(item.split("://") for item in _env(services["kafka"])["KAFKA_ADVERTISED_LISTENERS"].split(","))
     assert cfg.kafka["bootstrap.servers"] in advertised.values()
     assert cfg.kafka["bootstrap.servers"].split(":")[0] == "kafka"
-    # the source topic exists before driftline starts (kafka-init), and the demo events fit
-    init = _command(services["kafka-init"])
+    # the source topics exist before driftline starts (kafka-init), and the demo events fit
     (monitor,) = cfg.monitors
-    assert _arg(init, "--topic") == monitor.predictions_topic
+    topics = _created_topics(services["kafka-init"])
+    assert monitor.predictions_topic in topics
+    assert {server for _, server in topics.values()} == {cfg.kafka["bootstrap.servers"]}
     assert services["driftline"]["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
     assert [f.name for f in monitor.features] == [*synth.NUMERIC, *synth.CATEGORIES]
     producer = _command(services["demo-producer"])
@@ -214,6 +239,55 @@ def test_driftline_config_loads_and_fits_the_stack(services):
     target, vol = volume_of[0]
     assert _named_volumes(builder).get(target) == vol
     assert _binds(builder).get(CONFIG_IN_CONTAINER) == path
+
+
+def test_demo_joins_labels_from_a_copartitioned_topic(services):
+    (monitor,) = load_config(_driftline_config_path(services)).monitors
+    assert monitor.labels_topic and monitor.performance is not None, \
+        "the demo config joins labels: source.labels and a performance section"
+    assert monitor.performance.task == "binary"
+    topics = _created_topics(services["kafka-init"])
+    assert monitor.labels_topic in topics, f"kafka-init does not create {monitor.labels_topic!r}"
+    partitions = topics[monitor.predictions_topic][0]
+    assert topics[monitor.labels_topic][0] == partitions, \
+        "driftline joins labels only from a topic with as many partitions as the predictions'"
+    assert partitions == 3
+    producer = _command(services["demo-producer"])
+    assert _arg(producer, "--labels-topic") == monitor.labels_topic
+
+
+def test_reference_service_builds_a_performance_baseline(services, tmp_path):
+    """The driftline-reference service's command, run here with the container's paths mapped
+    into tmp_path: the reference has the model's accuracy on the labelled training data, and
+    `driftline validate` accepts the demo config with it."""
+    bin_dir = Path(sys.executable).parent
+    if not (bin_dir / "driftline").exists():
+        pytest.skip("run from the virtualenv (make test): the driftline command is not beside python")
+    builder = services["driftline-reference"]
+    cmd = _command(builder)
+    assert cmd[:2] == ["sh", "-c"] and len(cmd) == 3, cmd
+    config_path = _driftline_config_path(services)
+    (monitor,) = load_config(config_path).monitors
+    (volume,) = [t for t in _named_volumes(builder) if str(monitor.reference_path).startswith(t.rstrip("/") + "/")]
+    here = {CONFIG_IN_CONTAINER: str(tmp_path / "driftline.yaml"), volume: str(tmp_path / "volume"),
+            "/tmp/": f"{tmp_path}/tmp/"}
+    (tmp_path / "volume").mkdir()
+    config_text = config_path.read_text()
+    assert volume in config_text
+    (tmp_path / "driftline.yaml").write_text(config_text.replace(volume, here[volume]))
+    for container in here:
+        assert container in cmd[2], f"{container} not in the driftline-reference command"
+    script = re.sub("|".join(map(re.escape, here)), lambda m: here[m[0]], cmd[2])
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    res = subprocess.run(["sh", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    reference = tmp_path / "volume" / Path(monitor.reference_path).relative_to(volume)
+    baseline = orjson.loads(reference.read_bytes()).get("performance")
+    assert baseline, "the reference has no performance baseline: does the training data have a label column?"
+    assert baseline["task"] == "binary" and abs(baseline["metrics"]["accuracy"] - (1 - synth.LABEL_ERROR)) < 0.02
+    res = subprocess.run([str(bin_dir / "driftline"), "validate", "--config", str(tmp_path / "driftline.yaml")],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_prometheus_scrapes_driftline_and_alerts_to_alertmanager(services):
