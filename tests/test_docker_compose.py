@@ -320,6 +320,12 @@ def test_alertmanager_and_grafana_files_exist(services):
     assert ds["url"] == f"http://prometheus:{next(iter(_published(services['prometheus']).values()))}"
     dashboards = list(grafana["/var/lib/grafana/dashboards"].glob("*.json"))
     assert dashboards and all(orjson.loads(p.read_bytes())["panels"] for p in dashboards)
+    # the demo joins labels: its dashboard shows the model's accuracy and the label join
+    exprs = " ".join(t["expr"] for p in dashboards for panel in orjson.loads(p.read_bytes())["panels"]
+                     for t in panel.get("targets", []))
+    for metric in ("driftline_model_performance", 'metric="accuracy"', "driftline_labels_total",
+                   "driftline_label_join_waiting"):
+        assert metric in exprs, f"no dashboard panel queries {metric}"
 
 
 def test_ports_do_not_collide(services):
