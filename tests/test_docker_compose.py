@@ -8,6 +8,7 @@ the compose plugin, and ``promtool`` / ``amtool`` checks when Prometheus's tools
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shlex
 import shutil
@@ -22,6 +23,7 @@ import orjson
 import pytest
 import yaml
 from driftline.schemas.config import load_config
+from driftline.schemas.validate import instance_errors
 
 from driftline import synth
 
@@ -97,6 +99,29 @@ def _driftline_config_path(services) -> Path:
     binds = _binds(services["driftline"])
     assert path in binds, f"{path} is not mounted into the driftline service"
     return binds[path]
+
+
+def _created_topics(service: dict[str, Any]) -> dict[str, tuple[int, str]]:
+    """topic -> (partitions, bootstrap server) of the ``kafka-topics.sh --create`` calls of a
+    one-shot service: kafka-topics.sh as entrypoint, or ``sh -c`` with calls joined by ``&&``
+    (so the service fails when one does)."""
+    entrypoint = service.get("entrypoint") or []
+    argv = (shlex.split(entrypoint) if isinstance(entrypoint, str) else [str(e) for e in entrypoint]) + \
+        _command(service)
+    if argv[:2] == ["sh", "-c"]:
+        assert len(argv) == 3, argv
+        assert "||" not in argv[2] and ";" not in argv[2], f"a failing call must fail the service: {argv[2]}"
+        calls = [shlex.split(call) for call in argv[2].split("&&")]
+    else:
+        calls = [argv]
+    topics: dict[str, tuple[int, str]] = {}
+    for call in calls:
+        assert call[0].endswith("/kafka-topics.sh") and "--create" in call, call
+        assert "--if-not-exists" in call, "a restart of the stack must not fail on the existing topics"
+        topic = _arg(call, "--topic")
+        assert topic not in topics, f"{topic} created twice"
+        topics[topic] = (int(_arg(call, "--partitions")), _arg(call, "--bootstrap-server"))
+    return topics
 
 
 def _project_version() -> str:
@@ -192,10 +217,11 @@ def test_driftline_config_loads_and_fits_the_stack(services):
     advertised = dict(item.split("://") for item in _env(services["kafka"])["KAFKA_ADVERTISED_LISTENERS"].split(","))
     assert cfg.kafka["bootstrap.servers"] in advertised.values()
     assert cfg.kafka["bootstrap.servers"].split(":")[0] == "kafka"
-    # the source topic exists before driftline starts (kafka-init), and the demo events fit
-    init = _command(services["kafka-init"])
+    # the source topics exist before driftline starts (kafka-init), and the demo events fit
     (monitor,) = cfg.monitors
-    assert _arg(init, "--topic") == monitor.predictions_topic
+    topics = _created_topics(services["kafka-init"])
+    assert monitor.predictions_topic in topics
+    assert {server for _, server in topics.values()} == {cfg.kafka["bootstrap.servers"]}
     assert services["driftline"]["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"
     assert [f.name for f in monitor.features] == [*synth.NUMERIC, *synth.CATEGORIES]
     producer = _command(services["demo-producer"])
@@ -213,6 +239,55 @@ def test_driftline_config_loads_and_fits_the_stack(services):
     target, vol = volume_of[0]
     assert _named_volumes(builder).get(target) == vol
     assert _binds(builder).get(CONFIG_IN_CONTAINER) == path
+
+
+def test_demo_joins_labels_from_a_copartitioned_topic(services):
+    (monitor,) = load_config(_driftline_config_path(services)).monitors
+    assert monitor.labels_topic and monitor.performance is not None, \
+        "the demo config joins labels: source.labels and a performance section"
+    assert monitor.performance.task == "binary"
+    topics = _created_topics(services["kafka-init"])
+    assert monitor.labels_topic in topics, f"kafka-init does not create {monitor.labels_topic!r}"
+    partitions = topics[monitor.predictions_topic][0]
+    assert topics[monitor.labels_topic][0] == partitions, \
+        "driftline joins labels only from a topic with as many partitions as the predictions'"
+    assert partitions == 3
+    producer = _command(services["demo-producer"])
+    assert _arg(producer, "--labels-topic") == monitor.labels_topic
+
+
+def test_reference_service_builds_a_performance_baseline(services, tmp_path):
+    """The driftline-reference service's command, run here with the container's paths mapped
+    into tmp_path: the reference has the model's accuracy on the labelled training data, and
+    `driftline validate` accepts the demo config with it."""
+    bin_dir = Path(sys.executable).parent
+    if not (bin_dir / "driftline").exists():
+        pytest.skip("run from the virtualenv (make test): the driftline command is not beside python")
+    builder = services["driftline-reference"]
+    cmd = _command(builder)
+    assert cmd[:2] == ["sh", "-c"] and len(cmd) == 3, cmd
+    config_path = _driftline_config_path(services)
+    (monitor,) = load_config(config_path).monitors
+    (volume,) = [t for t in _named_volumes(builder) if str(monitor.reference_path).startswith(t.rstrip("/") + "/")]
+    here = {CONFIG_IN_CONTAINER: str(tmp_path / "driftline.yaml"), volume: str(tmp_path / "volume"),
+            "/tmp/": f"{tmp_path}/tmp/"}
+    (tmp_path / "volume").mkdir()
+    config_text = config_path.read_text()
+    assert volume in config_text
+    (tmp_path / "driftline.yaml").write_text(config_text.replace(volume, here[volume]))
+    for container in here:
+        assert container in cmd[2], f"{container} not in the driftline-reference command"
+    script = re.sub("|".join(map(re.escape, here)), lambda m: here[m[0]], cmd[2])
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    res = subprocess.run(["sh", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    reference = tmp_path / "volume" / Path(monitor.reference_path).relative_to(volume)
+    baseline = orjson.loads(reference.read_bytes()).get("performance")
+    assert baseline, "the reference has no performance baseline: does the training data have a label column?"
+    assert baseline["task"] == "binary" and abs(baseline["metrics"]["accuracy"] - (1 - synth.LABEL_ERROR)) < 0.02
+    res = subprocess.run([str(bin_dir / "driftline"), "validate", "--config", str(tmp_path / "driftline.yaml")],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_prometheus_scrapes_driftline_and_alerts_to_alertmanager(services):
@@ -245,6 +320,12 @@ def test_alertmanager_and_grafana_files_exist(services):
     assert ds["url"] == f"http://prometheus:{next(iter(_published(services['prometheus']).values()))}"
     dashboards = list(grafana["/var/lib/grafana/dashboards"].glob("*.json"))
     assert dashboards and all(orjson.loads(p.read_bytes())["panels"] for p in dashboards)
+    # the demo joins labels: its dashboard shows the model's accuracy and the label join
+    exprs = " ".join(t["expr"] for p in dashboards for panel in orjson.loads(p.read_bytes())["panels"]
+                     for t in panel.get("targets", []))
+    for metric in ("driftline_model_performance", 'metric="accuracy"', "driftline_labels_total",
+                   "driftline_label_join_waiting"):
+        assert metric in exprs, f"no dashboard panel queries {metric}"
 
 
 def test_ports_do_not_collide(services):
@@ -305,7 +386,8 @@ def _load_demo_producer():
     return mod
 
 
-def test_demo_producer_sends_wall_clock_events_that_drift(monkeypatch, tmp_path):
+def _run_demo_producer(monkeypatch, *args: str) -> list[tuple[str, bytes, bytes]]:
+    """(topic, key, value) of every message the demo producer sends, with a fake Producer."""
     mod = _load_demo_producer()
     sent: list[tuple[str, bytes, bytes]] = []
 
@@ -323,12 +405,26 @@ def test_demo_producer_sends_wall_clock_events_that_drift(monkeypatch, tmp_path)
             return 0
 
     monkeypatch.setattr(mod, "Producer", FakeProducer)
+    assert mod.main(list(args)) == 0
+    return sent
+
+
+# 3000 events at once, drifting from event 1500
+_DRIFTING = ("--total", "3000", "--rate", "1000000", "--drift-after", "0.0015")
+
+
+def _epoch(ts: str) -> float:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def test_demo_producer_sends_wall_clock_events_that_drift(monkeypatch):
     before = datetime.now(UTC).timestamp()
-    assert mod.main(["--topic", "t", "--total", "3000", "--rate", "1000000", "--drift-after", "0.0015"]) == 0
-    assert len(sent) == 3000 and {t for t, _, _ in sent} == {"t"}
+    sent = _run_demo_producer(monkeypatch, "--topic", "t", "--labels-topic", "l", *_DRIFTING)
+    sent = [m for m in sent if m[0] == "t"]
+    assert len(sent) == 3000
     events = [orjson.loads(v) for _, _, v in sent]
     assert [k for _, k, _ in sent] == [e["event_id"].encode() for e in events]
-    stamps = [datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")).timestamp() for e in events]
+    stamps = [_epoch(e["timestamp"]) for e in events]
     assert stamps == sorted(stamps) and before - 1 <= stamps[0] and stamps[-1] <= before + 60
     # events fit the demo config, and the drift (from event 1500) shows in the DE share
     (monitor,) = load_config(DOCKER / "demo-config.yaml").monitors
@@ -336,6 +432,38 @@ def test_demo_producer_sends_wall_clock_events_that_drift(monkeypatch, tmp_path)
     de = [sum(e["features"]["country"] == "DE" for e in part) / len(part)
           for part in (events[:1500], events[1500:])]
     assert de[0] < 0.15 < 0.2 < de[1], de
+
+
+def test_demo_producer_sends_labels_after_their_predictions(monkeypatch):
+    sent = _run_demo_producer(monkeypatch, "--topic", "t", "--labels-topic", "l", *_DRIFTING)
+    assert {t for t, _, _ in sent} == {"t", "l"}
+    # by key: position in the send order, index in the stream, event
+    sent_predictions = [(pos, k, v) for pos, (t, k, v) in enumerate(sent) if t == "t"]
+    predictions = {k: (pos, n, orjson.loads(v)) for n, (pos, k, v) in enumerate(sent_predictions)}
+    labels = [(pos, k, orjson.loads(v)) for pos, (t, k, v) in enumerate(sent) if t == "l"]
+    assert len(predictions) == 3000 and len(labels) == 3000
+    (monitor,) = load_config(DOCKER / "demo-config.yaml").monitors
+    right: dict[bool, list[bool]] = {False: [], True: []}
+    for pos, key, label in labels:
+        assert not instance_errors("label_event", label), label
+        assert key == label["event_id"].encode() and key in predictions, "labels are keyed by event id"
+        pred_pos, n, event = predictions.pop(key)
+        assert pred_pos < pos, f"the label of {key!r} was sent before its prediction"
+        assert label["label"] in (0, 1)
+        # after its prediction in event time, well within the window's grace (so it is joined)
+        assert 0 < _epoch(label["timestamp"]) - _epoch(event["timestamp"]) < monitor.window.grace / 2
+        right[n >= 1500].append(label["label"] == event["prediction"]["label"])
+    assert not predictions, "every prediction gets its label"
+    # the model's accuracy falls at the drift point: 0.90 -> 0.75
+    before, after = (sum(r) / len(r) for r in (right[False], right[True]))
+    assert abs(before - (1 - synth.LABEL_ERROR)) < 0.03, before
+    assert abs(after - (1 - synth.DEMO_LABEL_ERROR)) < 0.04, after
+
+
+def test_demo_producer_without_labels_topic_sends_only_predictions(monkeypatch):
+    sent = _run_demo_producer(monkeypatch, "--topic", "t", "--labels-topic", "", "--total", "500",
+                              "--rate", "1000000")
+    assert len(sent) == 500 and {t for t, _, _ in sent} == {"t"}
 
 
 def test_demo_producer_help_runs():
