@@ -73,17 +73,24 @@ def _follow_alerts(bootstrap: str, stop: threading.Event) -> None:
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"demo-viewer-{os.getpid()}",
                   "auto.offset.reset": "earliest"})
     c.subscribe(["driftline.alerts", "driftline.retrain"])
+    # a retrain request is printed one round after it is read, so the alerts behind it (read
+    # from the other topic, maybe a batch later) come first
+    held: list[dict] = []
     while not stop.is_set():
-        for m in c.consume(100, 0.5):
-            if m.error():
-                continue
-            event = orjson.loads(m.value())
+        events = [orjson.loads(m.value()) for m in c.consume(100, 0.5) if not m.error()]
+        for event in events:
             if event.get("type") == "alert":
                 print(format_alert(event), flush=True)
-            else:
-                print(f"RETRAIN  request {event['request_id']} for {event['monitor']}: "
-                      f"{len(event['reasons'])} alert(s) at {event['window_end']}", flush=True)
+        _print_retrain(held)
+        held = [e for e in events if e.get("type") != "alert"]
+    _print_retrain(held)
     c.close()
+
+
+def _print_retrain(requests: list[dict]) -> None:
+    for r in requests:
+        print(f"RETRAIN  request {r['request_id']} for {r['monitor']}: "
+              f"{len(r['reasons'])} alert(s) at {r['window_end']}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Kafka broker up at {bootstrap}")
         from confluent_kafka.admin import AdminClient, NewTopic
 
-        admin = AdminClient({"bootstrap.servers": bootstrap})
+        # warnings and errors only: its info lines (a purged background event at close) are noise here
+        admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
         # labels keyed and partitioned like the predictions: each joins its prediction's partition
         for fut in admin.create_topics([NewTopic("predictions", 4), NewTopic("labels", 4)]).values():
             fut.result(timeout=30)
