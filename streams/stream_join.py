@@ -20,21 +20,22 @@ grace, judges performance on late labels without delaying the drift alerts of an
 What became of labels that made no pair (unmatched; dropped as late, null_prediction or
 duplicate) is reported with the next window the partition closes (:meth:`take_counts`).
 
-Both stores are bounded (``limits.max_join_waiting`` each, per partition and monitor): beyond a cap the oldest entries leave, a label as unmatched, a
-prediction by losing its chance of a label (counted in ``evicted_predictions``); nothing
-grows without bound and nothing leaves uncounted.
+Both stores are bounded (``limits.max_join_waiting`` each, per partition and monitor): beyond
+a cap the oldest entries leave, a label as unmatched, a prediction by losing its chance of a
+label (counted in ``evicted_predictions``); their indexes hold at most about twice as many
+ids; nothing leaves uncounted. The Faust adapter joins labels the same way (through
+``streams.pipeline``).
+
+A label with no prediction yet waits (until the watermark passes 0.5 s + the window size):
 
 >>> import numpy as np
->>> from driftline.detectors.window_sketch import ColumnBatch
 >>> from .label_decode import LabelBatch
->>> from .records import DecodedBatch
 >>> from .windows import WindowSpec
->>> spec = WindowSpec(1000, 1000, 0)
->>> join = StreamJoin(spec, np.float64, max_labels=10, max_predictions=10)
->>> join.add_labels(LabelBatch(["b"], np.array([1.0]), np.array([0.5]), ()), None)
+>>> join = StreamJoin(WindowSpec(1000, 1000, 0), np.float64, max_labels=10, max_predictions=10)
+>>> join.add_labels(LabelBatch(["b"], np.array([1.0]), np.array([0.5]), ()), windows=None)
 0
->>> join.pending_labels, join.pending_predictions
-(1, 0)
+>>> join.pending_labels, join.pending_predictions, join.expiry
+(1, 0, {'b': 1500})
 """
 
 from __future__ import annotations
