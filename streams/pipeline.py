@@ -105,10 +105,7 @@ class InProcessPipeline:
             if joins:
                 join = joins[partition]
                 self.stats.late += join.add_predictions(batch, w)
-                partials = w.close_ready()
-                join.on_close(w.closed_through, w.watermark)
-                if partials:
-                    partials[0].joined = join.take_counts()
+                partials = join.close(w)
                 self.stats.labels[m.cfg.name] = _total(joins.values())
                 self._judge(m, merger.add(partition, partials, w.closed_through))
                 continue

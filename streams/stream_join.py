@@ -51,7 +51,7 @@ import numpy as np
 from .label_decode import LabelBatch
 from .label_join import JoinCounts, LabelStore, as_text
 from .records import DecodedBatch
-from .windows import PartitionWindows, WindowSpec, event_ms
+from .windows import Partial, PartitionWindows, WindowSpec, event_ms
 
 # Stale index entries tolerated beyond twice the live ones before an index is rebuilt.
 _SLACK = 1024
@@ -228,6 +228,15 @@ class StreamJoin:
         return rows.size - late
 
     # -- closing ------------------------------------------------------------------------------
+
+    def close(self, windows: PartitionWindows, watermark: int | None = None) -> list[Partial]:
+        """Close the windows the watermark has passed (``windows.close_ready``), let go of what
+        can no longer pair, and give the first partial what became of such labels."""
+        partials = windows.close_ready(watermark)
+        self.on_close(windows.closed_through, windows.watermark)
+        if partials:
+            partials[0].joined = self.take_counts()
+        return partials
 
     def on_close(self, closed_through: int | None, watermark: int | None) -> None:
         """After the partition closed windows: predictions whose windows have all closed stop

@@ -431,20 +431,22 @@ class Worker:
         if not outbox:
             return
         if st.next_offset is None:   # nothing read yet, so nothing to save: no crash can redo it
-            for message in outbox:
-                self.sink.produce(self.partials_topic, message["monitor"], state_codec.dumps(message))
+            self._produce_progress(outbox)
             return
         st.outbox = outbox
         self.sink.produce(self.changelog_topic, changelog.tier1_key(st.topic, st.partition),
                           state_codec.dumps(self._tier1_snapshot(st)))
         self.sink.flush()   # the snapshot is stored before any of its partials leaves
-        for message in outbox:
-            self.sink.produce(self.partials_topic, message["monitor"], state_codec.dumps(message))
+        self._produce_progress(outbox)
         st.outbox = []
         st.dirty = True     # the next checkpoint's snapshot, without the outbox
         if os.environ.get(EXIT_AFTER_OUTBOX_ENV) == "1":   # test hook: a crash right here
             self.sink.flush()
             os._exit(9)
+
+    def _produce_progress(self, messages: list[dict]) -> None:
+        for message in messages:
+            self.sink.produce(self.partials_topic, message["monitor"], state_codec.dumps(message))
 
     def _tier1_snapshot(self, st: Tier1Partition) -> dict[str, Any]:
         snap: dict[str, Any] = {"offset": st.next_offset, "monitors": {
@@ -460,15 +462,11 @@ class Worker:
     def _close(self, st: Tier1Partition, name: str, watermark: int | None = None) -> list:
         """Close the windows of monitor ``name`` the watermark has passed; its label join lets go
         of what can no longer pair, and what became of such labels goes with the first partial."""
-        w = st.windows[name]
-        partials = w.close_ready(watermark)
         join = st.joins.get(name)
-        if join is not None:
-            with self._counting(name, join):
-                join.on_close(w.closed_through, w.watermark)
-            if partials:
-                partials[0].joined = join.take_counts()
-        return partials
+        if join is None:
+            return st.windows[name].close_ready(watermark)
+        with self._counting(name, join):
+            return join.close(st.windows[name], watermark)
 
     @contextlib.contextmanager
     def _counting(self, name: str, join: StreamJoin) -> Iterator[None]:
@@ -506,7 +504,7 @@ class Worker:
         if outbox is not None and partials:
             outbox.append(message)
         else:
-            self.sink.produce(self.partials_topic, name, state_codec.dumps(message))
+            self._produce_progress([message])
         st.last_sent[name] = progress
         # closed windows, or an idle partition releasing them in tier 2 (in exactly-once mode
         # tier 2 sees the claim only once it is committed: soon, not at the periodic checkpoint)
@@ -760,9 +758,7 @@ class Worker:
                     st1.label_offsets = dict(snap.get("label_offsets", {}))
                     # partials saved with the state that made them may not have left: send them
                     # (again: tier 2 ignores repeats); not as idle claims, the partition restarts
-                    for message in snap.get("outbox", []):
-                        self.sink.produce(self.partials_topic, message["monitor"],
-                                          state_codec.dumps({**message, "idle_open": None}))
+                    self._produce_progress([{**message, "idle_open": None} for message in snap.get("outbox", [])])
             if snap is not None and not self.broken:
                 tp.offset = snap["offset"]
         self._check_pairs(partitions)
