@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     tick = 1.0
     unlabelled: list[bytes] = []     # the last turn's predictions: their labels go out in this one
     while not stop and (args.total <= 0 or sent < args.total):
-        n = int(args.rate * tick)
+        n = max(1, int(args.rate * tick))   # below 1 event/s: one event, then sleep until the next is due
         if args.total > 0:
             n = min(n, args.total - sent)
         labelled += _send_labels(unlabelled, sent - len(unlabelled))

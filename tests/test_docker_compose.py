@@ -14,6 +14,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -470,3 +471,18 @@ def test_demo_producer_help_runs():
     res = subprocess.run([sys.executable, str(DOCKER / "demo_producer.py"), "--help"],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and "--drift-after" in res.stdout, res.stderr
+
+
+def test_demo_producer_below_one_event_per_second_sleeps_between_events(monkeypatch):
+    naps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        assert len(naps) < 50, f"the producer loops without producing: {naps[:5]}"
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    sent = _run_demo_producer(monkeypatch, "--topic", "t", "--labels-topic", "", "--total", "2", "--rate", "0.5")
+    assert len(sent) == 2 and len(naps) == 2
+    assert naps[0] > 1.5, "the next event is due 2 s after the first"
+    stamps = [_epoch(orjson.loads(v)["timestamp"]) for _, _, v in sent]
+    assert stamps[1] - stamps[0] == pytest.approx(2.0, abs=0.01)
