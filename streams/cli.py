@@ -91,8 +91,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise InputError("--workers must be at least 1")
     if args.workers > 1:
-        return run_supervisor(args.config, args.workers)
-    return run_worker(config, args.worker_index)
+        return run_supervisor(args.config, args.workers, args.discard_mismatched_state)
+    return run_worker(config, args.worker_index, args.discard_mismatched_state)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -124,6 +124,9 @@ def _parser() -> argparse.ArgumentParser:
     k = sub.add_parser("run", help="run Kafka workers (tiers 1 and 2) with /metrics, /healthz, /readyz")
     k.add_argument("--config", required=True)
     k.add_argument("--workers", type=int, default=1, help="worker processes in the consumer group")
+    k.add_argument("--discard-mismatched-state", action="store_true",
+                   help="after a monitor's reference, features or window changed: start its open windows "
+                        "afresh instead of stopping (the events already counted in them are left out)")
     k.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     k.set_defaults(func=_cmd_run)
     return p

@@ -50,6 +50,8 @@ class RuntimeStats:
     labels: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     join_waiting: dict[tuple[str, str], int] = field(default_factory=dict)
     windows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # saved state left out by --discard-mismatched-state (checkpoints and partials), per monitor
+    discarded: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # monitor -> model version (None: all) -> performance in the last judged window
     performance: dict[str, dict[str | None, PerformanceResult]] = field(default_factory=dict)
 
@@ -83,6 +85,11 @@ class DriftlineCollector(Collector):
             yield _counter("driftline_alerts", "Alerts fired.", ["monitor", "kind", "severity"], s.alerts)
             yield _counter("driftline_windows_judged", "Windows closed and judged.", ["monitor"],
                            {(k,): v for k, v in s.windows.items()})
+            if s.discarded:
+                yield _counter("driftline_state_discarded", "Saved window state (checkpoints, partials) left out "
+                               "because it was saved under another reference, feature list or window size "
+                               "(run --discard-mismatched-state).", ["monitor"],
+                               {(k,): v for k, v in s.discarded.items()})
             yield _gauge("driftline_last_event_timestamp_seconds", "Event time of the newest event seen.",
                          ["monitor"], {(k,): v for k, v in s.last_event_ts.items()})
             yield _gauge("driftline_consumer_lag_messages", "Messages behind the end of each source partition.",

@@ -29,24 +29,26 @@ def warn_unjoined_labels(config: Config) -> None:
                     extra=fields(labels_topics=topics))
 
 
-def run_worker(config: Config, index: int = 0) -> int:
+def run_worker(config: Config, index: int = 0, discard_mismatched_state: bool = False) -> int:
     from .replay import load_monitors
     from .worker import Worker
 
     logs.setup(os.environ.get("DRIFTLINE_LOG_LEVEL", "INFO"))
     warn_unjoined_labels(config)
     worker = Worker(config, load_monitors(config, label_topics=True), index=index,
-                    commit_before_checkpoint=os.environ.get(BROKEN_ENV) == "1")
+                    commit_before_checkpoint=os.environ.get(BROKEN_ENV) == "1",
+                    discard_mismatched_state=discard_mismatched_state)
     worker.run()
     return 0
 
 
-def run_supervisor(config_path: str, workers: int) -> int:
+def run_supervisor(config_path: str, workers: int, discard_mismatched_state: bool = False) -> int:
     """Start ``workers`` processes (each its own consumer in the group) and stop them together."""
     logs.setup()
+    extra = ["--discard-mismatched-state"] if discard_mismatched_state else []
     children = [
         subprocess.Popen([sys.executable, "-m", "driftline", "run", "--config", config_path,
-                          "--worker-index", str(i)])
+                          "--worker-index", str(i), *extra])
         for i in range(workers)
     ]
     log.info("workers started", extra=fields(pids=[c.pid for c in children]))

@@ -30,8 +30,8 @@ import re
 import signal
 import time
 from collections import defaultdict
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import numpy as np
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -59,6 +59,8 @@ from .monitor import MonitorRuntime
 from .stream_join import StreamJoin
 from .tiers import Tier1Partition, Tier2Partition
 from .windows import event_ms
+
+T = TypeVar("T")
 
 log = logging.getLogger("driftline.worker")
 
@@ -149,9 +151,12 @@ def _values(run: list[Message]) -> tuple[list[bytes], list[int]]:
 
 class Worker:
     def __init__(self, config: Config, monitors: list[MonitorRuntime], *, index: int = 0,
-                 commit_before_checkpoint: bool = False) -> None:
+                 commit_before_checkpoint: bool = False, discard_mismatched_state: bool = False) -> None:
         self.config = config
         self.index = index
+        # saved state of a monitor whose reference, features or window changed since: dropped
+        # (the monitor starts afresh from the saved offsets) rather than stopping the worker
+        self.discard_mismatched = discard_mismatched_state
         self.monitors = {m.cfg.name: m for m in monitors}
         self.by_topic: dict[str, list[MonitorRuntime]] = defaultdict(list)
         # labels topic -> the predictions topic it is joined to, partition by partition
@@ -570,8 +575,10 @@ class Worker:
                 merger = st.mergers[m.cfg.name] = self._new_merger(m)
             p = int(d["partition"])
             idle = d["idle_open"]
-            with self._restoring(m, d, f"a partial in topic {self.partials_topic}"):
-                partials = [state_codec.partial_from_dict(x, m.layout) for x in d["partials"]]
+            partials = self._restored(m, d, f"a partial in topic {self.partials_topic}",
+                                      lambda m, d: [state_codec.partial_from_dict(x, m.layout) for x in d["partials"]])
+            if partials is None:   # made under the monitor's old reference: discarded
+                continue
             # the partials first: an idle report must not release a window its own message completes
             late_before = merger.late_events
             merged = merger.add(p, partials, d["closed_through"])
@@ -593,8 +600,11 @@ class Worker:
                 self.metrics.close_lag.labels(m.cfg.name).observe(max(0.0, time.time() - d["closed_at"]))
 
     def _new_merger(self, m: MonitorRuntime) -> WindowMerger:
-        count = self.partition_counts.get(m.cfg.predictions_topic, 1)
-        return m.new_merger(frozenset(range(count)))
+        return m.new_merger(self._all_partitions(m))
+
+    def _all_partitions(self, m: MonitorRuntime) -> frozenset[int]:
+        """The partitions of the monitor's predictions topic (tier 2 merges all of them)."""
+        return frozenset(range(self.partition_counts.get(m.cfg.predictions_topic, 1)))
 
     # -- checkpoints and rebalancing ---------------------------------------------------------
 
@@ -735,10 +745,12 @@ class Worker:
                         m = self.monitors.get(name)
                         if m is None:
                             continue
-                        parts = frozenset(range(self.partition_counts.get(m.cfg.predictions_topic, 1)))
-                        with self._restoring(m, d, f"the tier-2 checkpoint {changelog.tier2_key(tp.partition)!r}"):
-                            st.mergers[name] = state_codec.merger_from_dict(d["merger"], m.window_spec.size_ms,
-                                                                            parts, m.layout)
+                        merger = self._restored(
+                            m, d, f"the tier-2 checkpoint {changelog.tier2_key(tp.partition)!r}",
+                            lambda m, d: state_codec.merger_from_dict(d["merger"], m.window_spec.size_ms,
+                                                                      self._all_partitions(m), m.layout))
+                        if merger is not None:
+                            st.mergers[name] = merger
                             m.alerts.load_state(d["alerts"])
                     st.next_offset = snap["offset"]
             else:
@@ -749,10 +761,13 @@ class Worker:
                         d = snap["monitors"].get(m.cfg.name)
                         if d is not None:
                             key = changelog.tier1_key(tp.topic, tp.partition)
-                            with self._restoring(m, d, f"the checkpoint {key!r}"):
-                                st1.windows[m.cfg.name] = state_codec.windows_from_dict(d, m.window_spec, m.layout)
-                                if m.cfg.name in st1.joins:
-                                    st1.joins[m.cfg.name] = m.new_join(d["join"])
+                            saved = self._restored(m, d, f"the checkpoint {key!r}", lambda m, d: (
+                                state_codec.windows_from_dict(d, m.window_spec, m.layout),
+                                None if m.label_decoder is None else m.new_join(d["join"])))
+                            if saved is not None:
+                                st1.windows[m.cfg.name], join = saved
+                                if join is not None:
+                                    st1.joins[m.cfg.name] = join
                             st1.base_max_ms[m.cfg.name] = st1.windows[m.cfg.name].max_event_ms
                     st1.next_offset = snap["offset"]
                     st1.label_offsets = dict(snap.get("label_offsets", {}))
@@ -794,23 +809,30 @@ class Worker:
         offset = st.label_offsets.get(tp.topic)
         return None if offset is None else {"offset": offset}
 
-    @contextlib.contextmanager
-    def _restoring(self, m: MonitorRuntime, d: dict[str, Any], what: str) -> Iterator[None]:
-        """Restore saved state of ``m`` only if it was built under the monitor's current
-        reference, features and window (its fingerprint; state from before fingerprints is
-        tried, and refused if it does not fit); else stop with what to do."""
+    def _restored(self, m: MonitorRuntime, d: dict[str, Any], what: str,
+                  build: Callable[[MonitorRuntime, dict[str, Any]], T]) -> T | None:
+        """``build(m, d)``: saved state of ``m`` restored, only if it was saved under the monitor's
+        current reference, features and window (its fingerprint; state from before fingerprints
+        is tried, and refused if it does not fit). Otherwise stop with what to do or, with
+        ``--discard-mismatched-state``, None: the caller starts that state afresh."""
         saved = d.get("fingerprint")
         try:
             if saved is not None and saved != m.state_fingerprint:
                 raise ValueError("another fingerprint")
-            yield
+            return build(m, d)
         except (ValueError, KeyError, TypeError, IndexError):
-            raise StateMismatch(
-                f"monitor {m.cfg.name!r}: {what} was saved under another reference, feature list or window "
-                f"size than the monitor now has, so its open windows cannot go on; to start them afresh from "
-                f"the group's committed offsets, stop every worker of group {group_id(self.settings)!r} and "
-                f"delete topics {self.changelog_topic} and {self.partials_topic} (or run the new config under "
-                f"a new kafka group.id)") from None
+            if not self.discard_mismatched:
+                raise StateMismatch(
+                    f"monitor {m.cfg.name!r}: {what} was saved under another reference, feature list or window "
+                    f"size than the monitor now has, so its open windows cannot go on; to start them afresh "
+                    f"(without the events already counted in them) restart with `driftline run "
+                    f"--discard-mismatched-state`, or run the new config under a new kafka group.id") from None
+        log.warning("state saved under another reference, feature list or window size discarded: the monitor's "
+                    "open windows start afresh, without the events counted in them before",
+                    extra=fields(monitor=m.cfg.name, state=what))
+        with self.stats.lock:
+            self.stats.discarded[m.cfg.name] += 1
+        return None
 
     def _start_offsets(self, consumer: Consumer, fresh: list[TopicPartition]) -> None:
         """Where partitions without a snapshot start (committed offset, else the reset policy),

@@ -20,10 +20,13 @@ from driftline.streams.reference_io import build_profile, write_reference
 from driftline import synth
 
 from .harness import (
+    assert_reports_equal,
     produce,
     read_json,
     read_topic,
     replay_reports,
+    sample,
+    scrape,
     start_worker,
     stop,
     wait_for_reports,
@@ -157,5 +160,26 @@ def test_a_restart_under_another_reference_stops_with_what_to_do(kafka, topic_fa
     assert res.returncode == 2, res.stderr[-2000:]
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("driftline: error: monitor 'fraud': the "), last    # tier 1's or tier 2's
-    assert "saved under another reference" in last and f"driftline.{group}.changelog" in last
+    assert "saved under another reference" in last and "--discard-mismatched-state" in last
     assert "Traceback" not in res.stderr
+
+    # restarted with --discard-mismatched-state: the monitor's window starts afresh from the
+    # saved offsets, so its report holds exactly the events produced after the restart (as
+    # replay of those alone gives), not the 1,000 counted under the old reference
+    later = synth.events(np.random.default_rng(5), 6000, rate=100.0, offset=1000)   # +10 s .. +70 s
+    synth.write_lines(tmp_path / "later.jsonl", later)
+    replayed = replay_reports(cfg, tmp_path / "later.jsonl", tmp_path / "replay")
+    first = min(r["window_start"] for r in replayed)
+    want = {r["report_id"]: r for r in replayed if r["window_start"] == first}
+    assert {r["count"] for r in want.values()} == {5000}
+    proc = start_worker(cfg, "--discard-mismatched-state", log=log)
+    try:
+        url = wait_ready(log, proc, started_before=1)
+        produce(kafka.bootstrap, topic, later)
+        got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc)
+        discarded = sample(scrape(url), "driftline_state_discarded_total", monitor="fraud")
+    finally:
+        stop(proc)
+    assert_reports_equal({r["report_id"]: r for r in got if r["report_id"] in want}, want)
+    assert discarded >= 2     # the tier-1 and the tier-2 checkpoints
+    assert "state saved under another reference" in log.read_text()
