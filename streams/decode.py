@@ -408,7 +408,7 @@ def _timestamp_one(value, path: tuple[str, ...]) -> float:
         if not math.isfinite(value):
             raise _Bad("bad_timestamp", f"{name} is not finite")
         if not _TS_MIN <= value < _TS_MAX:
-            raise _Bad("bad_timestamp", f"{name} {value!r} (epoch seconds) is {_TS_RANGE}")
+            raise _Bad("bad_timestamp", f"{name} {value!r} (epoch seconds) is {_TS_RANGE}{_unit_hint(value)}")
         return float(value)
     if type(value) is not str:
         raise _Bad("bad_timestamp", f"{name} must be an RFC 3339 string or epoch seconds")
@@ -424,6 +424,14 @@ def _timestamp_one(value, path: tuple[str, ...]) -> float:
     if not _TS_MIN <= out < _TS_MAX:
         raise _Bad("bad_timestamp", f"{name} {value[:40]!r} is {_TS_RANGE}")
     return out
+
+
+def _unit_hint(value: float) -> str:
+    """What an epoch timestamp out of range most likely is: milliseconds or microseconds."""
+    for unit, scale in (("milliseconds", 1e3), ("microseconds", 1e6), ("nanoseconds", 1e9)):
+        if _TS_MIN <= value / scale < _TS_MAX:
+            return f"; if it is epoch {unit}, send {value / scale:.3f} (seconds) instead"
+    return ""
 
 
 def _number_one(value, path: tuple[str, ...]) -> float:

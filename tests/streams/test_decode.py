@@ -480,3 +480,18 @@ def test_the_line_terminator_does_not_count_toward_the_size_limit() -> None:
         assert out.event_ids == ["fit"], end
     out = DECODER.decode([event[:-1] + b' }\n', b"not json"])
     assert [d.reason for d in out.dead] == ["too_large", "invalid_json"]
+
+
+@pytest.mark.parametrize(("stamp", "hint"), [
+    (1_764_064_800_000, "if it is epoch milliseconds, send 1764064800.000 (seconds) instead"),
+    (1_764_064_800_000_000, "if it is epoch microseconds, send 1764064800.000 (seconds) instead"),
+    (1e30, None),
+])
+def test_an_epoch_timestamp_in_another_unit_says_which(stamp: float, hint: str | None) -> None:
+    out = DECODER.decode([enc(ev("ok1")), _with(timestamp=stamp)])
+    (dead,) = out.dead
+    assert dead.reason == "bad_timestamp" and "outside the years 1000-8999" in dead.detail
+    if hint is None:
+        assert "epoch seconds) is outside the years 1000-8999" in dead.detail and "instead" not in dead.detail
+    else:
+        assert dead.detail.endswith(hint), dead.detail
