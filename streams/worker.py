@@ -751,7 +751,11 @@ class Worker:
                                                                       self._all_partitions(m), m.layout))
                         if merger is not None:
                             st.mergers[name] = merger
-                            m.alerts.load_state(d["alerts"])
+                        # alert states depend on no reference or window: kept through a discard,
+                        # so a firing alert goes on, and resolves once windows judged under the
+                        # new reference are fine
+                        self._restored(m, d, f"the alerts of {changelog.tier2_key(tp.partition)!r}",
+                                       lambda m, d: m.alerts.load_state(d["alerts"]), any_fingerprint=True)
                     st.next_offset = snap["offset"]
             else:
                 st1 = self.tier1[(tp.topic, tp.partition)] = self._new_tier1(tp.topic, tp.partition)
@@ -810,12 +814,13 @@ class Worker:
         return None if offset is None else {"offset": offset}
 
     def _restored(self, m: MonitorRuntime, d: dict[str, Any], what: str,
-                  build: Callable[[MonitorRuntime, dict[str, Any]], T]) -> T | None:
+                  build: Callable[[MonitorRuntime, dict[str, Any]], T], any_fingerprint: bool = False) -> T | None:
         """``build(m, d)``: saved state of ``m`` restored, only if it was saved under the monitor's
-        current reference, features and window (its fingerprint; state from before fingerprints
-        is tried, and refused if it does not fit). Otherwise stop with what to do or, with
+        current reference, features and window (its fingerprint, unless ``any_fingerprint``:
+        state that depends on none of them; state from before fingerprints is tried, and
+        refused if it does not fit). Otherwise stop with what to do or, with
         ``--discard-mismatched-state``, None: the caller starts that state afresh."""
-        saved = d.get("fingerprint")
+        saved = None if any_fingerprint else d.get("fingerprint")
         try:
             if saved is not None and saved != m.state_fingerprint:
                 raise ValueError("another fingerprint")

@@ -183,3 +183,44 @@ def test_a_restart_under_another_reference_stops_with_what_to_do(kafka, topic_fa
     assert_reports_equal({r["report_id"]: r for r in got if r["report_id"] in want}, want)
     assert discarded >= 2     # the tier-1 and the tier-2 checkpoints
     assert "state saved under another reference" in log.read_text()
+
+
+def test_an_alert_firing_before_a_discard_resolves_under_the_new_reference(kafka, topic_factory, tmp_path):
+    topic = topic_factory("refalert", partitions=1)
+    group = f"refalert-{topic[-6:]}"
+    cfg = write_setup(tmp_path, kafka.bootstrap, topic, group)      # 5 s windows, grace 1 s
+    drifted = synth.events(np.random.default_rng(6), 6000, rate=500.0,    # 0 .. 12 s of event time
+                           drift=synth.Drift(at=0, mean_shift=1.0, category_share=0.4))
+    log = tmp_path / "worker.log"
+    proc = start_worker(cfg, log=log)
+    try:
+        wait_ready(log, proc)
+        produce(kafka.bootstrap, topic, drifted)
+        deadline, fired = time.monotonic() + 60, []
+        while not fired and time.monotonic() < deadline:
+            time.sleep(1.0)
+            fired = [a for a in read_json(kafka.bootstrap, f"{group}.alerts")
+                     if a["status"] == "firing" and a["subject"] == synth.NUMERIC[0]]
+        assert fired, "no drift alert fired on the drifted events"
+        time.sleep(1.0)     # a checkpoint after the alert
+    finally:
+        stop(proc)
+    synth.write_lines(tmp_path / "training.jsonl", synth.training_rows(np.random.default_rng(99), 10_000))
+    write_reference(build_profile(load_config(cfg).monitors[0], tmp_path / "training.jsonl"),
+                    tmp_path / "reference.json")
+    calm = synth.events(np.random.default_rng(7), 10_000, rate=500.0, offset=6000)   # 12 .. 32 s
+    proc = start_worker(cfg, "--discard-mismatched-state", log=log)
+    try:
+        wait_ready(log, proc, started_before=1)
+        produce(kafka.bootstrap, topic, calm)
+        deadline, resolved = time.monotonic() + 90, []
+        while not resolved and time.monotonic() < deadline:
+            time.sleep(1.0)
+            resolved = [a for a in read_json(kafka.bootstrap, f"{group}.alerts")
+                        if a["status"] == "resolved" and a["alert_id"] == fired[0]["alert_id"]]
+    finally:
+        stop(proc)
+    # the alert's state outlived the discarded windows: calm windows under the new reference
+    # resolve it (with a fresh alert book it would stay firing for ever)
+    assert resolved, f"alert {fired[0]['alert_id']} was not resolved after the restart"
+    assert "state saved under another reference" in log.read_text()
