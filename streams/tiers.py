@@ -27,6 +27,11 @@ class Tier1Partition:
     joins: dict[str, StreamJoin] = field(default_factory=dict)
     label_offsets: dict[str, int] = field(default_factory=dict)
     outbox: list[dict] = field(default_factory=list)   # progress messages saved before they are sent
+    # newest Kafka record time (ms) read from the partition, and from each labels partition
+    # joined to it: a window closes only once the labels produced before its closing
+    # prediction are read (the worker's _labels_behind), in a backlog as live
+    record_ms: int | None = None
+    label_record_ms: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

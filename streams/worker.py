@@ -34,7 +34,15 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import numpy as np
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 from driftline.schemas.config import Config, internal_topics
 
@@ -139,6 +147,15 @@ def _by_partition(msgs: list[Message]) -> list[tuple[tuple[str | None, int], lis
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
     return [(keys[int(rows[0])], [msgs[i] for i in rows.tolist()])
             for rows in np.split(order, bounds)]
+
+
+def _newest_record_ms(before: int | None, msg: Message) -> int | None:
+    """The newer of ``before`` and the Kafka record time of ``msg`` (ms; brokers older than
+    0.10 give none)."""
+    kind, ms = msg.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE or ms < 0:
+        return before
+    return ms if before is None else max(before, ms)
 
 
 def _values(run: list[Message]) -> tuple[list[bytes], list[int]]:
@@ -348,7 +365,10 @@ class Worker:
 
     def _tier1(self, topic: str, partition: int, run: list[Message]) -> None:
         values, offsets = _values(run)
+        st = self.tier1.get((topic, partition))
         for part in byte_slices(values, self.config.limits.batch_bytes):
+            if st is not None and st.joins:
+                st.record_ms = _newest_record_ms(st.record_ms, run[part.stop - 1])
             self._tier1_batch(topic, partition, values[part], offsets[part])
 
     def _labels(self, topic: str, partition: int, run: list[Message]) -> None:
@@ -377,7 +397,17 @@ class Worker:
                 for d in batch.dead:
                     stats.invalid[(m.cfg.name, d.reason)] += 1
         st.label_offsets[topic] = offsets[-1] + 1
+        newest = _newest_record_ms(st.label_record_ms.get(topic), run[-1])
+        if newest is not None:
+            st.label_record_ms[topic] = newest
         st.dirty = True
+        outbox = self._outbox(st)
+        for m in self.by_topic[predictions]:
+            if m.cfg.labels_topic == topic and m.cfg.name in st.joins and not self._labels_behind(st, m):
+                # windows that waited for these labels (see _labels_behind) close now
+                self._send_progress(m, st, self._close(st, m.cfg.name),
+                                    sorted(st.windows[m.cfg.name].open) if st.idle else None, outbox=outbox)
+        self._send_outbox(st, outbox)
 
     def _tier1_batch(self, topic: str, partition: int, values: list[bytes], offsets: list[int]) -> None:
         st = self.tier1.get((topic, partition))
@@ -412,7 +442,8 @@ class Worker:
                 st.base_max_ms[name] = newest
                 advanced = True
             # an idle partition stays idle until event time moves: its claim is kept
-            self._send_progress(m, st, self._close(st, name), sorted(w.open) if st.idle and not moved else None,
+            partials = [] if self._labels_behind(st, m) else self._close(st, name)
+            self._send_progress(m, st, partials, sorted(w.open) if st.idle and not moved else None,
                                 outbox=outbox if name in st.joins else None)
         st.next_offset = offsets[-1] + 1
         if advanced:
@@ -514,6 +545,20 @@ class Worker:
         # closed windows, or an idle partition releasing them in tier 2 (in exactly-once mode
         # tier 2 sees the claim only once it is committed: soon, not at the periodic checkpoint)
         self._emitted = True
+
+    def _labels_behind(self, st: Tier1Partition, m: MonitorRuntime) -> bool:
+        """Whether the windows of ``m`` must wait for labels before they close: labels that
+        were produced before the newest prediction read (by Kafka record time) are still
+        unread. Live, the labels partition is read to its end and nothing waits; reading a
+        backlog, the predictions partition can get far ahead of its labels, and windows
+        would close without labels that were there, in time, when they were produced."""
+        topic = m.cfg.labels_topic
+        if st.record_ms is None or topic is None or m.cfg.name not in st.joins:
+            return False
+        read = st.label_record_ms.get(topic)
+        if read is not None and read >= st.record_ms:
+            return False
+        return not self._read_to_end(TopicPartition(topic, st.partition), st.label_offsets.get(topic))
 
     def _caught_up(self, st: Tier1Partition) -> bool:
         """True when nothing is left to read in the partition, nor in the labels partition

@@ -119,6 +119,32 @@ def test_labels_first_two_workers_report_the_performance_of_replay(kafka, topic_
     assert "Traceback" not in log.read_text()
 
 
+def test_a_backlog_of_both_topics_reports_the_performance_of_replay(kafka, topic_factory, tmp_path):
+    """Predictions and their labels produced in turns (each label right after its batch of
+    predictions, as live) before any worker runs: a worker reading the backlog gets far
+    ahead in the predictions partitions, so windows wait for the labels produced before
+    their closing prediction (by Kafka record time), as they would have live, and the
+    reports are replay's."""
+    cfg, preds, labels_topic, group, events, labels = _setup(kafka, topic_factory, tmp_path, "lab4", partitions=3)
+    synth.write_lines(tmp_path / "events.jsonl", events)
+    synth.write_lines(tmp_path / "labels.jsonl", labels)
+    want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay", tmp_path / "labels.jsonl"))
+    for i in range(0, N, 200):     # 1 s of event time a turn: windows close 1 s (grace) later
+        produce(kafka.bootstrap, preds, events[i:i + 200])
+        produce(kafka.bootstrap, labels_topic, labels[i:i + 200])
+    log = tmp_path / "worker.log"
+    proc = start_worker(cfg, log=log)
+    try:
+        url = wait_ready(log, proc)
+        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc))
+        after = scrape(url)
+    finally:
+        stop(proc)
+    assert_reports_equal(got, want)
+    assert sample(after, "driftline_labels_total", outcome="pairs") == N
+    assert "Traceback" not in log.read_text()
+
+
 def test_predictions_first_wait_for_their_labels_through_a_kill9(kafka, topic_factory, tmp_path):
     # a grace of 2 minutes: every window waits for its labels until the closing events below
     cfg, preds, labels_topic, group, events, labels = _setup(kafka, topic_factory, tmp_path, "lab2", grace="120s")
