@@ -489,3 +489,22 @@ def test_a_performance_section_records_the_baseline_of_its_task(tmp_path: Path) 
     proc = run_cli("reference", "build", "--config", str(cfg), "--monitor", "price",
                    "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r2.json"))
     _one_line_error(proc, "label, row 1: 76.37 is not 0, 1, true or false")
+
+
+def test_a_class_label_prediction_reports_its_new_classes_within_the_schema(tmp_path: Path) -> None:
+    rows = [{"x": float(i), "prediction": "ab"[i % 2]} for i in range(200)]
+    synth.write_lines(tmp_path / "t.jsonl", [orjson.dumps(r) for r in rows])
+    (tmp_path / "c.yaml").write_text(
+        "monitors:\n  - name: kind\n    source: k\n    features: {x: {type: numeric}}\n"
+        "    prediction: {type: categorical}\n    window: {size: 60s}\n    reference: {path: r.json}\n")
+    assert main(["reference", "build", "--config", str(tmp_path / "c.yaml"), "--monitor", "kind",
+                 "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json")]) == 0
+    events = [orjson.dumps({"event_id": f"e{i}", "timestamp": 1_764_064_800 + i / 10, "features": {"x": float(i)},
+                            "prediction": {"score": "abc"[i % 3]}}) for i in range(300)]
+    synth.write_lines(tmp_path / "e.jsonl", events)
+    assert main(["replay", "--config", str(tmp_path / "c.yaml"), "--input", str(tmp_path / "e.jsonl"),
+                 "--out", str(tmp_path / "o")]) == 0
+    (report,) = read(tmp_path / "o" / "reports.jsonl")
+    validate_instance("window_report", report)
+    assert report["prediction"]["type"] == "categorical"
+    assert report["prediction"]["new_categories"] == ["c"]
