@@ -49,8 +49,19 @@ def _cmd_reference_build(args: argparse.Namespace) -> int:
     write_reference(profile, Path(args.out))
     n = max([r.count for r in (*profile.numeric.values(), *profile.categorical.values())], default=0)
     print(f"{args.out}: reference for {cfg.name!r} from {n} rows, "
-          f"{len(profile.numeric)} numeric + {len(profile.categorical)} categorical features")
+          f"{len(profile.numeric)} numeric + {len(profile.categorical)} categorical features"
+          + _baseline_note(cfg, profile))
     return 0
+
+
+def _baseline_note(cfg, profile) -> str:
+    """What the reference holds of the model's performance, for a monitor that judges it."""
+    if cfg.performance is None:
+        return ""
+    if profile.performance is None:
+        return (f"; no row has a label (looked for {'.'.join(cfg.fields.label)!r} and column 'label'), so no "
+                f"performance baseline: performance alerts need performance.min / performance.max")
+    return f"; performance baseline ({profile.performance.task}) from {profile.performance.count} labelled rows"
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:

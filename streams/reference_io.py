@@ -173,6 +173,7 @@ def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
     if cfg.prediction is not None:
         values = [_lookup(r, cfg.prediction.path, "prediction") for r in rows]
         where = f"{path}: prediction"
+        _check_present(rows, cfg.prediction.path, "prediction", where)
         predicted = _numeric(values, where) if cfg.prediction.type == "numeric" else _class_labels(values, where)
         try:
             prediction = (NumericReference.build(predicted) if cfg.prediction.type == "numeric"

@@ -236,6 +236,8 @@ def test_bad_config_exits_2_with_one_line_naming_the_key(tmp_path, text, where, 
       "--out", "{dir}"], "is a directory"),
     (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/misspelt.csv",
       "--out", "{dir}/r.json"], "feature 'n00_normal': no row has it"),
+    (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/renamed.jsonl",
+      "--out", "{dir}/r.json"], "prediction: no row has it (looked for 'prediction.score' and column 'prediction')"),
     (["replay", "--config", "{cfg}"], "required"),
     (["frobnicate"], "invalid choice"),
 ])
@@ -245,6 +247,7 @@ def test_user_errors_exit_2_with_one_line(demo, tmp_path, args, fragment):
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
     (tmp_path / "misspelt.csv").write_text("n00_nromal,country\n1.0,DE\n2.0,FR\n")
     (tmp_path / "t.jsonl").write_bytes((demo / "training.jsonl").read_bytes())
+    (tmp_path / "renamed.jsonl").write_bytes((demo / "training.jsonl").read_bytes().replace(b'"prediction"', b'"score"'))
     args = [a.format(cfg=demo / "driftline.yaml", dir=tmp_path) for a in args]
     proc = run_cli(*args)
     assert proc.returncode == 2

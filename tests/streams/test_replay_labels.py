@@ -508,3 +508,17 @@ def test_a_class_label_prediction_reports_its_new_classes_within_the_schema(tmp_
     validate_instance("window_report", report)
     assert report["prediction"]["type"] == "categorical"
     assert report["prediction"]["new_categories"] == ["c"]
+
+
+def test_reference_build_says_whether_it_recorded_a_performance_baseline(tmp_path: Path, capsys) -> None:
+    cfg = _regression_rows(tmp_path, "{task: regression}")
+    args = ["reference", "build", "--config", str(cfg), "--monitor", "price",
+            "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json")]
+    assert main(args) == 0
+    assert capsys.readouterr().out.strip().endswith("; performance baseline (regression) from 50 labelled rows")
+    rows = [{"x": 1.0 + i, "prediction": 76.3 + i} for i in range(50)]     # no label column
+    synth.write_lines(tmp_path / "t.jsonl", [orjson.dumps(r) for r in rows])
+    assert main(args) == 0
+    assert capsys.readouterr().out.strip().endswith(
+        "no row has a label (looked for 'label' and column 'label'), so no performance baseline: "
+        "performance alerts need performance.min / performance.max")
