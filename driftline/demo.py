@@ -121,8 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         del admin
         synth.write_lines(d / "training.jsonl", synth.training_rows(np.random.default_rng(7), 20_000))
         (d / "driftline.yaml").write_text(
-            synth.config_yaml("reference.json", window="10s", bootstrap=bootstrap).replace(
-                "source: {predictions: predictions}", "source: {predictions: predictions, labels: labels}")
+            synth.config_yaml("reference.json", window="10s", bootstrap=bootstrap, labels="labels")
             + "http: {port: 9464}\nlimits: {checkpoint_interval: 2s}\n")
         driftline = [sys.executable, "-m", "driftline"]
         subprocess.run([*driftline, "reference", "build", "--config", "driftline.yaml", "--monitor", "fraud",

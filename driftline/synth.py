@@ -160,13 +160,15 @@ def training_rows(rng: np.random.Generator, n: int) -> list[bytes]:
 
 
 def config_yaml(reference: str, window: str = "10s", topic: str = "predictions",
-                bootstrap: str = "127.0.0.1:9092", performance: str | None = "{}") -> str:
+                bootstrap: str = "127.0.0.1:9092", performance: str | None = "{}",
+                labels: str | None = None) -> str:
     """The demo's config; ``performance``: the monitor's performance section (None: none, so
-    labels are not joined)."""
+    labels are not joined); ``labels``: the labels topic `run` joins."""
+    joined = "" if labels is None else f", labels: {labels}"
     lines = [
         "monitors:",
         "  - name: fraud",
-        f"    source: {{predictions: {topic}}}",
+        f"    source: {{predictions: {topic}{joined}}}",
         "    features:",
     ]
     lines += [f"      {n}: {{type: numeric}}" for n in NUMERIC]
@@ -206,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = events(rng, args.events, rate=100.0, drift=drift)
     write_lines(d / "events.jsonl", lines)
     write_lines(d / "labels.jsonl", label_events(lines, drift))
-    (d / "driftline.yaml").write_text(config_yaml("reference.json"))
+    (d / "driftline.yaml").write_text(config_yaml("reference.json", labels="labels"))
     print(f"wrote {d}/driftline.yaml, training.jsonl (20000 rows), events.jsonl ({args.events} events, "
           f"drift from event {args.drift_at}), labels.jsonl (accuracy {1 - LABEL_ERROR:.2f}, "
           f"then {1 - DEMO_LABEL_ERROR:.2f})")

@@ -30,6 +30,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     load_monitors(config, labels=True)
     names = ", ".join(m.name for m in config.monitors)
     print(f"{args.config}: ok ({len(config.monitors)} monitor(s): {names})")
+    if config.kafka:
+        from .run import label_topic_warnings
+
+        for warning in label_topic_warnings(config):
+            print(f"warning: {warning}")
     return 0
 
 

@@ -20,13 +20,25 @@ log = logging.getLogger("driftline.run")
 BROKEN_ENV = "DRIFTLINE_UNSAFE_COMMIT_BEFORE_CHECKPOINT"
 
 
+def label_topic_warnings(config: Config) -> list[str]:
+    """What `run` will not do with labels that the config suggests it should, one line each:
+    a labels topic is read only by a monitor with a ``performance`` section, and performance
+    is judged on Kafka only from a labels topic."""
+    out = []
+    unread = {m.name: m.labels_topic for m in config.monitors if m.labels_topic and m.performance is None}
+    if unread:
+        out.append(f"monitors {sorted(unread)} name a labels topic but have no `performance:` section, so run "
+                   f"does not read their labels (add `performance: {{}}` to judge the model on them)")
+    unjudged = sorted(m.name for m in config.monitors if m.performance is not None and not m.labels_topic)
+    if unjudged:
+        out.append(f"monitors {unjudged} have a `performance:` section but no `source.labels` topic, so run "
+                   f"judges no performance (replay does, with --labels)")
+    return out
+
+
 def warn_unjoined_labels(config: Config) -> None:
-    """A labels topic is read only by a monitor with a ``performance`` section: say so, once."""
-    topics = {m.name: m.labels_topic for m in config.monitors if m.labels_topic and m.performance is None}
-    if topics:
-        log.warning("these monitors name a labels topic but have no `performance:` section, so their labels "
-                    "are not read (add `performance: {}` to judge the model on them)",
-                    extra=fields(labels_topics=topics))
+    for warning in label_topic_warnings(config):
+        log.warning(warning)
 
 
 def run_worker(config: Config, index: int = 0, discard_mismatched_state: bool = False) -> int:

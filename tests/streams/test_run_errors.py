@@ -75,7 +75,7 @@ def test_config_errors_under_kafka_name_the_key_not_the_value(tmp_path):
     assert SECRET not in proc.stderr
 
 
-def test_run_says_once_that_a_monitor_without_performance_reads_no_labels(tmp_path):
+def test_run_says_once_what_it_will_not_do_with_labels(tmp_path):
     import logging
 
     from driftline.schemas.config import load_config
@@ -86,20 +86,25 @@ def test_run_says_once_that_a_monitor_without_performance_reads_no_labels(tmp_pa
     handler.emit = records.append
     logger = logging.getLogger("driftline.run")
     logger.addHandler(handler)
+    plain = synth.config_yaml("reference.json")
+    configs = {
+        "a": plain,    # performance, but no labels topic
+        "b": plain.replace("source: {predictions: predictions}", "source: {predictions: predictions, labels: labels}"),
+        "c": synth.config_yaml("reference.json", performance=None).replace(
+            "source: {predictions: predictions}", "source: {predictions: predictions, labels: labels}"),
+        "d": synth.config_yaml("reference.json", performance=None),
+    }
+    said = {}
     try:
-        plain = synth.config_yaml("reference.json")
-        (tmp_path / "a.yaml").write_text(plain)
-        warn_unjoined_labels(load_config(tmp_path / "a.yaml"))
-        assert records == []
-        (tmp_path / "b.yaml").write_text(plain.replace("source: {predictions: predictions}",
-                                                       "source: {predictions: predictions, labels: labels}"))
-        warn_unjoined_labels(load_config(tmp_path / "b.yaml"))   # it judges performance: it joins them
-        assert records == []
-        (tmp_path / "c.yaml").write_text(synth.config_yaml("reference.json", performance=None).replace(
-            "source: {predictions: predictions}", "source: {predictions: predictions, labels: labels}"))
-        warn_unjoined_labels(load_config(tmp_path / "c.yaml"))
+        for name, text in configs.items():
+            (tmp_path / f"{name}.yaml").write_text(text)
+            records.clear()
+            warn_unjoined_labels(load_config(tmp_path / f"{name}.yaml"))
+            said[name] = [(r.levelno, r.getMessage()) for r in records]
     finally:
         logger.removeHandler(handler)
-    assert len(records) == 1 and records[0].levelno == logging.WARNING
-    assert "have no `performance:` section, so their labels are not read" in records[0].getMessage()
-    assert records[0].fields == {"labels_topics": {"fraud": "labels"}}
+    assert said["b"] == said["d"] == []       # it judges performance on its labels / reads none
+    assert said["a"] == [(logging.WARNING, "monitors ['fraud'] have a `performance:` section but no "
+                          "`source.labels` topic, so run judges no performance (replay does, with --labels)")]
+    assert said["c"] == [(logging.WARNING, "monitors ['fraud'] name a labels topic but have no `performance:` "
+                          "section, so run does not read their labels (add `performance: {}` to judge the model on them)")]
