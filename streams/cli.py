@@ -86,7 +86,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     sink.close()
     joined = ""
     if labels is not None:
-        joined = f", {stats.label_events} label events ({_label_summary(stats)})"
+        joined = f", {stats.label_events} label events" + (f" ({_label_summary(stats)})" if stats.label_events else "")
     print(f"{stats.events} events ({stats.invalid} invalid, {stats.late} late){joined}, {stats.windows} windows, "
           f"{stats.alerts} alert events -> {args.out}")
     for warning in stats.warnings:

@@ -71,7 +71,7 @@ class JoinCounts:
 
 
 class LabelStore:
-    def __init__(self, cap: int, dtype: type, source: str = "the labels", evict: bool = False) -> None:
+    def __init__(self, cap: int, dtype: type, source: str | None = None, evict: bool = False) -> None:
         self.cap = cap
         self.evict = evict
         self._dtype = dtype
@@ -100,7 +100,8 @@ class LabelStore:
             self.counts.unmatched += excess
         elif len(self._labels) > self.cap:
             raise LabelCapError(
-                f"limits.max_pending_labels: more than {self.cap:,} labels of {self._source} wait for "
+                f"limits.max_pending_labels: more than {self.cap:,} labels"
+                f"{'' if self._source is None else ' of ' + self._source} wait for "
                 f"their predictions; raise limits.max_pending_labels or replay fewer labels at once")
 
     def lookup(self, event_ids: list) -> np.ndarray:

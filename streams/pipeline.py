@@ -23,6 +23,7 @@ from .label_decode import LabelBatch, LabelSpec
 from .label_join import JoinCounts
 from .merge import MergedWindow
 from .monitor import MonitorRuntime
+from .records import DeadLetter
 from .sinks import OutputSink
 from .stream_join import StreamJoin
 from .windows import PartitionWindows
@@ -40,6 +41,7 @@ class PipelineStats:
     labels: dict[str, JoinCounts] = field(default_factory=dict)
     judged: dict[str, int] = field(default_factory=dict)       # windows judged, per monitor
     warnings: list[str] = field(default_factory=list)          # for the end-of-run summary
+    first_dead: DeadLetter | None = None                        # an example for the summary
 
 
 class InProcessPipeline:
@@ -99,6 +101,7 @@ class InProcessPipeline:
             batch = m.decoder.decode(values, topic, partition, offsets, self.skip_blank)
             read = len(batch) + len(batch.dead) if read is None else read
             if batch.dead:
+                self.stats.first_dead = self.stats.first_dead or batch.dead[0]
                 invalid.update(range(len(batch.dead)) if batch.dead_rows is None else batch.dead_rows.tolist())
             self.sink.dead(m.cfg.name, batch.dead)
             w = windows[partition]

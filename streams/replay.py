@@ -87,9 +87,17 @@ def replay(config: Config, events: Path, sink: OutputSink, only: str | None = No
     finally:
         if gc_was_enabled:
             gc.enable()
+    stats = pipeline.stats
+    if stats.events and stats.invalid == stats.events and stats.first_dead is not None:
+        first = stats.first_dead
+        line = "" if first.record.offset is None else f" (line {first.record.offset + 1})"
+        stats.warnings.append(f"every event ({stats.events}) went to the dead letters (dlq.jsonl), the "
+                              f"first{line} as {first.reason}: {first.detail}")
     if labels is not None:
-        pipeline.stats.warnings += label_warnings(monitors, pipeline.stats)
-    return pipeline.stats
+        if stats.label_events == 0:
+            stats.warnings.append(f"--labels {labels} holds no label events: no performance was measured")
+        stats.warnings += label_warnings(monitors, stats)
+    return stats
 
 
 def label_warnings(monitors: list[MonitorRuntime], stats: PipelineStats) -> list[str]:

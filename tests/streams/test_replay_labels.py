@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -330,6 +331,8 @@ def test_label_runs_that_measure_nothing_say_so(tmp_path: Path) -> None:
         "decode_labels): no performance was measured"]
     (tmp_path / "none.jsonl").write_bytes(b"not an event\n")
     assert replay("none.jsonl", "l.jsonl") == [
+        "warning: every event (1) went to the dead letters (dlq.jsonl), the first (line 1) as invalid_json: "
+        "invalid literal, expected 'null': line 1 column 1 (char 0)",
         "warning: monitor 'tiny' closed no window: its labels (50 unmatched, 0 dropped) are in no report, "
         "only in this summary"]
     ref = orjson.loads((tmp_path / "r.json").read_bytes())
@@ -392,7 +395,8 @@ def test_more_labels_than_the_cap(data: Path, tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text(cfg.replace("reference.json", str(data / "reference.json")))
     proc = run_cli("replay", "--config", str(tmp_path / "c.yaml"), "--input", str(data / "events.jsonl"),
                    "--labels", str(data / "labels.jsonl"), "--out", str(tmp_path / "o"))
-    _one_line_error(proc, "limits.max_pending_labels: more than 1,000 labels")
+    _one_line_error(proc, "limits.max_pending_labels: more than 1,000 labels wait for their predictions; "
+                          "raise limits.max_pending_labels or replay fewer labels at once")
 
 
 def test_a_monitor_without_prediction(data: Path, tmp_path: Path) -> None:
@@ -522,3 +526,21 @@ def test_reference_build_says_whether_it_recorded_a_performance_baseline(tmp_pat
     assert capsys.readouterr().out.strip().endswith(
         "no row has a label (looked for 'label' and column 'label'), so no performance baseline: "
         "performance alerts need performance.min / performance.max")
+
+
+def test_replay_warns_when_every_event_is_a_dead_letter_or_no_label_was_read(data: Path, tmp_path: Path) -> None:
+    events = [orjson.loads(line) for line in (data / "events.jsonl").read_bytes().splitlines()[:50]]
+    for e in events:        # epoch milliseconds: every one out of range
+        e["timestamp"] = int(datetime.fromisoformat(e["timestamp"]).timestamp() * 1000)
+    synth.write_lines(tmp_path / "ms.jsonl", [orjson.dumps(e) for e in events])
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    proc = run_cli("replay", "--config", str(data / "driftline.yaml"), "--input", str(tmp_path / "ms.jsonl"),
+                   "--labels", str(tmp_path / "empty.jsonl"), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.splitlines()
+    assert out[0].startswith("50 events (50 invalid, 0 late), 0 label events, 0 windows"), out
+    ms = events[0]["timestamp"]
+    assert out[1].startswith("warning: every event (50) went to the dead letters (dlq.jsonl), the first (line 1) "
+                             f"as bad_timestamp: timestamp {ms} (epoch seconds) is outside the years"), out
+    assert out[1].endswith(f"if it is epoch milliseconds, send {ms / 1000:.3f} (seconds) instead"), out
+    assert out[2] == f"warning: --labels {tmp_path / 'empty.jsonl'} holds no label events: no performance was measured"
