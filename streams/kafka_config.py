@@ -12,6 +12,8 @@ from typing import Any
 
 from driftline.schemas.config import DEFAULT_GROUP, group_id
 
+from .logs import kafka_logger
+
 # The largest message driftline produces (librdkafka refuses bigger ones when they are sent,
 # and its default, 1,000,000 bytes, is below both a checkpoint of a few open windows of a wide
 # monitor, ~3 MB per window sketch at 1,000 features, and a dead letter holding an event of up
@@ -47,7 +49,7 @@ def consumer_config(settings: dict[str, Any], *, auto_commit: bool = False,
     conf.setdefault("enable.partition.eof", False)
     if read_committed:
         conf["isolation.level"] = "read_committed"
-    return conf
+    return _logging(conf)
 
 
 def producer_config(settings: dict[str, Any], *, transactional_id: str | None = None) -> dict[str, Any]:
@@ -64,7 +66,7 @@ def producer_config(settings: dict[str, Any], *, transactional_id: str | None = 
         conf["compression.type"] = "lz4"
     if transactional_id is not None:
         conf["transactional.id"] = transactional_id
-    return conf
+    return _logging(conf)
 
 
 def transactional_id(settings: dict[str, Any], index: int) -> str:
@@ -86,7 +88,7 @@ def transactional_id(settings: dict[str, Any], index: int) -> str:
 
 
 def admin_config(settings: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in settings.items() if k not in _CONSUMER_ONLY and k not in _PRODUCER_ONLY}
+    return _logging({k: v for k, v in settings.items() if k not in _CONSUMER_ONLY and k not in _PRODUCER_ONLY})
 
 
 def reader_config(settings: dict[str, Any], *, read_committed: bool = False) -> dict[str, Any]:
@@ -96,4 +98,11 @@ def reader_config(settings: dict[str, Any], *, read_committed: bool = False) -> 
                  "enable.partition.eof": True, "auto.offset.reset": "earliest"})
     if read_committed:
         conf["isolation.level"] = "read_committed"
+    return _logging(conf)
+
+
+def _logging(conf: dict[str, Any]) -> dict[str, Any]:
+    """librdkafka logs through driftline's JSON logs (served as the client is polled), not as
+    raw lines of its own on stderr."""
+    conf["logger"] = kafka_logger()
     return conf

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 
@@ -35,3 +36,49 @@ def setup(level: str = "INFO") -> None:
 def fields(**kw: object) -> dict[str, dict[str, object]]:
     """``log.info("msg", extra=fields(topic=t))``."""
     return {"fields": kw}
+
+
+# A librdkafka message repeated (a broker refusing connections: ~20 a second) is logged at
+# most once in this many seconds; the next one says how many were left out.
+KAFKA_REPEAT_SECONDS = 60.0
+
+
+class _LibrdkafkaRecords(logging.Filter):
+    """librdkafka's logs, as confluent-kafka hands them over (``"%s [%s] %s"``: facility,
+    client, text), made structured, with repeats of a message (its numbers aside) held back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: dict[tuple[str, str], float] = {}
+        self._held: dict[tuple[str, str], int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not (isinstance(record.args, tuple) and len(record.args) == 3):
+            return True
+        facility, client, text = (str(a) for a in record.args)
+        text = _THREAD.sub("", text)
+        key = (facility, _DIGITS.sub("#", text))
+        now = record.created
+        last = self._last.get(key)
+        if last is not None and now - last < KAFKA_REPEAT_SECONDS:
+            self._held[key] = self._held.get(key, 0) + 1
+            return False
+        self._last[key] = now
+        held = self._held.pop(key, 0)
+        record.msg, record.args = text, ()
+        record.fields = {"facility": facility, "client": client,
+                         **({"repeats_left_out": held} if held else {})}
+        return True
+
+
+_THREAD = re.compile(r"^\[thrd:[^\]]*\]: ")
+_DIGITS = re.compile(r"\d+")
+
+
+def kafka_logger() -> logging.Logger:
+    """The logger librdkafka's logs go to (the ``logger`` setting of every client driftline
+    makes): JSON lines like driftline's own, repeats held back (see ``KAFKA_REPEAT_SECONDS``)."""
+    log = logging.getLogger("driftline.kafka")
+    if not any(isinstance(f, _LibrdkafkaRecords) for f in log.filters):
+        log.addFilter(_LibrdkafkaRecords())
+    return log

@@ -50,6 +50,8 @@ def test_unreachable_broker_exits_2_without_leaking_secrets(tmp_path):
                   "sasl.mechanism: PLAIN, socket.connection.setup.timeout.ms: 2000")
     line = _one_error_line(proc)
     assert "cannot reach the brokers" in line and "127.0.0.1:" in line
+    # librdkafka's own lines ("%3|...|FAIL|..." by the hundred) go through the JSON logs
+    assert not [x for x in proc.stderr.splitlines() if x.startswith("%")], proc.stderr[:2000]
 
 
 @pytest.mark.parametrize(("settings", "extra", "says"), [
