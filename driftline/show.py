@@ -30,12 +30,30 @@ def format_alert(a: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit 2 with one line for a file that cannot be read or a line that is not an alert."""
     args = sys.argv[1:] if argv is None else argv
-    stream = open(args[0], "rb") if args else sys.stdin.buffer  # noqa: SIM115
-    with stream:
-        for line in stream:
-            if line.strip():
-                print(format_alert(orjson.loads(line)), flush=True)
+    name = args[0] if args else "<stdin>"
+    try:
+        stream = open(args[0], "rb") if args else sys.stdin.buffer  # noqa: SIM115
+    except OSError as exc:
+        print(f"driftline.show: error: {name}: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        with stream:
+            for n, line in enumerate(stream, 1):
+                if not line.strip():
+                    continue
+                try:
+                    event = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    event = None
+                if not isinstance(event, dict) or event.get("type") != "alert":
+                    print(f"driftline.show: error: {name}, line {n}: not an alert event (show reads alerts.jsonl "
+                          f"or the alerts topic)", file=sys.stderr)
+                    return 2
+                print(format_alert(event), flush=True)
+    except BrokenPipeError:       # `| head`: the reader has what it wanted
+        sys.stderr.close()
     return 0
 
 

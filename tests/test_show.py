@@ -1,0 +1,45 @@
+"""``python -m driftline.show``: alert events as readable lines; anything else is a one-line error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+ALERT = {"type": "alert", "status": "firing", "severity": "warning", "kind": "data_drift", "monitor": "m",
+         "model_version": None, "subject": "x", "statistic": "js", "value": 0.2, "threshold": 0.1,
+         "p_value": 1e-9, "window_start": "2026-11-25T10:00:00Z", "window_end": "2026-11-25T10:00:10Z"}
+
+
+def _show(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "driftline.show", *args], input=stdin, capture_output=True,
+                          timeout=60)
+
+
+def test_alerts_print_one_line_each(tmp_path: Path) -> None:
+    (tmp_path / "alerts.jsonl").write_bytes(orjson.dumps(ALERT) + b"\n\n" + orjson.dumps({**ALERT, "status": "resolved"}))
+    proc = _show(str(tmp_path / "alerts.jsonl"))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.decode().splitlines()
+    assert [line[:8] for line in lines] == ["FIRING  ", "resolved"]
+    assert "m/all versions x: js=0.200 (floor 0.1) p=1e-09" in lines[0]
+
+
+def test_a_missing_file_or_another_record_is_a_one_line_error(tmp_path: Path) -> None:
+    proc = _show(str(tmp_path / "nothere.jsonl"))
+    assert proc.returncode == 2 and proc.stderr.decode().strip().splitlines() == [
+        f"driftline.show: error: {tmp_path / 'nothere.jsonl'}: No such file or directory"]
+    report = orjson.dumps({"type": "window_report", "report_id": "r1"})
+    proc = _show(stdin=orjson.dumps(ALERT) + b"\n" + report + b"\n")
+    assert proc.returncode == 2 and proc.stdout.decode().startswith("FIRING")
+    assert proc.stderr.decode().strip().splitlines() == [
+        "driftline.show: error: <stdin>, line 2: not an alert event (show reads alerts.jsonl or the alerts topic)"]
+
+
+def test_a_reader_that_stops_early_is_no_error(tmp_path: Path) -> None:
+    (tmp_path / "alerts.jsonl").write_bytes(b"\n".join([orjson.dumps(ALERT)] * 20_000))
+    proc = subprocess.run(f"{sys.executable} -m driftline.show {tmp_path / 'alerts.jsonl'} | head -1",
+                          shell=True, capture_output=True, timeout=120)
+    assert proc.stdout.decode().startswith("FIRING") and b"Traceback" not in proc.stderr, proc.stderr
