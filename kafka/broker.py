@@ -429,6 +429,7 @@ class LocalKafka:
         config: Mapping[str, object] | None = None,
         jvm_opts: list[str] | tuple[str, ...] = (),
         keep_data: bool = False,
+        port: int | None = None,
     ) -> None:
         self._requested_data_dir = Path(data_dir).expanduser().resolve() if data_dir else None
         self._jars_dir = jars_dir
@@ -437,6 +438,7 @@ class LocalKafka:
         self.extra_config = dict(config or {})
         self.jvm_opts = list(jvm_opts) + os.environ.get("DRIFTLINE_KAFKA_JVM_OPTS", "").split()
         self.keep_data = keep_data
+        self._requested_port = port   # None: a free port, picked at each start
         self.data_dir: Path | None = None
         self.port: int | None = None
         self.controller_port: int | None = None
@@ -582,6 +584,10 @@ class LocalKafka:
         shutil.rmtree(d / "logs", ignore_errors=True)  # fresh metadata log every attempt
         self.log_path.unlink(missing_ok=True)  # log tails in errors: this attempt only
         self.port, self.controller_port = _free_ports(2)
+        if self._requested_port is not None:
+            self.port = self._requested_port
+            if self.controller_port == self.port:
+                self.controller_port = next(p for p in _free_ports(2) if p != self.port)
         self.cluster_id = _random_cluster_id()
         props_path = d / "server.properties"
         props_path.write_text(
@@ -839,7 +845,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
     # pid first: `make demo` may want to kill us while we are still starting.
     _write_atomic(pid_file, f"{os.getpid()}\n")
     broker = LocalKafka(
-        run_dir / "kafka", startup_timeout=args.timeout, heap=args.heap, keep_data=args.keep
+        run_dir / "kafka", startup_timeout=args.timeout, heap=args.heap, keep_data=args.keep, port=args.port
     )
     try:
         try:
@@ -890,6 +896,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--timeout", type=float, default=DEFAULT_STARTUP_TIMEOUT)
     s.add_argument("--heap", default=DEFAULT_HEAP)
     s.add_argument("--keep", action="store_true", help="keep DIR/kafka (logs, data) on exit")
+    s.add_argument("--port", type=int, default=None, help="listen on 127.0.0.1:PORT (default: a free port)")
     s.set_defaults(func=_cmd_start)
     j = sub.add_parser("jars", help="fetch the Kafka jars into the cache and print the dir")
     j.add_argument("--dir", default=None, help="default: $DRIFTLINE_KAFKA_JARS or ~/.cache/...")

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
@@ -145,3 +151,28 @@ def test_produce_consume_1000_keyed_messages(kafka, topic_factory):
 
     # The group's committed offsets account for every message.
     assert sum(tp.offset for tp in committed) == N_MESSAGES
+
+
+def test_the_broker_script_listens_on_the_port_asked(tmp_path):
+    """`python kafka/broker.py start --port N`: what the README tells users to run for their config."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = Path(__file__).resolve().parents[2] / "kafka" / "broker.py"
+    proc = subprocess.Popen([sys.executable, str(script), "start", "--data-dir", str(tmp_path), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not (tmp_path / "bootstrap").exists():
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the broker did not start"
+            time.sleep(0.2)
+        assert (tmp_path / "bootstrap").read_text().strip() == f"127.0.0.1:{port}"
+        c = Consumer({"bootstrap.servers": f"127.0.0.1:{port}", "group.id": "port-probe"})
+        try:
+            assert c.list_topics(timeout=20).brokers
+        finally:
+            c.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
