@@ -12,6 +12,7 @@ import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import orjson
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
@@ -176,3 +177,28 @@ def test_the_broker_script_listens_on_the_port_asked(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
+
+
+def test_produce_keys_each_line_by_its_event_id(kafka, topic_factory, tmp_path):
+    """`python -m driftline.produce`, the README's way to put the tour's files on a topic."""
+    topic = topic_factory("produced", partitions=N_PARTITIONS)
+    lines = [b'{"event_id": "e%d", "x": %d}' % (i, i) for i in range(200)] + [b"not json", b'{"x": 1}']
+    (tmp_path / "in.jsonl").write_bytes(b"\n".join(lines) + b"\n\n")
+    proc = subprocess.run([sys.executable, "-m", "driftline.produce", "--bootstrap", kafka.bootstrap, "--topic", topic,
+                           str(tmp_path / "in.jsonl")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"202 lines -> {topic}", proc.stderr
+    c = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": f"g-{uuid.uuid4()}", "auto.offset.reset": "earliest"})
+    c.subscribe([topic])
+    got = []
+    deadline = time.monotonic() + 30
+    while len(got) < len(lines) and time.monotonic() < deadline:
+        got += [m for m in c.consume(500, timeout=1.0) if m.error() is None]
+    c.close()
+    assert sorted(m.value() for m in got) == sorted(lines)
+    for m in got:
+        key = m.key()
+        if m.value().startswith(b'{"event_id"'):
+            assert key == orjson.loads(m.value())["event_id"].encode()
+            assert m.partition() == java_murmur2_partition(key, N_PARTITIONS)
+        else:
+            assert key is None
