@@ -15,6 +15,8 @@ from driftline import __version__
 from .exceptions import DriftlineError, InputError, TransactionFailed
 
 EXIT_USAGE = 2
+# Below this many training rows a reference's 200 fine quantile bins hold fewer than 5 rows each.
+SMALL_REFERENCE = 1_000
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,6 +58,9 @@ def _cmd_reference_build(args: argparse.Namespace) -> int:
     print(f"{args.out}: reference for {cfg.name!r} from {n} rows, "
           f"{len(profile.numeric)} numeric + {len(profile.categorical)} categorical features"
           + _baseline_note(cfg, profile))
+    if n < SMALL_REFERENCE:
+        print(f"warning: {n} rows make a thin reference: its quantile bins are coarse and the tests, which "
+              f"allow for its size, need larger shifts to alert; profile {SMALL_REFERENCE:,} rows or more")
     return 0
 
 
