@@ -13,11 +13,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import orjson
 import pytest
+from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, Message
 from driftline.detectors.reference import CategoricalReference, NumericReference, ReferenceProfile
 from driftline.detectors.window_sketch import MonitorLayout
 from driftline.streams import future_check
 from driftline.streams.decode import BatchDecoder
 from driftline.streams.windows import PartitionWindows, WindowSpec
+from driftline.streams.worker import _record_ms
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -102,6 +104,13 @@ def test_every_event_is_kept_or_dead_and_the_rule_holds(items) -> None:
     assert [i for i, d in zip(dead_rows, out.dead, strict=True) if d.reason == "future_timestamp"] == future
     assert list(out.event_ids) == [f"e{i}" for i in rows]
     assert out.timestamps.size == len(out.columns) == len(out.versions) == len(rows)
+
+
+def test_the_worker_reads_record_times_and_no_timestamp_as_unknown() -> None:
+    msgs = [Message(topic="t", partition=0, value=b"{}", offset=0, timestamp=(TIMESTAMP_CREATE_TIME, 1234)),
+            Message(topic="t", partition=0, value=b"{}", offset=1),      # (TIMESTAMP_NOT_AVAILABLE, 0)
+            Message(topic="t", partition=0, value=b"{}", offset=2, timestamp=(TIMESTAMP_LOG_APPEND_TIME, 99))]
+    assert _record_ms(msgs).tolist() == [1234, -1, 99]
 
 
 def test_doctests() -> None:
