@@ -39,6 +39,9 @@ Points to know:
   a scaled-out deployment that needs both is what ``driftline run`` is for.
 * Window state lives in memory and is not checkpointed: after a restart the window in progress
   is judged from the events read since the restart.
+* An event more than ``limits.max_future`` after its Kafka record's time (``message.timestamp``)
+  is a dead letter (``future_timestamp``), as in ``driftline run``: it would move its
+  partition's watermark that far ahead. Events without a record time are not checked.
 * :meth:`~DriftlineFaustMonitor.close` judges every open window (as the end of a replay does) and
   closes the sink; ``attach`` calls it when the app stops.
 * A batch that raises (a failing sink, say) is logged and kept in ``monitor.errors``; Faust then
