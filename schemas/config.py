@@ -282,7 +282,8 @@ def _section(cls: type[_T], data: dict[str, Any] | None, path: str) -> _T:
             continue
         value = data[f.name]
         if f.name in _DURATIONS:
-            value = None if value is None else _duration(value, f"{path}.{f.name}")   # null: the schema allowed it
+            # null only where the schema allows it (max_future: no check)
+            value = None if value is None else _duration(value, f"{path}.{f.name}")
         elif isinstance(f.default, tuple):
             value = tuple(value)
         elif isinstance(f.default, float):
