@@ -187,6 +187,12 @@ class LimitsConfig:
     # checkpoint, one Kafka message of at most 64 MiB: 200,000 of each with 36-character ids
     # measured 27 MB of JSON and 138 MB of memory, so the default is half that
     max_join_waiting: int = 100_000
+    # run and the Faust adapter: a prediction event whose time is more than this many seconds
+    # after its Kafka record's timestamp goes to the dead letters (future_timestamp) instead of
+    # moving its partition's watermark (None: no check). Producer clock skew is seconds to
+    # minutes; an hour leaves room for batching producers while still catching wrong-timezone
+    # and far-future bugs
+    max_future: float | None = 3600.0
 
 
 @dataclass(frozen=True)
@@ -244,7 +250,8 @@ def parse_config(data: Any, base_dir: Path | None = None) -> Config:
 
 
 _T = TypeVar("_T")
-_DURATIONS = frozenset({"size", "slide", "grace", "idle_timeout", "cooldown", "checkpoint_interval"})
+_DURATIONS = frozenset({"size", "slide", "grace", "idle_timeout", "cooldown", "checkpoint_interval",
+                        "max_future"})
 _MAX_INT = 2**63
 
 
@@ -275,7 +282,8 @@ def _section(cls: type[_T], data: dict[str, Any] | None, path: str) -> _T:
             continue
         value = data[f.name]
         if f.name in _DURATIONS:
-            value = _duration(value, f"{path}.{f.name}")
+            # null only where the schema allows it (max_future: no check)
+            value = None if value is None else _duration(value, f"{path}.{f.name}")
         elif isinstance(f.default, tuple):
             value = tuple(value)
         elif isinstance(f.default, float):

@@ -9,7 +9,8 @@ missing id, a wrong type) sends the whole batch to the careful path, which decod
 event with ``orjson`` and gives each bad event its reason. A clean batch never pays for the careful path.
 
 Reason codes (bounded, used as metric labels): ``too_large``, ``invalid_json``,
-``non_finite``, ``not_an_object``, ``missing_field``, ``wrong_type``, ``bad_timestamp``.
+``non_finite``, ``not_an_object``, ``missing_field``, ``wrong_type``, ``bad_timestamp``, and,
+given the records' times, ``future_timestamp`` (``future_check.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from msgspec.structs import astuple
 
 from .batching import byte_slices
 from .event_types import EventTypes, LayoutConflict
+from .future_check import split_future
 from .records import DeadLetter, DecodedBatch, RawRecord
 
 # The fast path parses and extracts slices of about this many bytes at a time: the parsed
@@ -67,6 +69,7 @@ class DecoderSpec:
     prediction: tuple[str, ...] | None
     prediction_type: str = "numeric"
     max_event_bytes: int = 1_048_576
+    max_future_ms: int | None = None   # limits.max_future (None: no check)
 
 
 class BatchDecoder:
@@ -85,14 +88,23 @@ class BatchDecoder:
         partition: int | None = None,
         offsets: Sequence[int] | None = None,
         skip_blank: bool = False,
+        record_ms: Sequence[int | None] | np.ndarray | None = None,
     ) -> DecodedBatch:
         """Decode raw event bytes; ``offsets[i]`` (when known) is where ``values[i]`` was read.
 
         ``skip_blank``: blank values are not events (blank lines of a file); otherwise an
-        empty message is a dead letter (reason ``invalid_json``).
+        empty message is a dead letter (reason ``invalid_json``). ``record_ms[i]`` (when
+        known): the time of the Kafka record of ``values[i]`` in ms (None or negative: unknown);
+        an event more than the spec's ``max_future_ms`` after it is a dead letter
+        (``future_timestamp``).
         """
-        return fast_or_careful(values, self._fast, _concat,
-                               lambda: self._careful(values, topic, partition, offsets, skip_blank))
+        batch = fast_or_careful(values, self._fast, _concat,
+                                lambda: self._careful(values, topic, partition, offsets, skip_blank))
+        limit = self.spec.max_future_ms
+        if record_ms is None or limit is None:
+            return batch
+        return split_future(batch, values, record_ms, limit, _dotted(self.spec.timestamp), topic, partition,
+                            offsets)
 
     # -- fast path --------------------------------------------------------------------------
 

@@ -39,6 +39,9 @@ Points to know:
   a scaled-out deployment that needs both is what ``driftline run`` is for.
 * Window state lives in memory and is not checkpointed: after a restart the window in progress
   is judged from the events read since the restart.
+* An event more than ``limits.max_future`` after its Kafka record's time (``message.timestamp``)
+  is a dead letter (``future_timestamp``), as in ``driftline run``: it would move its
+  partition's watermark that far ahead. Events without a record time are not checked.
 * :meth:`~DriftlineFaustMonitor.close` judges every open window (as the end of a replay does) and
   closes the sink; ``attach`` calls it when the app stops.
 * A batch that raises (a failing sink, say) is logged and kept in ``monitor.errors``; Faust then
@@ -57,6 +60,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -198,8 +202,9 @@ class DriftlineFaustMonitor:
         return self._pipeline
 
     def feed(self, values: Sequence[bytes], partition: int = 0, topic: str | None = None,
-             offsets: Sequence[int] | None = None) -> None:
-        """Feed one batch of raw event bytes read in order from ``partition``."""
+             offsets: Sequence[int] | None = None, record_ms: Sequence[int | None] | None = None) -> None:
+        """Feed one batch of raw event bytes read in order from ``partition``; ``record_ms``:
+        the time of each one's Kafka record in ms (None: unknown), for ``limits.max_future``."""
         if self.closed:
             raise RuntimeError("this DriftlineFaustMonitor is closed")
         pipeline = self._ensure_pipeline()
@@ -216,7 +221,7 @@ class DriftlineFaustMonitor:
                 raise ValueError(
                     f"event from topic {topic!r}, but this monitor is fed from {self.topic!r}: use "
                     f"one DriftlineFaustMonitor per source topic")
-        pipeline.feed(values, partition, topic, offsets)
+        pipeline.feed(values, partition, topic, offsets, record_ms)
 
     def feed_labels(self, values: Sequence[bytes], partition: int = 0, topic: str | None = None,
                     offsets: Sequence[int] | None = None) -> None:
@@ -239,14 +244,15 @@ class DriftlineFaustMonitor:
 
     def feed_label_events(self, events: Sequence[Any]) -> None:
         """As :meth:`feed_events`, for a batch of label events."""
-        self._feed_grouped(events, self.feed_labels)
+        self._feed_grouped(events, lambda values, partition, topic, offsets, _record_ms:
+                           self.feed_labels(values, partition, topic, offsets))
 
     def _feed_grouped(self, events: Sequence[Any], feed: Callable[..., None]) -> None:
         if self.closed:
             # A batch can still be in flight while the app stops; it is not judged.
             log.warning("driftline: %d events arrived after close(); ignored", len(events))
             return
-        groups: dict[tuple[str | None, int], tuple[list[bytes], list[int]]] = {}
+        groups: dict[tuple[str | None, int], tuple[list[bytes], list[int], list[int | None]]] = {}
         for event in events:
             message = getattr(event, "message", None)
             partition = getattr(message, "partition", None)
@@ -254,11 +260,12 @@ class DriftlineFaustMonitor:
             topic = getattr(message, "topic", None)
             key = (topic if isinstance(topic, str) else None,
                    partition if isinstance(partition, int) else 0)
-            values, offsets = groups.setdefault(key, ([], []))
+            values, offsets, times = groups.setdefault(key, ([], [], []))
             values.append(event_value_bytes(event.value))
             offsets.append(offset if isinstance(offset, int) else -1)
-        for (topic, partition), (values, offsets) in groups.items():
-            feed(values, partition, topic, offsets if all(o >= 0 for o in offsets) else None)
+            times.append(_record_ms(getattr(message, "timestamp", None)))
+        for (topic, partition), (values, offsets, times) in groups.items():
+            feed(values, partition, topic, offsets if all(o >= 0 for o in offsets) else None, times)
         self.batches += 1
 
     async def consume(self, stream: Any, batch_size: int = 1000, within: float = 1.0) -> None:
@@ -301,6 +308,17 @@ class DriftlineFaustMonitor:
             finally:
                 self.sink.close()
         return self.stats
+
+
+def _record_ms(seconds: Any) -> int | None:
+    """A Faust message's timestamp (its Kafka record's, in seconds) in ms; None when unknown.
+
+    >>> _record_ms(1795741200.123), _record_ms(None), _record_ms(-1.0)
+    (1795741200123, None, None)
+    """
+    if type(seconds) not in (int, float) or not 0 <= seconds < math.inf:   # NaN fails too
+        return None
+    return round(seconds * 1000)
 
 
 def _stream_partitions(stream: Any) -> tuple[int, ...] | None:

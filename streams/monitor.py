@@ -89,6 +89,7 @@ class MonitorRuntime:
             prediction=None if cfg.prediction is None else cfg.prediction.path,
             prediction_type="numeric" if cfg.prediction is None else cfg.prediction.type,
             max_event_bytes=limits.max_event_bytes,
+            max_future_ms=None if limits.max_future is None else round(limits.max_future * 1000),
         ))
         d, q = cfg.drift, cfg.quality
         self.judge = DriftJudge(

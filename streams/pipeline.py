@@ -62,11 +62,13 @@ class InProcessPipeline:
             for m in monitors]
 
     def feed(self, values: Sequence[bytes], partition: int = 0, topic: str | None = None,
-             offsets: Sequence[int] | None = None) -> None:
-        """Process one batch of raw events read from ``partition`` (in arrival order)."""
+             offsets: Sequence[int] | None = None, record_ms: Sequence[int | None] | None = None) -> None:
+        """Process one batch of raw events read from ``partition`` (in arrival order);
+        ``record_ms``: their Kafka records' times in ms, when known (``limits.max_future``)."""
         limit = self.monitors[0].limits.batch_bytes if self.monitors else 0
         for part in byte_slices(values, limit):
-            self._feed(values[part], partition, topic, None if offsets is None else offsets[part])
+            self._feed(values[part], partition, topic, None if offsets is None else offsets[part],
+                       None if record_ms is None else record_ms[part])
 
     def feed_labels(self, values: Sequence[bytes], partition: int = 0, topic: str | None = None,
                     offsets: Sequence[int] | None = None) -> None:
@@ -93,12 +95,12 @@ class InProcessPipeline:
                 self.stats.labels[m.cfg.name] = m.labels.counts
 
     def _feed(self, values: Sequence[bytes], partition: int, topic: str | None,
-              offsets: Sequence[int] | None) -> None:
+              offsets: Sequence[int] | None, record_ms: Sequence[int | None] | None) -> None:
         read: int | None = None            # events in the batch (blank lines are none)
         invalid: set[int] = set()          # rows some monitor could not use
         for m, windows, merger, joins in zip(self.monitors, self._windows, self._mergers, self._joins,
                                              strict=True):
-            batch = m.decoder.decode(values, topic, partition, offsets, self.skip_blank)
+            batch = m.decoder.decode(values, topic, partition, offsets, self.skip_blank, record_ms)
             read = len(batch) + len(batch.dead) if read is None else read
             if batch.dead:
                 self.stats.first_dead = self.stats.first_dead or batch.dead[0]

@@ -1,8 +1,16 @@
-"""RFC 3339 rendering of event times (milliseconds since the epoch)."""
+"""Event times: epoch seconds as integer milliseconds, and milliseconds as RFC 3339."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+
+import numpy as np
+
+
+def event_ms(timestamps: np.ndarray) -> np.ndarray:
+    """Epoch seconds to integer milliseconds, rounding through microseconds first so that
+    1.001 s (stored as 1.000999...) is 1001 ms, not 1000."""
+    return np.floor_divide(np.rint(np.asarray(timestamps, dtype=np.float64) * 1e6).astype(np.int64), 1000)
 
 
 def rfc3339(ms: int) -> str:

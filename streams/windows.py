@@ -20,6 +20,7 @@ from driftline.detectors.window_sketch import MonitorLayout, WindowSketch
 
 from .label_join import JoinCounts
 from .records import DecodedBatch
+from .timefmt import event_ms
 
 
 @dataclass(frozen=True)
@@ -218,9 +219,3 @@ def _split(pending: dict[int, int], end: int, take_all: bool) -> tuple[int, dict
         return sum(pending.values()), {}
     keep = {w: c for w, c in pending.items() if w >= end}
     return sum(pending.values()) - sum(keep.values()), keep
-
-
-def event_ms(timestamps: np.ndarray) -> np.ndarray:
-    """Epoch seconds to integer milliseconds, rounding through microseconds first so that
-    1.001 s (stored as 1.000999...) is 1001 ms, not 1000."""
-    return np.floor_divide(np.rint(np.asarray(timestamps, dtype=np.float64) * 1e6).astype(np.int64), 1000)

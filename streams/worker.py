@@ -166,6 +166,15 @@ def _values(run: list[Message]) -> tuple[list[bytes], list[int]]:
     return values, list(map(Message.offset, run))
 
 
+def _record_ms(run: list[Message]) -> np.ndarray:
+    """The Kafka timestamp of each message in ms, -1 where it has none."""
+    kinds, ms = zip(*map(Message.timestamp, run), strict=True)
+    out = np.fromiter(ms, dtype=np.int64, count=len(ms))
+    if TIMESTAMP_NOT_AVAILABLE in kinds:
+        out[np.fromiter(kinds, dtype=np.int64, count=len(kinds)) == TIMESTAMP_NOT_AVAILABLE] = -1
+    return out
+
+
 class Worker:
     def __init__(self, config: Config, monitors: list[MonitorRuntime], *, index: int = 0,
                  commit_before_checkpoint: bool = False, discard_mismatched_state: bool = False) -> None:
@@ -366,10 +375,13 @@ class Worker:
     def _tier1(self, topic: str, partition: int, run: list[Message]) -> None:
         values, offsets = _values(run)
         st = self.tier1.get((topic, partition))
+        # record times: for limits.max_future (events far ahead of them are dead letters)
+        record_ms = None if self.config.limits.max_future is None else _record_ms(run)
         for part in byte_slices(values, self.config.limits.batch_bytes):
             if st is not None and st.joins:
                 st.record_ms = _newest_record_ms(st.record_ms, run[part.stop - 1])
-            self._tier1_batch(topic, partition, values[part], offsets[part])
+            self._tier1_batch(topic, partition, values[part], offsets[part],
+                              None if record_ms is None else record_ms[part])
 
     def _labels(self, topic: str, partition: int, run: list[Message]) -> None:
         """Label events: joined in the state of the predictions partition of the same number."""
@@ -409,7 +421,8 @@ class Worker:
                                     sorted(st.windows[m.cfg.name].open) if st.idle else None, outbox=outbox)
         self._send_outbox(st, outbox)
 
-    def _tier1_batch(self, topic: str, partition: int, values: list[bytes], offsets: list[int]) -> None:
+    def _tier1_batch(self, topic: str, partition: int, values: list[bytes], offsets: list[int],
+                     record_ms: np.ndarray | None = None) -> None:
         st = self.tier1.get((topic, partition))
         if st is None:   # not assigned through our callback (should not happen): start fresh
             st = self.tier1[(topic, partition)] = self._new_tier1(topic, partition)
@@ -418,7 +431,7 @@ class Worker:
         outbox = self._outbox(st)
         for m in self.by_topic[topic]:
             name = m.cfg.name
-            batch = m.decoder.decode(values, topic, partition, offsets)
+            batch = m.decoder.decode(values, topic, partition, offsets, record_ms=record_ms)
             w = st.windows[name]
             before = st.base_max_ms.get(name)
             join = st.joins.get(name)

@@ -10,6 +10,7 @@ windows it judges must equal those of ``driftline replay`` over the same events.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 import uuid
@@ -134,9 +135,10 @@ def _assert_drift_detected(outputs: dict[str, list[dict[str, Any]]]) -> None:
 class _Event:
     """What the adapter reads of a Faust event: ``value`` and ``message``."""
 
-    def __init__(self, value: Any, partition: int | None, offset: int | None, topic: str = "p") -> None:
+    def __init__(self, value: Any, partition: int | None, offset: int | None, topic: str = "p",
+                 timestamp: float | None = None) -> None:
         self.value = value
-        self.message = SimpleNamespace(partition=partition, offset=offset, topic=topic)
+        self.message = SimpleNamespace(partition=partition, offset=offset, topic=topic, timestamp=timestamp)
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +203,37 @@ def test_callback_sink_and_dead_letters(scenario):
                                        ("dead_letter", 1, 0, "p", "fraud", "")]
     assert all(d["reason"] for d in seen["dead"])
     assert seen["report"] and any(a["kind"] == "data_drift" for a in seen["alert"])
+
+
+def test_an_event_far_ahead_of_its_record_is_a_dead_letter(scenario, tmp_path):
+    """limits.max_future (1h by default): an event ten years ahead of its Kafka record's time
+    (``message.timestamp``, seconds: now) is a dead letter and moves no watermark, so the
+    reports are replay's without it (one more invalid event); unknown record times and a null
+    limit check nothing, and every later event is late."""
+    want = _replay_outputs(scenario.config, scenario.events_path, tmp_path / "replay")
+    mid = len(scenario.events) // 2
+    far = orjson.dumps({**orjson.loads(scenario.events[mid]), "event_id": "far", "timestamp": "2036-11-25T10:00:00Z"})
+    values = [*scenario.events[:mid], far, *scenario.events[mid:]]
+    unchecked = dataclasses.replace(scenario.config, limits=dataclasses.replace(scenario.config.limits, max_future=None))
+    for config, produced, guarded in ((scenario.config, time.time(), True), (scenario.config, None, False),
+                                      (unchecked, time.time(), False)):
+        out = tmp_path / f"adapter-{produced is None}-{config is unchecked}"
+        mon = DriftlineFaustMonitor(config, JsonlSink(out), partitions=1)
+        events = [_Event(v, 0, i, timestamp=produced) for i, v in enumerate(values)]
+        for i in range(0, len(events), 256):
+            mon.feed_events(events[i:i + 256])
+        stats = mon.close()
+        got = {name: _read_jsonl(out / f"{name}.jsonl") for name in ("reports", "alerts", "retrain", "dlq")}
+        if not guarded:
+            assert (stats.late, stats.invalid, got["dlq"]) == (len(scenario.events) - mid, 0, [])
+            continue
+        assert stats.late == 0 and stats.invalid == 1
+        (dead,) = got.pop("dlq")
+        assert (dead["reason"], dead["offset"], dead["raw"].encode()) == ("future_timestamp", mid, far)
+        assert dead["detail"].startswith("timestamp 2036-11-25T10:00:00Z is 3,") and "max_future = 1h" in dead["detail"]
+        assert sum(r.pop("invalid") for r in got["reports"]) == 1
+        _assert_matches_replay({**got, "dlq": []}, {**want, "reports": [
+            {k: v for k, v in r.items() if k != "invalid"} for r in want["reports"]]})
 
 
 def test_unknown_partition_or_second_topic_is_a_clear_error(scenario):

@@ -155,6 +155,18 @@ CASES = [
      "monitors[0].performance.treshold", 'did you mean "threshold"?'),
     ("limits-max-pending-labels", "monitors: [{@M}]\nlimits: {max_pending_labels: 0}",
      "limits.max_pending_labels", "must be at least 1, got 0"),
+    ("limits-max-future-words", "monitors: [{@M}]\nlimits: {max_future: an hour}",
+     "limits.max_future", '"an hour" is not a duration like 30s, 5m, 1h'),
+    ("limits-max-future-negative", "monitors: [{@M}]\nlimits: {max_future: -1}",
+     "limits.max_future", "-1 is not a duration like 30s, 5m, 1h"),
+    ("limits-max-future-bool", "monitors: [{@M}]\nlimits: {max_future: off}",
+     "limits.max_future", "expected a duration like 30s, 5m, 1h, or null (no check), got a boolean"),
+    ("limits-max-future-list", "monitors: [{@M}]\nlimits: {max_future: [1h]}",
+     "limits.max_future", "expected a duration like 30s, 5m, 1h, or null (no check), got a list"),
+    ("limits-max-future-fraction", "monitors: [{@M}]\nlimits: {max_future: 0.5ms}",
+     "limits.max_future", '"0.5ms" is not a whole number of milliseconds'),
+    ("limits-max-future-too-long", "monitors: [{@M}]\nlimits: {max_future: 4000d}",
+     "limits.max_future", '"4000d" is longer than the limit of 3650d'),
 ]
 # fmt: on
 

@@ -172,6 +172,15 @@ def test_performance_defaults_follow_the_prediction_type() -> None:
     assert config.limits.max_pending_labels == 1_000_000
 
 
+@pytest.mark.parametrize(("value", "seconds"), [("30m", 1800.0), (0, 0.0), (None, None), ("__absent__", 3600.0)])
+def test_limits_max_future(value, seconds) -> None:
+    """A duration, or null for no check; 1h when not given."""
+    limits = {} if value == "__absent__" else {"max_future": value}
+    config = parse_config({"monitors": [{"name": "m", "source": "p", "features": {"x": {"type": "numeric"}}}],
+                           "limits": limits})
+    assert config.limits.max_future == seconds
+
+
 def test_a_prediction_alone_does_not_judge_performance() -> None:
     # without a performance section a monitor joins no labels and records no baseline
     config = parse_config({"monitors": [{"name": "m", "source": {"predictions": "p", "labels": "l"},

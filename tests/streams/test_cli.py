@@ -197,6 +197,8 @@ CONFIG_ERRORS = [
     ("monitors: [{name: f, source: {predictions: ''}, features: {x: {type: numeric}}}]",
      "monitors[0].source.predictions"),
     ("monitors: [{name: f, source: t, features: {x: {type: numeric}}}]\nhttp: {port: 70000}", "http.port"),
+    ("monitors: [{name: f, source: t, features: {x: {type: numeric}}}]\nlimits: {max_future: soon}",
+     "limits.max_future"),
     ("monitors: {name: f}", "monitors"),
     ("monitors: [{name: f, source: t, features: {x: {type: numeric}}}", "{cfg}"),   # YAML syntax: the file
 ]
