@@ -6,13 +6,17 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from driftline.schemas.config import Config, load_config
+from driftline.schemas.config import Config, MonitorConfig, load_config
 from driftline.schemas.exceptions import ConfigError
 
 from driftline import __version__
 
 from .exceptions import DriftlineError, InputError, TransactionFailed
+
+if TYPE_CHECKING:
+    from driftline.detectors.reference import ReferenceProfile
 
 EXIT_USAGE = 2
 # Below this many training rows a reference's 200 fine quantile bins hold fewer than 5 rows each.
@@ -64,7 +68,7 @@ def _cmd_reference_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _baseline_note(cfg, profile) -> str:
+def _baseline_note(cfg: MonitorConfig, profile: ReferenceProfile) -> str:
     """What the reference holds of the model's performance, for a monitor that judges it."""
     if cfg.performance is None:
         return ""

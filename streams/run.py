@@ -25,9 +25,9 @@ def label_topic_warnings(config: Config) -> list[str]:
     a labels topic is read only by a monitor with a ``performance`` section, and performance
     is judged on Kafka only from a labels topic."""
     out = []
-    unread = {m.name: m.labels_topic for m in config.monitors if m.labels_topic and m.performance is None}
+    unread = sorted(m.name for m in config.monitors if m.labels_topic and m.performance is None)
     if unread:
-        out.append(f"monitors {sorted(unread)} name a labels topic but have no `performance:` section, so run "
+        out.append(f"monitors {unread} name a labels topic but have no `performance:` section, so run "
                    f"does not read their labels (add `performance: {{}}` to judge the model on them)")
     unjudged = sorted(m.name for m in config.monitors if m.performance is not None and not m.labels_topic)
     if unjudged:
