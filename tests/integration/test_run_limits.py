@@ -139,6 +139,13 @@ def test_a_partition_fed_only_invalid_events_holds_no_window_back(kafka, topic_f
             for m in dlq} == {(b"missing_field", b"1")}
 
 
+def _rebuild_reference(cfg, tmp_path) -> None:
+    """The reference rebuilt from other training rows: other bin edges, same shapes."""
+    synth.write_lines(tmp_path / "training.jsonl", synth.training_rows(np.random.default_rng(99), 10_000))
+    write_reference(build_profile(load_config(cfg).monitors[0], tmp_path / "training.jsonl"),
+                    tmp_path / "reference.json")
+
+
 def test_a_restart_under_another_reference_stops_with_what_to_do(kafka, topic_factory, tmp_path):
     topic = topic_factory("ref", partitions=1)
     group = f"ref-{topic[-6:]}"
@@ -151,10 +158,7 @@ def test_a_restart_under_another_reference_stops_with_what_to_do(kafka, topic_fa
         time.sleep(2.0)    # consumed and checkpointed; its 60 s window is still open
     finally:
         stop(proc)
-    # the reference rebuilt from other training rows: other bin edges, same shapes
-    synth.write_lines(tmp_path / "training.jsonl", synth.training_rows(np.random.default_rng(99), 10_000))
-    write_reference(build_profile(load_config(cfg).monitors[0], tmp_path / "training.jsonl"),
-                    tmp_path / "reference.json")
+    _rebuild_reference(cfg, tmp_path)
     res = subprocess.run([sys.executable, "-m", "driftline", "run", "--config", str(cfg)],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2, res.stderr[-2000:]
@@ -205,9 +209,7 @@ def test_an_alert_firing_before_a_discard_resolves_under_the_new_reference(kafka
         time.sleep(1.0)     # a checkpoint after the alert
     finally:
         stop(proc)
-    synth.write_lines(tmp_path / "training.jsonl", synth.training_rows(np.random.default_rng(99), 10_000))
-    write_reference(build_profile(load_config(cfg).monitors[0], tmp_path / "training.jsonl"),
-                    tmp_path / "reference.json")
+    _rebuild_reference(cfg, tmp_path)
     calm = synth.events(np.random.default_rng(7), 10_000, rate=500.0, offset=6000)   # 12 .. 32 s
     proc = start_worker(cfg, "--discard-mismatched-state", log=log)
     try:
