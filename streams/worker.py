@@ -149,11 +149,9 @@ def _by_partition(msgs: list[Message]) -> list[tuple[tuple[str | None, int], lis
             for rows in np.split(order, bounds)]
 
 
-def _newest_record_ms(before: int | None, msg: Message) -> int | None:
-    """The newer of ``before`` and the Kafka record time of ``msg`` (ms; brokers older than
-    0.10 give none)."""
-    kind, ms = msg.timestamp()
-    if kind == TIMESTAMP_NOT_AVAILABLE or ms < 0:
+def _newer(before: int | None, ms: int) -> int | None:
+    """The newer of ``before`` and the record time ``ms`` (from ``_record_ms``; -1: none)."""
+    if ms < 0:
         return before
     return ms if before is None else max(before, ms)
 
@@ -375,13 +373,15 @@ class Worker:
     def _tier1(self, topic: str, partition: int, run: list[Message]) -> None:
         values, offsets = _values(run)
         st = self.tier1.get((topic, partition))
-        # record times: for limits.max_future (events far ahead of them are dead letters)
-        record_ms = None if self.config.limits.max_future is None else _record_ms(run)
+        joined = st is not None and bool(st.joins)
+        checked = self.config.limits.max_future is not None
+        # record times: for limits.max_future (events far ahead of them are dead letters), and
+        # for the label join (windows wait for labels produced before: see _labels_behind)
+        record_ms = _record_ms(run) if joined or checked else None
         for part in byte_slices(values, self.config.limits.batch_bytes):
-            if st is not None and st.joins:
-                st.record_ms = _newest_record_ms(st.record_ms, run[part.stop - 1])
-            self._tier1_batch(topic, partition, values[part], offsets[part],
-                              None if record_ms is None else record_ms[part])
+            if joined:
+                st.record_ms = _newer(st.record_ms, int(record_ms[part.stop - 1]))
+            self._tier1_batch(topic, partition, values[part], offsets[part], record_ms[part] if checked else None)
 
     def _labels(self, topic: str, partition: int, run: list[Message]) -> None:
         """Label events: joined in the state of the predictions partition of the same number."""
@@ -409,7 +409,7 @@ class Worker:
                 for d in batch.dead:
                     stats.invalid[(m.cfg.name, d.reason)] += 1
         st.label_offsets[topic] = offsets[-1] + 1
-        newest = _newest_record_ms(st.label_record_ms.get(topic), run[-1])
+        newest = _newer(st.label_record_ms.get(topic), int(_record_ms(run[-1:])[0]))
         if newest is not None:
             st.label_record_ms[topic] = newest
         st.dirty = True
