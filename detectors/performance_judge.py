@@ -22,7 +22,8 @@ A window is *degraded* on a metric when either
 Across windows, hysteresis (``hysteresis.py``) turns degraded windows into alert episodes.
 A window says which metrics it *judged* (``PerformanceResult.judged``): none below
 ``min_count`` pairs; the test's metric when the test ran; a bounded metric when it is defined.
-A metric not judged is neither bad nor good: its alert state must not move.
+A metric not judged is neither bad nor good: its alert state must not move (unless the
+judge no longer watches it at all, ``PerformanceJudge.watched``: then it can only resolve).
 
 >>> import numpy as np
 >>> from .performance_sketch import PerformanceLayout, PerformanceSketch
@@ -110,6 +111,13 @@ class PerformanceJudge:
     @property
     def baseline(self) -> PerformanceBaseline | None:
         return self._baseline
+
+    @property
+    def watched(self) -> frozenset[str]:
+        """Every metric a window can be judged on: the test's (with a baseline) and the bounded ones."""
+        test = () if self._baseline is None else ("mae" if self._baseline.task == "regression" else "accuracy",)
+        bounded = (metric for metric, _ in (*self._params.minimum, *self._params.maximum))
+        return frozenset((*test, *bounded))
 
     def judge(self, sketch: PerformanceSketch) -> PerformanceResult:
         b, params = self._baseline, self._params

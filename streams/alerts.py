@@ -4,9 +4,11 @@ condition clears, with hysteresis, deterministic ids, and retrain requests with 
 Conditions checked per window (and per model version when asked): each feature's data
 drift, the prediction's drift, each data-quality rate, and each degraded performance metric
 (when labels are joined). A condition that was never bad
-has no state; once bad it keeps a ``Hysteresis`` until it resolves. A window may judge only
-some subjects of a kind (a performance metric is not judged below ``min_count`` labels): the
-states of the others are left as they are, neither bad nor good.
+has no state; once bad it keeps a ``Hysteresis`` until it resolves. A window may leave some
+subjects unjudged (a performance metric is not judged below ``min_count`` labels): their
+states are left as they are, neither bad nor good. A subject the monitor no longer watches
+(a feature or metric dropped from its config or reference) counts as good in every window,
+so an alert of it resolves.
 """
 
 from __future__ import annotations
@@ -88,17 +90,17 @@ class AlertBook:
 
     def observe(
         self, version: str | None, window_start: int, window_end: int, bad: list[Condition],
-        judged: Mapping[str, Collection[str]] | None = None,
+        unjudged: Mapping[str, Collection[str]] | None = None,
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Feed one judged window; returns (alert events, retrain requests). ``judged``: for
-        the kinds it names, the only subjects this window judged; the others keep their state."""
+        """Feed one judged window; returns (alert events, retrain requests). ``unjudged``:
+        per kind, the subjects this window gave no verdict on; they keep their state."""
         by_key = {(version, c.kind, c.subject): c for c in bad}
-        judged = judged or {}
+        unjudged = unjudged or {}
         events: list[dict[str, Any]] = []
         for key in sorted(set(self.states) | set(by_key), key=_sort_key):
             if key[0] != version:
                 continue
-            if key[1] in judged and key[2] not in judged[key[1]] and key not in by_key:
+            if key[2] in unjudged.get(key[1], ()) and key not in by_key:
                 continue        # no verdict on this subject in this window
             state = self.states.get(key)
             if state is None:

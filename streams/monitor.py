@@ -178,9 +178,10 @@ class MonitorRuntime:
                judgement: WindowJudgement) -> None:
         performance = out.performance.get(version)
         bad = conditions(judgement, self.floors, performance)
-        # performance metrics without a verdict (too few labels) keep their alert state
-        judged = {"performance": () if performance is None else performance.judged}
-        events, requests = self.alerts.observe(version, start, end, bad, judged)
+        # watched performance metrics without a verdict (too few labels) keep their alert state
+        unjudged = {} if self.performance is None else {
+            "performance": self.performance.watched.difference(() if performance is None else performance.judged)}
+        events, requests = self.alerts.observe(version, start, end, bad, unjudged)
         out.alerts += events
         out.retrain += requests
 

@@ -145,6 +145,13 @@ def test_a_window_says_which_metrics_it_judged() -> None:
     assert judge.judge(one_class).judged == ("accuracy",)
 
 
+def test_the_judge_watches_its_test_metric_and_its_bounded_ones() -> None:
+    assert judge_for("binary", minimum=(("auc", 0.5),)).watched == {"accuracy", "auc"}
+    assert judge_for("regression", maximum=(("rmse", 2.0),)).watched == {"mae", "rmse"}
+    assert PerformanceJudge(None, PerformanceParams(minimum=(("f1", 0.5),))).watched == {"f1"}
+    assert PerformanceJudge(None).watched == frozenset()
+
+
 def test_task_mismatch_is_an_error() -> None:
     judge = judge_for("binary")
     with pytest.raises(ValueError, match="task"):

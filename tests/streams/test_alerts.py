@@ -58,3 +58,18 @@ def test_the_property_sees_alerts_fire_resolve_and_request_retraining() -> None:
     statuses = [[e["status"] for e in events] for events, _ in out]
     assert statuses == [[], ["firing"], [], ["resolved"], [], ["firing"]]
     assert [len(requests) for _, requests in out] == [0, 1, 0, 0, 0, 1]
+
+
+def test_an_unjudged_subject_keeps_its_state_and_an_unwatched_one_resolves() -> None:
+    """A metric without a verdict (too few labels) stays as it was; one the monitor no longer
+    watches (dropped from its config) counts as good, so its alert resolves."""
+    book = _book()
+    bad = [Condition("performance", m, m, 0.5, 0.8, None, {}) for m in ("accuracy", "auc")]
+    for i in range(2):
+        book.observe(None, i * WINDOW_MS, (i + 1) * WINDOW_MS, bad)
+    resolved = []
+    for i in range(2, 4):
+        events, _ = book.observe(None, i * WINDOW_MS, (i + 1) * WINDOW_MS, [], {"performance": {"accuracy"}})
+        resolved += [(e["subject"], e["status"]) for e in events]
+    assert resolved == [("auc", "resolved")]
+    assert book.states[(None, "performance", "accuracy")].firing
