@@ -122,9 +122,12 @@ def test_unknown_fields_are_ignored() -> None:
     assert out.dead == () and len(out) == 1
 
 
-@pytest.mark.parametrize("text", ["2026-11-25t10:00:00z", "2026-11-25T10:00:00z", "2026-11-25t10:00:00Z"])
-def test_rfc3339_lowercase_t_and_z(text: str) -> None:
-    # RFC 3339 section 5.6: "T" and "Z" may alternatively be lower case
+@pytest.mark.parametrize("text", ["2026-11-25t10:00:00z", "2026-11-25T10:00:00z", "2026-11-25t10:00:00Z",
+                                  "2026-11-25 10:00:00Z", "2026-11-25T11:30:00+01:30", "2026-11-25T10:00:00.000Z",
+                                  "2026-11-25T10:00:00"])
+def test_rfc3339_forms(text: str) -> None:
+    # RFC 3339 section 5.6: "T" and "Z" may alternatively be lower case, and the T a space;
+    # a time without an offset (not RFC 3339) is read as UTC, as documented
     out = DECODER.decode([enc(ev(timestamp=text))])
     assert [(d.reason, d.detail) for d in out.dead] == []
     assert out.timestamps.tolist() == [(datetime(2026, 11, 25, 10, tzinfo=UTC) - EPOCH).total_seconds()]
@@ -304,6 +307,11 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("null-timestamp", _with(timestamp=None), "missing_field"),
     ("bad-timestamp", _with(timestamp="yesterday at noon"), "bad_timestamp"),
     ("bad-date", _with(timestamp="2026-13-45T10:00:00Z"), "bad_timestamp"),
+    # ISO 8601 forms that are not RFC 3339 date-times (Python's fromisoformat takes them all)
+    ("date-only", _with(timestamp="2026-11-25"), "bad_timestamp"),
+    ("no-seconds", _with(timestamp="2026-11-25T10:00Z"), "bad_timestamp"),
+    ("week-date", _with(timestamp="2026-W48-3T10:00:00Z"), "bad_timestamp"),
+    ("basic-format", _with(timestamp="20261125T100000Z"), "bad_timestamp"),
     ("bool-timestamp", _with(timestamp=True), "bad_timestamp"),
     ("list-timestamp", _with(timestamp=[2026]), "bad_timestamp"),
     ("string-amount", _with(amount="12.5"), "wrong_type"),
