@@ -47,6 +47,7 @@ _TS_RANGE = "outside the years 1000-8999"
 # the integers orjson reads as integers (signed and unsigned 64-bit)
 _INT_MIN = -(1 << 63)
 _UINT_MAX = (1 << 64) - 1
+_WHOLE_MAX = float(1 << 53)
 T = TypeVar("T")
 
 
@@ -355,12 +356,14 @@ def _table(structs: list) -> np.ndarray:
 
 
 def _labels_as_str(col: np.ndarray) -> np.ndarray:
-    """Integer labels read as their decimal text, as the careful path does."""
+    """Integer labels (and whole floats) read as their decimal text, as the careful path does."""
     values = col.tolist()
-    if int in set(map(type, values)):
+    kinds = set(map(type, values))
+    if int not in kinds and float not in kinds:
+        return col
+    if int in kinds:
         _orjson_ints(values)
-        return np.array([str(v) if type(v) is int else v for v in values], dtype=object)
-    return col
+    return np.array([_label_one(v, ()) for v in values], dtype=object)   # _Bad: the careful path says why
 
 
 def _orjson_ints(values: list) -> None:
@@ -472,5 +475,22 @@ def _label_one(value, path: tuple[str, ...]) -> str | None:
         return value
     if type(value) is int and _int64(value):
         return str(value)
-    what = "an integer beyond 64 bits" if type(value) is int else type(value).__name__
-    raise _Bad("wrong_type", f"{_dotted(path)} must be a string, a 64-bit integer or null, got {what}")
+    if type(value) is float and (text := whole_number_text(value)) is not None:
+        return text
+    raise _Bad("wrong_type", f"{_dotted(path)} must be a string, a 64-bit integer or null, got {_what(value)}")
+
+
+def whole_number_text(value: float) -> str | None:
+    """A whole float's integer text (1.0 -> "1"), as the reference build reads it: tables keep
+    integer columns with nulls as floats, so a category may come as 1.0. None for any other
+    float, and beyond 2**53 (where floats no longer hold every integer)."""
+    return str(int(value)) if value.is_integer() and abs(value) <= _WHOLE_MAX else None
+
+
+def _what(value) -> str:
+    """How an unusable category or class value is described in its dead letter."""
+    if type(value) is int:
+        return "an integer beyond 64 bits"
+    if type(value) is float:
+        return f"{value!r}, a whole number beyond 2**53" if value.is_integer() else f"{value!r}, not a whole number"
+    return type(value).__name__

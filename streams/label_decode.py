@@ -5,7 +5,7 @@ monitor's ``fields``). What a label must be depends on the monitor's performance
 
 - ``binary``: 0, 1, true or false (as a float column of 0.0 / 1.0);
 - ``classification``: a class name, a string or an integer (read as its decimal text, like
-  categorical predictions);
+  categorical predictions; a whole float, 2.0, as its integer's);
 - ``regression``: a finite number (booleans and numeric strings are refused, not guessed).
 
 The timestamp is optional; when present it must be RFC 3339 or epoch seconds. Two paths, as in
@@ -43,6 +43,7 @@ from .decode import (
     event_size,
     fast_or_careful,
     parse_object,
+    whole_number_text,
 )
 from .records import DeadLetter
 
@@ -180,10 +181,10 @@ def _label_column(values: list, task: str) -> np.ndarray:
     """Fast path: the whole column, or ``_Bad`` at the first surprise (None included)."""
     kinds = set(map(type, values))
     if task == "classification":
-        if not kinds <= _CLASS_TYPES:
+        if not kinds <= _CLASS_TYPES | {float}:
             raise _Bad("wrong_type", "")
-        if int in kinds:
-            values = list(map(str, values))
+        if int in kinds or float in kinds:
+            values = [_label_one(v, task, "") for v in values]   # whole floats as integers; _Bad otherwise
         return np.array(values, dtype=object)
     if not kinds <= (_BINARY_TYPES if task == "binary" else _NUMBER_TYPES):
         raise _Bad("wrong_type", "")
@@ -202,7 +203,10 @@ def _label_one(value, task: str, name: str) -> float | str:
             return value
         if kind is int:
             return str(value)
-        raise _Bad("wrong_type", f"{name} must be a class name (a string or an integer), got {kind.__name__}")
+        if kind is float and (text := whole_number_text(value)) is not None:
+            return text
+        what = f"{value!r}" if kind is float else kind.__name__
+        raise _Bad("wrong_type", f"{name} must be a class name (a string or an integer), got {what}")
     if task == "binary":
         if kind not in _BINARY_TYPES:
             raise _Bad("wrong_type", f"{name} must be 0, 1, true or false, got {kind.__name__}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from driftline.detectors.reference import CategoricalReference, NumericReference
 from driftline.detectors.reference_codec import from_dict, to_dict
 from driftline.schemas.config import MonitorConfig
 
+from .decode import whole_number_text
 from .exceptions import InputError, ReferenceProfileError
 from .performance import training_baseline
 
@@ -124,11 +126,18 @@ def _binary(values: list[Any], where: str) -> np.ndarray:
     return out
 
 
-def _class_labels(values: list[Any], where: str) -> np.ndarray:
+def _class_labels(values: list[Any], where: str, csv_text: bool = False) -> np.ndarray:
     """Categories and class labels read as the live decoders read them (streams/decode.py,
     label_decode.py): text as it is, integers as their decimal text; booleans are refused. A
     whole float (1.0) is its integer's text: tables keep integer columns with nulls as floats
-    (pandas, Parquet), and a reference of "1.0" would meet live events of "1"."""
+    (pandas, Parquet), and a reference of "1.0" would meet live events of "1".
+
+    ``csv_text``: the values are CSV cells, where such a float column is written as text
+    ("1.0"): a column whose every value is a whole number, some written with a decimal point
+    and zeros only, is read as those integers' text (a column of "1.0" and "1.5" stays text)."""
+    if csv_text and _whole_decimals(values):
+        values = [v.split(".")[0] if isinstance(v, str) else v for v in values]
+        values = [v if v in (None, "") else int(v) for v in values]
     out = np.full(len(values), None, dtype=object)
     for i, v in enumerate(values):
         if v is None or v == "":
@@ -137,17 +146,29 @@ def _class_labels(values: list[Any], where: str) -> np.ndarray:
             out[i] = v
         elif isinstance(v, int) and not isinstance(v, bool):
             out[i] = str(v)
-        elif isinstance(v, float) and v.is_integer():
-            out[i] = str(int(v))
+        elif isinstance(v, float) and (text := whole_number_text(v)) is not None:
+            out[i] = text
         else:
-            raise InputError(f"{where}, row {i + 1}: {v!r} is not a category (a string or an integer)")
+            raise InputError(f"{where}, row {i + 1}: {v!r} is not a category (a string, an integer or a "
+                             f"whole number up to 2**53)")
     return out
 
 
-def _training_labels(task: str, values: list[Any], where: str) -> np.ndarray:
+# a CSV cell holding a whole number, with or without a decimal point and trailing zeros
+_WHOLE_DECIMAL = re.compile(r"[+-]?\d+(\.0*)?")
+
+
+def _whole_decimals(values: list[Any]) -> bool:
+    """Every non-empty value is a whole number's text, and some have a decimal point (2.0)."""
+    cells = [v for v in values if v not in (None, "")]
+    return (bool(cells) and all(isinstance(v, str) and _WHOLE_DECIMAL.fullmatch(v) for v in cells)
+            and any("." in v for v in cells))
+
+
+def _training_labels(task: str, values: list[Any], where: str, csv_text: bool) -> np.ndarray:
     if task == "binary":
         return _binary(values, where)
-    return _numeric(values, where) if task == "regression" else _class_labels(values, where)
+    return _numeric(values, where) if task == "regression" else _class_labels(values, where, csv_text)
 
 
 def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
@@ -155,6 +176,7 @@ def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
     rows = _rows(path)
     if not rows:
         raise InputError(f"{path}: has no rows")
+    csv_text = path.suffix.lower() == ".csv"
     numeric: dict[str, NumericReference] = {}
     categorical: dict[str, CategoricalReference] = {}
     for f in cfg.features:
@@ -165,7 +187,7 @@ def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
             if f.type == "numeric":
                 numeric[f.name] = NumericReference.build(_numeric(values, where), lower=f.min, upper=f.max)
             else:
-                categorical[f.name] = CategoricalReference.build(_class_labels(values, where))
+                categorical[f.name] = CategoricalReference.build(_class_labels(values, where, csv_text))
         except ValueError as exc:
             raise InputError(f"{where}: {exc}") from None
     prediction = None
@@ -174,25 +196,26 @@ def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
         values = [_lookup(r, cfg.prediction.path, "prediction") for r in rows]
         where = f"{path}: prediction"
         _check_present(rows, cfg.prediction.path, "prediction", where)
-        predicted = _numeric(values, where) if cfg.prediction.type == "numeric" else _class_labels(values, where)
+        predicted = (_numeric(values, where) if cfg.prediction.type == "numeric"
+                     else _class_labels(values, where, csv_text))
         try:
             prediction = (NumericReference.build(predicted) if cfg.prediction.type == "numeric"
                           else CategoricalReference.build(predicted))
         except ValueError as exc:
             raise InputError(f"{where}: {exc}") from None
         if cfg.performance is not None:
-            performance = _baseline(cfg, path, rows, prediction, predicted)
+            performance = _baseline(cfg, path, rows, prediction, predicted, csv_text)
     return ReferenceProfile(numeric, categorical, prediction, performance=performance)
 
 
 def _baseline(cfg: MonitorConfig, path: Path, rows: list[dict[str, Any]],
-              prediction: NumericReference | CategoricalReference, predicted: np.ndarray):
+              prediction: NumericReference | CategoricalReference, predicted: np.ndarray, csv_text: bool):
     """The model's performance on the rows with a label (None when no row has one)."""
     assert cfg.performance is not None
     labels = [_lookup(r, cfg.fields.label, "label") for r in rows]
     if not any(v is not None and v != "" for v in labels):
         return None
-    truth = _training_labels(cfg.performance.task, labels, f"{path}: label")
+    truth = _training_labels(cfg.performance.task, labels, f"{path}: label", csv_text)
     return training_baseline(cfg, prediction, predicted, truth)
 
 

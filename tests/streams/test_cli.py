@@ -351,3 +351,29 @@ def test_the_summary_counts_events_once_whatever_the_monitors_and_blank_lines(de
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("102 events (2 invalid, 0 late)"), proc.stdout
     assert len(read(tmp_path / "o" / "dlq.jsonl")) == 4     # each monitor's dead letters
+
+
+def test_a_csv_column_of_whole_decimals_reads_as_integers(tmp_path):
+    # pandas writes an integer column with nulls as "1.0" in CSV: those are the categories
+    # "0", "1", "2" that live events send as 0, 1, 2 (or 1.0); a column with a true decimal
+    # ("1.5") is text, kept as it is
+    import csv
+
+    rows = [orjson.loads(r) for r in synth.training_rows(np.random.default_rng(1), 300)]
+
+    def build(country) -> list[str]:
+        for i, r in enumerate(rows):
+            r["country"] = country(i)
+        with (tmp_path / "train.csv").open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        assert main(["reference", "build", "--config", str(tmp_path / "driftline.yaml"), "--monitor", "fraud",
+                     "--input", str(tmp_path / "train.csv"), "--out", str(tmp_path / "reference.json")]) == 0
+        return sorted(orjson.loads((tmp_path / "reference.json").read_bytes())["features"]["country"]["categories"])
+
+    (tmp_path / "driftline.yaml").write_text(synth.config_yaml("reference.json"))
+    assert build(lambda i: None if i % 10 == 0 else float(i % 3)) == ["0", "1", "2"]
+    assert build(lambda i: ["1.0", "1.5"][i % 2]) == ["1.0", "1.5"]
+    assert build(lambda i: ["7", "-3.00", "+4."][i % 3]) == ["-3", "4", "7"]
+
