@@ -94,19 +94,23 @@ class NumericReference:
         step = fine_bins // coarse_bins
         coarse_values = np.unique(quantiles[step - 1 :: step])
         fine_edges = np.unique(quantiles)
-        where = np.searchsorted(fine_edges, present, side="left")
-        counts = np.bincount(where, minlength=fine_edges.size + 1)
+        where, counts, atoms = _bins_and_atoms(present, fine_edges)
+        # Discrete data: an atom bin (e, a] holds the reference's value a alone, so a window
+        # value between e and a (a level the reference never had: 3 where it had 2 and 5)
+        # would count as a. An edge just below each atom (and below the lowest value, when
+        # the lower outer bin holds that value alone) gives such values a bin of their own,
+        # with no reference share: KS sees them exactly, Wasserstein spreads them over it.
+        below = np.nextafter(fine_edges, -np.inf)
+        lowest = bool(counts[0] >= 2 and present[where == 0].min() == fine_edges[0])
+        split = np.append(lowest, atoms[1:-1]) & (below > np.append(-np.inf, fine_edges[:-1]))
+        if split.any():
+            fine_edges = np.union1d(fine_edges, below[split])
+            where, counts, atoms = _bins_and_atoms(present, fine_edges)
         lower, upper = present[where == 0], present[where == fine_edges.size]
         # Coarse bin j starts right after coarse edge j-1; coarse edges are fine edges too.
         coarse_starts = np.concatenate(([0], np.searchsorted(fine_edges, coarse_values) + 1))
         mean = _scaled(np.mean, present)
         std = _scaled(lambda v: np.std(v, ddof=1), present)
-        # an atom needs two values: one value on an edge is what any small continuous sample
-        # gives, and such bins keep the linear CDF that is tested on continuous data
-        right_edge = np.append(fine_edges, np.inf)[where]       # bin b is (edges[b-1], edges[b]]
-        on_edge = np.bincount(where[present == right_edge], minlength=fine_edges.size + 1)
-        atoms = (on_edge == counts) & (counts >= 2)
-        atoms[[0, -1]] = False                     # the outer bins are placed by their means
         return cls(
             count=int(m),
             null_rate=round((total - m) / total, _DECIMALS),
@@ -122,6 +126,20 @@ class NumericReference:
                         _scaled(np.mean, upper) if upper.size else float("nan")),
             atom_bins=tuple(np.flatnonzero(atoms).tolist()),
         )
+
+
+def _bins_and_atoms(present: np.ndarray, fine_edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each value's fine bin, the bins' counts, and which inner bins are atoms (all their
+    values on the right edge)."""
+    where = np.searchsorted(fine_edges, present, side="left")
+    counts = np.bincount(where, minlength=fine_edges.size + 1)
+    # an atom needs two values: one value on an edge is what any small continuous sample
+    # gives, and such bins keep the linear CDF that is tested on continuous data
+    right_edge = np.append(fine_edges, np.inf)[where]       # bin b is (edges[b-1], edges[b]]
+    on_edge = np.bincount(where[present == right_edge], minlength=fine_edges.size + 1)
+    atoms = (on_edge == counts) & (counts >= 2)
+    atoms[[0, -1]] = False                     # the outer bins are placed by their means
+    return where, counts, atoms
 
 
 def _scaled(stat: Callable[[np.ndarray], Any], values: np.ndarray) -> float:

@@ -8,13 +8,15 @@ window sketch merged from any number of partitions.
 - ``ks_binned`` = the two-sample KS statistic D evaluated at the fine bin edges. Both empirical
   CDFs are exact there, so ``D_edges <= D <= D_edges + max_i r_i`` where ``r_i`` is the largest
   reference share of one fine bin (about 1/200 = 0.005 for a continuous reference; 0 when
-  every bin holds one distinct reference value);
+  every bin holds one distinct reference value or none, as a discrete reference's do);
 - ``wasserstein_binned`` = W1 between the two binned distributions, with values spread evenly
   inside each inner bin (or, in a bin whose reference values all sit on its right edge, an atom
   of discrete data, all on that edge) and the two open outer bins placed by the mean of the
   values that fell there, divided by the reference standard deviation. With 200 fine quantile
   bins it is within 0.02 of the exact normed W1 on continuous data and within 0.01 on discrete
-  data whose window stays on the reference's values (see tests/detectors).
+  data whose window stays on the reference's values (see tests/detectors); window values
+  between two levels of discrete data (a bin the reference left empty, reference.py) are
+  spread evenly between them.
 
 >>> import numpy as np
 >>> round(psi(np.array([50, 50]), np.array([0.5, 0.5])), 6)

@@ -14,6 +14,7 @@ import pytest
 from driftline.detectors.drift_judge import DriftJudge
 from driftline.detectors.reference import CategoricalReference, NumericReference, ReferenceProfile
 from driftline.detectors.window_sketch import ColumnBatch, MonitorLayout, WindowSketch
+from scipy.stats import ks_2samp
 
 from driftline import synth
 
@@ -143,6 +144,29 @@ def test_never_seen_categories_are_a_quality_issue_not_a_drift_of_the_known_shar
     # the same window with the known shares moved is a drift as well
     window[200:] = known[rng.choice(3, 800, p=[0.2, 0.3, 0.5])]
     assert DriftJudge(ref).judge(_sketch(ref, window)).drifted_features == ("c",)
+
+
+def test_a_discrete_level_replaced_by_one_the_reference_never_had_is_flagged():
+    # items sold in packs of 1, 2, 5 or 10; the 5-pack becomes a 3-pack: before the reference
+    # gave each level's values an empty bin of their own, a 3 counted as a 5 (KS 0.007, p ~ 1)
+    rng = np.random.default_rng(21)
+    levels, shares = [1.0, 2.0, 5.0, 10.0], [0.4, 0.3, 0.2, 0.1]
+    sample = rng.choice(levels, 5_000, p=shares)
+    ref = ReferenceProfile({"items": NumericReference.build(sample)}, {})
+    judge = DriftJudge(ref)
+
+    def judged(values: np.ndarray):
+        sketch = WindowSketch(MonitorLayout.from_reference(ref))
+        sketch.update(ColumnBatch(values.reshape(-1, 1), (), None))
+        return judge.judge(sketch).features[0]
+
+    window = rng.choice(levels, 2_000, p=shares)
+    assert not judged(window).drift
+    moved_window = np.where(window == 5.0, 3.0, window)
+    moved = judged(moved_window)
+    assert moved.drift and moved.p_value < 1e-20
+    assert moved.ks == pytest.approx(ks_2samp(sample, moved_window).statistic, abs=1e-6)
+    assert moved.wasserstein > 0.1
 
 
 def test_a_feature_constant_in_the_reference_drifts_when_values_leave_the_constant():

@@ -114,9 +114,13 @@ def test_discrete_reference_few_distinct_values() -> None:
         i = int(np.searchsorted(ref.fine_edges, v, side="left"))
         assert ref.fine_probs[i] == pytest.approx(np.mean(x == v), abs=1e-9)
     assert ref.n_fine < FINE_BINS
-    # each inner bin holding a value holds it on its right edge: an atom
+    # each value sits alone on the right edge of an inner bin (an atom), after an empty bin
+    # that takes the window values between it and the level below (0's: the lower outer bin)
     inner = [i for i in range(1, ref.n_fine - 1) if ref.fine_probs[i] > 0]
-    assert list(ref.atom_bins) == inner and len(inner) == 3     # 1, 2 and 5 (0 is the lower outer bin)
+    assert list(ref.atom_bins) == inner and len(inner) == 4
+    assert all(ref.fine_probs[i - 1] == 0 for i in inner)
+    assert ref.fine_edges.tolist() == [np.nextafter(v, -np.inf) if i % 2 == 0 else v
+                                       for v in (0.0, 1.0, 2.0, 5.0) for i in range(2)]
 
 
 def test_continuous_references_have_no_atoms() -> None:
@@ -129,9 +133,10 @@ def test_continuous_references_have_no_atoms() -> None:
 def test_constant_reference() -> None:
     ref = NumericReference.build(np.full(1000, 3.5))
     assert ref.std == 0.0
-    assert ref.fine_edges.tolist() == [3.5]
-    assert ref.fine_probs.tolist() == [1.0, 0.0]
-    assert ref.coarse_starts.tolist() == [0, 1]
+    # the value alone in an inner bin (an atom), values below it in the lower outer bin
+    assert ref.fine_edges.tolist() == [np.nextafter(3.5, -np.inf), 3.5]
+    assert ref.fine_probs.tolist() == [0.0, 1.0, 0.0] and ref.atom_bins == (1,)
+    assert ref.coarse_starts.tolist() == [0, 2]
     assert ref.coarse_probs.tolist() == [1.0, 0.0]
     assert (ref.min, ref.max, ref.mean) == (3.5, 3.5, 3.5)
 

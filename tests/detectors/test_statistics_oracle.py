@@ -124,6 +124,24 @@ def test_ks_binned_within_documented_bound(shape: str, shift: float) -> None:
         assert abs(d - d_edges) <= 0.01, (shape, n, d_edges, d)
 
 
+@pytest.mark.parametrize("window", ["levels", "one_level_moved", "all_shifted", "below_and_above", "anything"])
+def test_ks_binned_is_exact_on_a_discrete_reference_whatever_the_window(window: str) -> None:
+    # every fine bin of a discrete reference holds one of its levels or none of its values,
+    # so its CDF is flat between the edges and the largest gap is at an edge: exact, even for
+    # window values the reference never had (a level moved from 5 to 3 read as 5 before)
+    rng = np.random.default_rng(12)
+    levels, shares = np.array([1.0, 2.0, 5.0, 10.0]), [0.4, 0.3, 0.2, 0.1]
+    sample = rng.choice(levels, 5_000, p=shares)
+    ref = NumericReference.build(sample)
+    layout = MonitorLayout.from_reference(ReferenceProfile({"x": ref}, {}))
+    w = rng.choice(levels, 2_000, p=shares)
+    w = {"levels": w, "one_level_moved": np.where(w == 5.0, 3.0, w), "all_shifted": w + 0.5,
+         "below_and_above": np.where(w == 1.0, 0.5, np.where(w == 10.0, 12.0, w)),
+         "anything": rng.normal(4.0, 3.0, 2_000).round(1)}[window]
+    d = ks_binned(sketch_of(layout, w).numeric.bin_counts(0), ref.fine_probs)
+    assert d == pytest.approx(ss.ks_2samp(sample, w).statistic, abs=1e-8)
+
+
 def test_fine_shares_of_continuous_reference_are_small() -> None:
     # the reason the KS error bound is ~0.005 for continuous data (statistics.py docstring)
     for shape in CONTINUOUS:

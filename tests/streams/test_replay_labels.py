@@ -459,7 +459,7 @@ def test_training_class_labels_read_as_the_live_decoder_reads_them(tmp_path: Pat
     assert (ref["task"], ref["count"], ref["correct"]) == ("classification", 40, 40)
     rows[3]["label"] = True                      # the live decoder refuses booleans: so does this
     synth.write_lines(tmp_path / "t.jsonl", [orjson.dumps(r) for r in rows])
-    _one_line_error(run_cli(*args), "label, row 4: True is not a category (a string or an integer)")
+    _one_line_error(run_cli(*args), "label, row 4: True is not a category (a string, an integer or a whole number")
 
 
 def _regression_rows(tmp_path: Path, performance: str | None) -> Path:
