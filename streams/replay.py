@@ -88,6 +88,8 @@ def replay(config: Config, events: Path, sink: OutputSink, only: str | None = No
         if gc_was_enabled:
             gc.enable()
     stats = pipeline.stats
+    if stats.events == 0:
+        stats.warnings.append(f"{events} holds no events (only blank lines, or nothing): no window was judged")
     if stats.events and stats.invalid == stats.events and stats.first_dead is not None:
         first = stats.first_dead
         line = "" if first.record.offset is None else f" (line {first.record.offset + 1})"

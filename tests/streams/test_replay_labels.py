@@ -329,6 +329,9 @@ def test_label_runs_that_measure_nothing_say_so(tmp_path: Path) -> None:
     assert replay("e.jsonl", "bad.jsonl") == [
         "warning: monitor 'tiny': every label event (2) went to the dead letters (dlq.jsonl, stage "
         "decode_labels): no performance was measured"]
+    (tmp_path / "empty.jsonl").write_bytes(b"\n \n")
+    assert replay("empty.jsonl", "l.jsonl")[0] == (
+        f"warning: {tmp_path / 'empty.jsonl'} holds no events (only blank lines, or nothing): no window was judged")
     (tmp_path / "none.jsonl").write_bytes(b"not an event\n")
     assert replay("none.jsonl", "l.jsonl") == [
         "warning: every event (1) went to the dead letters (dlq.jsonl), the first (line 1) as invalid_json: "
