@@ -356,10 +356,11 @@ def _table(structs: list) -> np.ndarray:
 
 
 def _labels_as_str(col: np.ndarray) -> np.ndarray:
-    """Integer labels (and whole floats) read as their decimal text, as the careful path does."""
+    """Integer labels (and whole floats) read as their decimal text, booleans as ``true`` /
+    ``false``, as the careful path does."""
     values = col.tolist()
     kinds = set(map(type, values))
-    if int not in kinds and float not in kinds:
+    if kinds.isdisjoint((int, float, bool)):
         return col
     if int in kinds:
         _orjson_ints(values)
@@ -475,9 +476,12 @@ def _label_one(value, path: tuple[str, ...]) -> str | None:
         return value
     if type(value) is int and _int64(value):
         return str(value)
+    if type(value) is bool:
+        return "true" if value else "false"
     if type(value) is float and (text := whole_number_text(value)) is not None:
         return text
-    raise _Bad("wrong_type", f"{_dotted(path)} must be a string, a 64-bit integer or null, got {_what(value)}")
+    raise _Bad("wrong_type", f"{_dotted(path)} must be a string, a 64-bit integer, a boolean or null, got "
+               f"{_what(value)}")
 
 
 def whole_number_text(value: float) -> str | None:

@@ -10,8 +10,8 @@ The layout mirrors the careful path's rules so both paths accept the same events
 - event id: a string or an integer, required;
 - timestamp: a string (parsed afterwards like the careful path does) or a number, required;
 - model version: a string or null; features and the numeric prediction: a number or null;
-  categorical values and class labels: a string, an integer, a float (the decoder then takes
-  whole numbers only) or null; missing means null;
+  categorical values and class labels: a string, a boolean, an integer, a float (the decoder
+  then takes whole numbers only) or null; missing means null;
 - an object on the way to a value (``features``, ``prediction``) may be missing or null.
 
 Anything else (a float where a string belongs, ``true``, a number out of range, a missing id)
@@ -44,7 +44,7 @@ _LEAF_TYPES: dict[str, Any] = {
     "timestamp": str | float,
     "version": str | None,
     "number": float | None,
-    "label": str | int | float | None,     # a float only as a whole number (decode.py)
+    "label": str | bool | int | float | None,     # a float only as a whole number (decode.py)
 }
 _REQUIRED = frozenset({"event_id", "timestamp"})
 

@@ -5,7 +5,7 @@ monitor's ``fields``). What a label must be depends on the monitor's performance
 
 - ``binary``: 0, 1, true or false (as a float column of 0.0 / 1.0);
 - ``classification``: a class name, a string or an integer (read as its decimal text, like
-  categorical predictions; a whole float, 2.0, as its integer's);
+  categorical predictions; a whole float, 2.0, as its integer's; a boolean as true / false);
 - ``regression``: a finite number (booleans and numeric strings are refused, not guessed).
 
 The timestamp is optional; when present it must be RFC 3339 or epoch seconds. Two paths, as in
@@ -181,10 +181,10 @@ def _label_column(values: list, task: str) -> np.ndarray:
     """Fast path: the whole column, or ``_Bad`` at the first surprise (None included)."""
     kinds = set(map(type, values))
     if task == "classification":
-        if not kinds <= _CLASS_TYPES | {float}:
+        if not kinds <= _CLASS_TYPES | {float, bool}:
             raise _Bad("wrong_type", "")
-        if int in kinds or float in kinds:
-            values = [_label_one(v, task, "") for v in values]   # whole floats as integers; _Bad otherwise
+        if not kinds.isdisjoint((int, float, bool)):
+            values = [_label_one(v, task, "") for v in values]   # as the careful path: _Bad if unusable
         return np.array(values, dtype=object)
     if not kinds <= (_BINARY_TYPES if task == "binary" else _NUMBER_TYPES):
         raise _Bad("wrong_type", "")
@@ -203,6 +203,8 @@ def _label_one(value, task: str, name: str) -> float | str:
             return value
         if kind is int:
             return str(value)
+        if kind is bool:
+            return "true" if value else "false"
         if kind is float and (text := whole_number_text(value)) is not None:
             return text
         what = f"{value!r}" if kind is float else kind.__name__

@@ -128,34 +128,45 @@ def _binary(values: list[Any], where: str) -> np.ndarray:
 
 def _class_labels(values: list[Any], where: str, csv_text: bool = False) -> np.ndarray:
     """Categories and class labels read as the live decoders read them (streams/decode.py,
-    label_decode.py): text as it is, integers as their decimal text; booleans are refused. A
-    whole float (1.0) is its integer's text: tables keep integer columns with nulls as floats
-    (pandas, Parquet), and a reference of "1.0" would meet live events of "1".
+    label_decode.py): text as it is, integers as their decimal text, booleans as ``true`` /
+    ``false``. A whole float (1.0) is its integer's text: tables keep integer columns with
+    nulls as floats (pandas, Parquet), and a reference of "1.0" would meet live events of "1".
 
     ``csv_text``: the values are CSV cells, where such a float column is written as text
     ("1.0"): a column whose every value is a whole number, some written with a decimal point
-    and zeros only, is read as those integers' text (a column of "1.0" and "1.5" stays text)."""
+    and zeros only, is read as those integers' text (a column of "1.0" and "1.5" stays text);
+    one whose every value is a boolean's text (pandas writes True) as ``true`` / ``false``."""
     if csv_text and _whole_decimals(values):
         values = [v.split(".")[0] if isinstance(v, str) else v for v in values]
         values = [v if v in (None, "") else int(v) for v in values]
+    elif csv_text and _boolean_texts(values):
+        values = [v.lower() if isinstance(v, str) else v for v in values]
     out = np.full(len(values), None, dtype=object)
     for i, v in enumerate(values):
         if v is None or v == "":
             continue
         if isinstance(v, str):
             out[i] = v
-        elif isinstance(v, int) and not isinstance(v, bool):
+        elif isinstance(v, bool):
+            out[i] = "true" if v else "false"
+        elif isinstance(v, int):
             out[i] = str(v)
         elif isinstance(v, float) and (text := whole_number_text(v)) is not None:
             out[i] = text
         else:
-            raise InputError(f"{where}, row {i + 1}: {v!r} is not a category (a string, an integer or a "
-                             f"whole number up to 2**53)")
+            raise InputError(f"{where}, row {i + 1}: {v!r} is not a category (a string, a boolean, an integer "
+                             f"or a whole number up to 2**53)")
     return out
 
 
 # a CSV cell holding a whole number, with or without a decimal point and trailing zeros
 _WHOLE_DECIMAL = re.compile(r"[+-]?\d+(\.0*)?")
+
+
+def _boolean_texts(values: list[Any]) -> bool:
+    """Every non-empty value is a boolean's text (any case), as pandas writes a bool column."""
+    cells = [v for v in values if v not in (None, "")]
+    return bool(cells) and all(isinstance(v, str) and v.lower() in ("true", "false") for v in cells)
 
 
 def _whole_decimals(values: list[Any]) -> bool:

@@ -320,7 +320,7 @@ def test_reference_build_reads_csv_jsonl_and_parquet(tmp_path, fmt):
 
 def test_integer_categories_stored_as_floats_read_as_the_live_events_send_them(tmp_path):
     # pandas / Parquet keep an integer column with nulls as floats: 1.0 is category "1", as a
-    # live event's 1 is; a boolean is refused, as the live decoder refuses it
+    # live event's 1 is; 1.5 is refused, as the live decoder refuses it
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -334,10 +334,17 @@ def test_integer_categories_stored_as_floats_read_as_the_live_events_send_them(t
     assert main(build) == 0
     ref = orjson.loads((tmp_path / "reference.json").read_bytes())
     assert sorted(ref["features"]["country"]["categories"]) == ["0", "1", "2"]
-    rows[5]["country"] = True
+    rows[5]["country"] = 1.5
+    (tmp_path / "half.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
+    proc = run_cli(*build[:-4], "--input", str(tmp_path / "half.jsonl"), "--out", str(tmp_path / "r2.json"))
+    assert proc.returncode == 2 and "feature 'country', row 6: 1.5 is not a category" in proc.stderr
+    # a boolean column is the categories "false" and "true", as live events' booleans are
+    for i, r in enumerate(rows):
+        r["country"] = None if i % 10 == 0 else i % 3 == 0
     (tmp_path / "bool.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
-    proc = run_cli(*build[:-4], "--input", str(tmp_path / "bool.jsonl"), "--out", str(tmp_path / "r2.json"))
-    assert proc.returncode == 2 and "feature 'country', row 6: True is not a category" in proc.stderr
+    assert main([*build[:-4], "--input", str(tmp_path / "bool.jsonl"), "--out", str(tmp_path / "reference.json")]) == 0
+    assert sorted(orjson.loads((tmp_path / "reference.json").read_bytes())["features"]["country"]["categories"]) == [
+        "false", "true"]
 
 
 def test_the_summary_counts_events_once_whatever_the_monitors_and_blank_lines(demo, tmp_path):
@@ -376,4 +383,5 @@ def test_a_csv_column_of_whole_decimals_reads_as_integers(tmp_path):
     assert build(lambda i: None if i % 10 == 0 else float(i % 3)) == ["0", "1", "2"]
     assert build(lambda i: ["1.0", "1.5"][i % 2]) == ["1.0", "1.5"]
     assert build(lambda i: ["7", "-3.00", "+4."][i % 3]) == ["-3", "4", "7"]
+    assert build(lambda i: [True, False][i % 2]) == ["false", "true"]        # pandas writes True
 

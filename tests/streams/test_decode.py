@@ -320,7 +320,6 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("dict-amount", _with(age={"v": 1}), "wrong_type"),
     ("float-country", _with(country=1.5), "wrong_type"),
     ("huge-float-country", _with(country=1e20), "wrong_type"),
-    ("bool-country", _with(country=False), "wrong_type"),
     ("int-version", _with(model_version=3), "wrong_type"),
     ("nan", enc(GOOD).replace(b'"amount":1.5', b'"amount":NaN'), "non_finite"),
     ("infinity", enc(GOOD).replace(b'"amount":1.5', b'"amount":Infinity'), "non_finite"),
@@ -509,14 +508,16 @@ def test_an_epoch_timestamp_in_another_unit_says_which(stamp: float, hint: str |
 def test_a_whole_float_category_is_its_integer_on_both_paths() -> None:
     # tables keep integer columns with nulls as floats, and so may the events made from them:
     # 2.0 is the category "2", as the reference build reads it; 2.5 is not a category
-    values = [enc(ev("a", country=2.0)), enc(ev("b", country=2)), enc(ev("c", country=-0.0))]
+    # (a boolean is the category "true" or "false")
+    values = [enc(ev("a", country=2.0)), enc(ev("b", country=2)), enc(ev("c", country=-0.0)),
+              enc(ev("d", country=True)), enc(ev("e", country=False))]
     fast = DECODER._fast(values)
     assert columns(fast) == columns(careful(values))
-    assert fast.columns.categorical[0].tolist() == ["2", "2", "0"]
-    out = DECODER.decode([*values, enc(ev("d", country=2.5)), enc(ev("e", country=2.0**60))])
-    assert out.columns.categorical[0].tolist() == ["2", "2", "0"]
+    assert fast.columns.categorical[0].tolist() == ["2", "2", "0", "true", "false"]
+    out = DECODER.decode([*values, enc(ev("f", country=2.5)), enc(ev("g", country=2.0**60))])
+    assert out.columns.categorical[0].tolist() == ["2", "2", "0", "true", "false"]
     assert [d.detail for d in out.dead] == [
-        "features.country must be a string, a 64-bit integer or null, got 2.5, not a whole number",
-        "features.country must be a string, a 64-bit integer or null, got 1.152921504606847e+18, a whole "
-        "number beyond 2**53"]
+        "features.country must be a string, a 64-bit integer, a boolean or null, got 2.5, not a whole number",
+        "features.country must be a string, a 64-bit integer, a boolean or null, got 1.152921504606847e+18, "
+        "a whole number beyond 2**53"]
 

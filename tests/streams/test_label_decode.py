@@ -66,8 +66,9 @@ def test_valid_labels_per_task() -> None:
     assert binary.timestamps[:2].tolist() == [ten, ten + 1] and np.isnan(binary.timestamps[2:]).all()
     classes = DECODERS["classification"].decode([enc({"event_id": "a", "label": "cat"}),
                                                  enc({"event_id": "b", "label": 3}),
-                                                 enc({"event_id": "c", "label": 3.0})])   # a whole float
-    assert classes.labels.tolist() == ["cat", "3", "3"] and classes.labels.dtype == object
+                                                 enc({"event_id": "c", "label": 3.0}),    # a whole float
+                                                 enc({"event_id": "d", "label": True})])
+    assert classes.labels.tolist() == ["cat", "3", "3", "true"] and classes.labels.dtype == object
     reg = DECODERS["regression"].decode([enc({"event_id": "a", "label": -2.5}), enc({"event_id": "b", "label": 10})])
     assert reg.labels.tolist() == [-2.5, 10.0]
 
@@ -98,7 +99,6 @@ MALFORMED = [
     ("binary-half", "binary", enc({"event_id": "x", "label": 0.5}), "bad_label"),
     ("binary-text", "binary", enc({"event_id": "x", "label": "1"}), "wrong_type"),
     ("class-float", "classification", enc({"event_id": "x", "label": 1.5}), "wrong_type"),
-    ("class-bool", "classification", enc({"event_id": "x", "label": True}), "wrong_type"),
     ("class-list", "classification", enc({"event_id": "x", "label": ["a"]}), "wrong_type"),
     ("regression-text", "regression", enc({"event_id": "x", "label": "2.5"}), "wrong_type"),
     ("regression-bool", "regression", enc({"event_id": "x", "label": False}), "wrong_type"),
@@ -132,7 +132,8 @@ def test_a_label_path_through_a_value_is_wrong_type() -> None:
 
 valid_label = {
     "binary": st.sampled_from([0, 1, True, False, 0.0, 1.0]),
-    "classification": st.one_of(st.text(max_size=5), st.integers(-5, 5), st.integers(-5, 5).map(float)),
+    "classification": st.one_of(st.text(max_size=5), st.integers(-5, 5), st.integers(-5, 5).map(float),
+                                st.booleans()),
     "regression": st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-10**6, 10**6)),
 }
 stamps = st.one_of(st.none(), st.sampled_from(["2026-11-25T10:00:00Z", "2026-11-25T10:00:00.5+01:00",
@@ -172,8 +173,15 @@ def test_mixed_batches_never_raise_and_account_for_every_label(task: str, data) 
     good = [e for k, _, e in items if k == "valid"]
     assert len(out) + len(out.dead) == sum(k != "blank" for k, _, _ in items)
     assert out.event_ids == [e["event_id"] for e in good]
-    expected = [(e["label"] if type(e["label"]) is str else str(int(e["label"]))) if task == "classification"
-                else float(e["label"]) for e in good]
+    expected = [_class_text(e["label"]) if task == "classification" else float(e["label"]) for e in good]
     assert out.labels.tolist() == expected
     # the fast path gives what the careful path gives
     assert view(out) == view(careful(task, values, offsets=offsets, partition=0, skip_blank=True))
+
+
+def _class_text(label) -> str:
+    """A class label as the decoder reads it: text as it is, booleans as true / false, numbers
+    (whole) as their integer's text."""
+    if type(label) is bool:
+        return "true" if label else "false"
+    return label if type(label) is str else str(int(label))

@@ -460,9 +460,9 @@ def test_training_class_labels_read_as_the_live_decoder_reads_them(tmp_path: Pat
     assert main(args) == 0
     ref = orjson.loads((tmp_path / "r.json").read_bytes())["performance"]
     assert (ref["task"], ref["count"], ref["correct"]) == ("classification", 40, 40)
-    rows[3]["label"] = True                      # the live decoder refuses booleans: so does this
+    rows[3]["label"] = 1.5                       # the live decoder refuses it: so does this
     synth.write_lines(tmp_path / "t.jsonl", [orjson.dumps(r) for r in rows])
-    _one_line_error(run_cli(*args), "label, row 4: True is not a category (a string, an integer or a whole number")
+    _one_line_error(run_cli(*args), "label, row 4: 1.5 is not a category (a string, a boolean, an integer or a whole")
 
 
 def _regression_rows(tmp_path: Path, performance: str | None) -> Path:
