@@ -149,8 +149,10 @@ class BatchDecoder:
         ids = column("event_id").tolist()
         if int in set(map(type, ids)):
             _orjson_ints(ids)
-        return DecodedBatch(ColumnBatch(numeric, tuple(cats), pred), stamps, column("model_version").copy(),
-                            (), event_ids=ids)
+        versions = column("model_version")
+        if int in set(map(type, versions.tolist())):
+            versions = np.array([_version_one(v, ()) for v in versions.tolist()], dtype=object)
+        return DecodedBatch(ColumnBatch(numeric, tuple(cats), pred), stamps, versions.copy(), (), event_ids=ids)
 
     # -- careful path -----------------------------------------------------------------------
 
@@ -195,9 +197,7 @@ class BatchDecoder:
         if type(event_id) not in (str, int) or not _int64(event_id):
             raise _Bad("wrong_type", f"{_dotted(spec.event_id)} must be a string or a 64-bit integer")
         ts = _timestamp_one(_get(obj, spec.timestamp), spec.timestamp)
-        version = _get(obj, spec.model_version)
-        if version is not None and type(version) is not str:
-            raise _Bad("wrong_type", f"{_dotted(spec.model_version)} must be a string or null")
+        version = _version_one(_get(obj, spec.model_version), spec.model_version)
         nums = tuple(_number_one(_get(obj, p), p) for p in spec.numeric)
         cats = tuple(_label_one(_get(obj, p), p) for p in spec.categorical)
         pred = None
@@ -469,6 +469,15 @@ def _int64(value) -> bool:
     """False for an integer beyond what orjson reads as one (signed or unsigned 64-bit): the
     event's other fields decide whether orjson or msgspec read it, and both must agree."""
     return type(value) is not int or _INT_MIN <= value <= _UINT_MAX
+
+
+def _version_one(value, path: tuple[str, ...]) -> str | None:
+    """A model version: text, or an integer (a model registry's version 3) as its text."""
+    if value is None or type(value) is str:
+        return value
+    if type(value) is int and _int64(value):
+        return str(value)
+    raise _Bad("wrong_type", f"{_dotted(path)} must be a string, an integer or null")
 
 
 def _label_one(value, path: tuple[str, ...]) -> str | None:

@@ -9,7 +9,7 @@ The layout mirrors the careful path's rules so both paths accept the same events
 
 - event id: a string or an integer, required;
 - timestamp: a string (parsed afterwards like the careful path does) or a number, required;
-- model version: a string or null; features and the numeric prediction: a number or null;
+- model version: a string, an integer (read as its text) or null; features and the numeric prediction: a number or null;
   categorical values and class labels: a string, a boolean, an integer, a float (the decoder
   then takes whole numbers only) or null; missing means null;
 - an object on the way to a value (``features``, ``prediction``) may be missing or null.
@@ -42,7 +42,7 @@ import msgspec
 _LEAF_TYPES: dict[str, Any] = {
     "event_id": str | int,
     "timestamp": str | float,
-    "version": str | None,
+    "version": str | int | None,
     "number": float | None,
     "label": str | bool | int | float | None,     # a float only as a whole number (decode.py)
 }

@@ -320,7 +320,7 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("dict-amount", _with(age={"v": 1}), "wrong_type"),
     ("float-country", _with(country=1.5), "wrong_type"),
     ("huge-float-country", _with(country=1e20), "wrong_type"),
-    ("int-version", _with(model_version=3), "wrong_type"),
+    ("float-version", _with(model_version=3.5), "wrong_type"),
     ("nan", enc(GOOD).replace(b'"amount":1.5', b'"amount":NaN'), "non_finite"),
     ("infinity", enc(GOOD).replace(b'"amount":1.5', b'"amount":Infinity'), "non_finite"),
     ("-infinity", enc(GOOD).replace(b'"amount":1.5', b'"amount":-Infinity'), "non_finite"),
@@ -521,3 +521,10 @@ def test_a_whole_float_category_is_its_integer_on_both_paths() -> None:
         "features.country must be a string, a 64-bit integer, a boolean or null, got 1.152921504606847e+18, "
         "a whole number beyond 2**53"]
 
+
+def test_an_integer_model_version_is_its_text_on_both_paths() -> None:
+    # model registries number versions (MLflow's 3): the version "3"
+    values = [enc(ev("a", version=3)), enc(ev("b", version="3")), enc(ev("c", version=None))]
+    fast = DECODER._fast(values)
+    assert columns(fast) == columns(careful(values))
+    assert fast.versions.tolist() == ["3", "3", None]
