@@ -181,6 +181,7 @@ class Worker:
         # saved state of a monitor whose reference, features or window changed since: dropped
         # (the monitor starts afresh from the saved offsets) rather than stopping the worker
         self.discard_mismatched = discard_mismatched_state
+        self._discards: set[tuple[str, str]] = set()   # (monitor, which state) discarded so far
         self.monitors = {m.cfg.name: m for m in monitors}
         self.by_topic: dict[str, list[MonitorRuntime]] = defaultdict(list)
         # labels topic -> the predictions topic it is joined to, partition by partition
@@ -809,6 +810,8 @@ class Worker:
                                                                       self._all_partitions(m), m.layout))
                         if merger is not None:
                             st.mergers[name] = merger
+                        else:   # the next checkpoint saves the fresh state: a restart needs no flag
+                            st.dirty = True
                         # alert states depend on no reference or window: kept through a discard,
                         # so a firing alert goes on, and resolves once windows judged under the
                         # new reference are fine
@@ -830,6 +833,8 @@ class Worker:
                                 st1.windows[m.cfg.name], join = saved
                                 if join is not None:
                                     st1.joins[m.cfg.name] = join
+                            else:   # the next checkpoint saves the fresh state, even if no event comes
+                                st1.dirty = True
                             st1.base_max_ms[m.cfg.name] = st1.windows[m.cfg.name].max_event_ms
                     st1.next_offset = snap["offset"]
                     st1.label_offsets = dict(snap.get("label_offsets", {}))
@@ -890,11 +895,13 @@ class Worker:
                     f"size than the monitor now has, so its open windows cannot go on; to start them afresh "
                     f"(without the events already counted in them) restart with `driftline run "
                     f"--discard-mismatched-state`, or run the new config under a new kafka group.id") from None
-        log.warning("state saved under another reference, feature list or window size discarded: the monitor's "
-                    "open windows start afresh, without the events counted in them before",
-                    extra=fields(monitor=m.cfg.name, state=what))
-        with self.stats.lock:
-            self.stats.discarded[m.cfg.name] += 1
+        if (m.cfg.name, what) not in self._discards:     # each partial in flight says the same
+            self._discards.add((m.cfg.name, what))
+            log.warning("state saved under another reference, feature list or window size discarded: the monitor's "
+                        "open windows start afresh, without the events counted in them before",
+                        extra=fields(monitor=m.cfg.name, state=what))
+            with self.stats.lock:
+                self.stats.discarded[m.cfg.name] += 1
         return None
 
     def _start_offsets(self, consumer: Consumer, fresh: list[TopicPartition]) -> None:
