@@ -234,7 +234,7 @@ def parse_config(data: Any, base_dir: Path | None = None) -> Config:
     _check_unique_names(monitors)
     outputs = _section(OutputsConfig, data.get("outputs"), "outputs")
     _check_outputs(outputs, monitors, group_id(data.get("kafka") or {}))
-    _check_group_protocol(data.get("kafka") or {})
+    _check_group_protocol(data.get("kafka") or {}, monitors)
     guarantee = data.get("processing_guarantee", "at_least_once")
     if (data.get("kafka") or {}).get("transactional.id") and guarantee != "exactly_once":
         raise ConfigError("kafka.transactional.id", "is used only with processing_guarantee: exactly_once "
@@ -445,12 +445,19 @@ def _check_unique_names(monitors: tuple[MonitorConfig, ...]) -> None:
         first[monitor.name] = i
 
 
-def _check_group_protocol(kafka: dict[str, Any]) -> None:
+def _check_group_protocol(kafka: dict[str, Any], monitors: tuple[MonitorConfig, ...]) -> None:
     """The worker takes its assignments whole (eager rebalancing): refuse the protocols that
-    hand them out piece by piece."""
-    if "cooperative" in str(kafka.get("partition.assignment.strategy", "")):
+    hand them out piece by piece; and a label join needs partition p of both topics on one
+    worker, which only ``range`` gives."""
+    strategy = str(kafka.get("partition.assignment.strategy", "range"))
+    if "cooperative" in strategy:
         raise ConfigError("kafka.partition.assignment.strategy", "cooperative-sticky is not supported; "
-                          "use range or roundrobin (the default)")
+                          "use range (the default) or roundrobin")
+    joined = [i for i, m in enumerate(monitors) if m.labels_topic is not None]
+    if joined and strategy.split(",")[0].strip() != "range":
+        raise ConfigError("kafka.partition.assignment.strategy", f"monitors[{joined[0]}] joins labels, which needs "
+                          "partition p of its predictions and labels topics on one worker: only range "
+                          "(the default) assigns them so")
     if str(kafka.get("group.protocol", "classic")) != "classic":
         raise ConfigError("kafka.group.protocol", "only the classic group protocol is supported")
 

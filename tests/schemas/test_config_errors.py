@@ -114,6 +114,10 @@ CASES = [
      "kafka.transactional.id", "is used only with processing_guarantee: exactly_once"),
     ("cooperative", "monitors: [{@M}]\nkafka: {partition.assignment.strategy: cooperative-sticky}",
      "kafka.partition.assignment.strategy", "cooperative-sticky is not supported"),
+    ("roundrobin-with-labels", "monitors: [{@M}, {name: g, source: {predictions: p2, labels: l2}, "
+     "features: {x: {type: numeric}}, prediction: {type: numeric}, performance: {}}]\n"
+     "kafka: {partition.assignment.strategy: roundrobin}",
+     "kafka.partition.assignment.strategy", "monitors[1] joins labels, which needs partition p of its predictions"),
     ("group-protocol", "monitors: [{@M}]\nkafka: {group.protocol: consumer}",
      "kafka.group.protocol", "only the classic group protocol is supported"),
     ("fields-typo", "monitors: [{@M, fields: {timestmp: ts}}]",
