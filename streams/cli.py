@@ -13,7 +13,7 @@ from driftline.schemas.exceptions import ConfigError
 
 from driftline import __version__
 
-from .exceptions import DriftlineError, InputError, TransactionFailed
+from .exceptions import DeliveryFailed, DriftlineError, InputError, TransactionFailed
 
 if TYPE_CHECKING:
     from driftline.detectors.reference import ReferenceProfile
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.func
     try:
         return handler(args)
-    except TransactionFailed as exc:   # not the user's doing: a runtime failure, exit 1
+    except (TransactionFailed, DeliveryFailed) as exc:   # not the user's doing: a runtime failure, exit 1
         print(f"driftline: error: {exc}", file=sys.stderr)
         return 1
     except (ConfigError, DriftlineError) as exc:

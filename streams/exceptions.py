@@ -1,5 +1,6 @@
 """Errors of the streaming layer. Each message tells the operator what to do; the CLI prints
-it on one line and exits 2 (1 for ``TransactionFailed``, a runtime failure)."""
+it on one line and exits 2 (1 for ``TransactionFailed`` and ``DeliveryFailed``, runtime
+failures)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ class KafkaSetupError(DriftlineError):
 
 class TransactionFailed(DriftlineError):
     """Exactly-once mode: a checkpoint's transaction could not commit (the worker stops)."""
+
+
+class DeliveryFailed(DriftlineError):
+    """Outputs, partials or checkpoints could not be delivered to the broker (a runtime failure:
+    the worker stops before committing, so a restart redoes the work since its last checkpoint)."""
 
 
 class StateMismatch(KafkaSetupError):

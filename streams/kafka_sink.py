@@ -3,6 +3,8 @@ monitor name) and dead letters (the original bytes, reason in headers, DESIGN 3.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,11 +13,14 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from driftline.schemas.config import OutputsConfig
 from driftline.schemas.dlq import dlq_headers
 
+from .exceptions import DeliveryFailed
+from .logs import fields
 from .records import DeadLetter
 
+__all__ = ["DeliveryFailed", "KafkaSink"]
 
-class DeliveryFailed(RuntimeError):
-    pass
+
+log = logging.getLogger("driftline.kafka_sink")
 
 
 # Room left in a message for its key, headers and framing when a dead letter's value is cut.
@@ -73,9 +78,17 @@ class KafkaSink:
             self.produce(self.outputs.dlq, monitor, value, headers)
 
     def flush(self, timeout: float = 30.0) -> None:
-        left = self.producer.flush(timeout)
+        """Wait until every message is delivered. While the broker is away librdkafka keeps
+        retrying (until the producer's ``message.timeout.ms``, 5 minutes by default): this waits
+        with it, saying so every ``timeout`` seconds; a message it gives up on raises."""
+        t0 = time.monotonic()
+        while (left := self.producer.flush(timeout)) and not self.failures:
+            log.warning("messages not delivered yet; is the broker up? librdkafka retries them until the "
+                        "producer's message.timeout.ms", extra=fields(waiting=left,
+                                                                     seconds=round(time.monotonic() - t0)))
         if left:
-            raise DeliveryFailed(f"{left} messages not delivered within {timeout:.0f}s; is the broker up?")
+            raise DeliveryFailed(f"{left} messages not delivered after {time.monotonic() - t0:.0f}s; is the "
+                                 f"broker up?")
         if self.failures:
             failures, self.failures = self.failures, []
             raise DeliveryFailed(f"{len(failures)} messages failed: {failures[0]}")

@@ -54,32 +54,64 @@ def run_worker(config: Config, index: int = 0, discard_mismatched_state: bool = 
     return 0
 
 
+# A worker that fails at run time (exit 1, or killed: not a config error, exit 2) is started
+# again after RESTART_DELAY seconds, doubled at each failure in a row up to RESTART_MAX; one
+# that ran HEALTHY_RUN seconds starts the count over.
+RESTART_DELAY = 2.0
+RESTART_MAX = 60.0
+HEALTHY_RUN = 120.0
+EXIT_USAGE = 2
+
+
 def run_supervisor(config_path: str, workers: int, discard_mismatched_state: bool = False) -> int:
-    """Start ``workers`` processes (each its own consumer in the group) and stop them together."""
+    """Start ``workers`` processes (each its own consumer in the group), start again one that
+    fails at run time, and stop them together."""
     logs.setup()
     extra = ["--discard-mismatched-state"] if discard_mismatched_state else []
-    children = [
-        subprocess.Popen([sys.executable, "-m", "driftline", "run", "--config", config_path,
-                          "--worker-index", str(i), *extra])
-        for i in range(workers)
-    ]
-    log.info("workers started", extra=fields(pids=[c.pid for c in children]))
+
+    def start(i: int) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "driftline", "run", "--config", config_path,
+                                 "--worker-index", str(i), *extra])
+
+    children = {i: start(i) for i in range(workers)}
+    started = dict.fromkeys(children, time.monotonic())
+    failures = dict.fromkeys(children, 0)
+    due: dict[int, float] = {}       # worker index -> when it starts again
+    log.info("workers started", extra=fields(pids=[c.pid for c in children.values()]))
+    stopping = False
 
     def forward(signum: int, _frame) -> None:
-        for c in children:
+        nonlocal stopping
+        stopping = True
+        for c in children.values():
             if c.poll() is None:
                 c.send_signal(signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     code = 0
-    while children:
-        for c in list(children):
+    while children or (due and not stopping):
+        now = time.monotonic()
+        for i, c in list(children.items()):
             rc = c.poll()
-            if rc is not None:
-                children.remove(c)
+            if rc is None:
+                continue
+            del children[i]
+            if rc == 0 or stopping or rc == EXIT_USAGE:
                 code = code or rc
                 if rc != 0:
                     log.error("worker exited", extra=fields(pid=c.pid, code=rc))
+                continue
+            failures[i] = 1 if now - started[i] >= HEALTHY_RUN else failures[i] + 1
+            delay = min(RESTART_DELAY * 2 ** (failures[i] - 1), RESTART_MAX)
+            log.error("worker failed; starting it again", extra=fields(pid=c.pid, code=rc, in_seconds=delay))
+            due[i] = now + delay
+        for i, when in list(due.items()):
+            if stopping:
+                due.clear()
+            elif now >= when:
+                del due[i]
+                children[i], started[i] = start(i), now
+                log.info("worker started again", extra=fields(pid=children[i].pid, worker=i))
         time.sleep(0.2)
     return code

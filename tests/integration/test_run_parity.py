@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections import Counter
 from datetime import datetime
@@ -150,3 +152,29 @@ def test_metrics_and_health(kafka, topic_factory, tmp_path):
     firing = Counter((a["kind"], a["severity"]) for a in alerts if a["status"] == "firing")
     assert firing, "the drifting stream fired no alert: nothing to compare"
     assert {(lab["kind"], lab["severity"]): v for lab, v in m["driftline_alerts_total"]} == firing
+
+
+def test_the_supervisor_starts_a_failed_worker_again(kafka, topic_factory, tmp_path):
+    """`run --workers N` starts again a worker that dies at run time (here kill -9); the group's
+    reports are then replay's, as after any crash."""
+    topic = topic_factory("preds", partitions=2)
+    group = f"super-{topic[-6:]}"
+    cfg = write_setup(tmp_path, kafka.bootstrap, topic, group)
+    lines = _events(tmp_path, 4000)
+    want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay"))
+    log = tmp_path / "worker.log"
+    proc = start_worker(cfg, "--workers", "2", log=log)
+    try:
+        wait_all_ready(log, proc, 2)
+        (started,) = [orjson.loads(line) for line in log.read_text().splitlines()
+                      if line.startswith("{") and '"workers started"' in line]
+        os.kill(started["pids"][0], signal.SIGKILL)
+        wait_ready(log, proc, started_before=2, timeout=120.0)   # a third /metrics port: started again
+        produce(kafka.bootstrap, topic, lines)
+        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc))
+    finally:
+        stop(proc)
+    assert proc.returncode == 0
+    assert_reports_equal(got, want)
+    text = log.read_text()
+    assert '"worker failed; starting it again"' in text and '"worker started again"' in text
