@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -38,6 +38,7 @@ class KafkaSink:
         self.outputs = outputs
         self.max_value_bytes = max(max_message_bytes - _FRAMING_BYTES, 1024)
         self.failures: list[str] = []
+        self.stopping: Callable[[], bool] = lambda: False   # the worker's: set when it is asked to stop
 
     def _on_delivery(self, err, msg) -> None:
         if err is not None:
@@ -80,12 +81,19 @@ class KafkaSink:
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every message is delivered. While the broker is away librdkafka keeps
         retrying (until the producer's ``message.timeout.ms``, 5 minutes by default): this waits
-        with it, saying so every ``timeout`` seconds; a message it gives up on raises."""
-        t0 = time.monotonic()
-        while (left := self.producer.flush(timeout)) and not self.failures:
-            log.warning("messages not delivered yet; is the broker up? librdkafka retries them until the "
-                        "producer's message.timeout.ms", extra=fields(waiting=left,
-                                                                     seconds=round(time.monotonic() - t0)))
+        with it, saying so every ``timeout`` seconds; a message it gives up on raises. Once
+        ``stopping()`` says so (SIGTERM), it waits ``timeout`` seconds in all, then raises."""
+        t0 = warned = time.monotonic()
+        while (left := self.producer.flush(1.0)) and not self.failures:
+            now = time.monotonic()
+            if self.stopping() and now - t0 >= timeout:
+                raise DeliveryFailed(f"stopping with {left} messages not delivered after {now - t0:.0f}s (is the "
+                                     f"broker up?); nothing was committed since the last checkpoint, so the "
+                                     f"next start resumes from it")
+            if now - warned >= timeout:
+                warned = now
+                log.warning("messages not delivered yet; is the broker up? librdkafka retries them until the "
+                            "producer's message.timeout.ms", extra=fields(waiting=left, seconds=round(now - t0)))
         if left:
             raise DeliveryFailed(f"{left} messages not delivered after {time.monotonic() - t0:.0f}s; is the "
                                  f"broker up?")

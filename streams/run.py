@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -46,6 +47,8 @@ def run_worker(config: Config, index: int = 0, discard_mismatched_state: bool = 
     from .worker import Worker
 
     logs.setup(os.environ.get("DRIFTLINE_LOG_LEVEL", "INFO"))
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: what a stuck worker is doing
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     warn_unjoined_labels(config)
     worker = Worker(config, load_monitors(config, label_topics=True), index=index,
                     commit_before_checkpoint=os.environ.get(BROKEN_ENV) == "1",

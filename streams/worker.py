@@ -214,6 +214,7 @@ class Worker:
         self._done = False      # the loop has ended: no more checkpoints
         self._lost = False      # exactly-once: state dropped, nothing processed until reassigned
         self.sink = KafkaSink(self.producer, config.outputs, self.max_message_bytes)
+        self.sink.stopping = lambda: self.stopping
         self.tier1: dict[tuple[str, int], Tier1Partition] = {}
         self.tier2: dict[int, Tier2Partition] = {}
         self.partition_counts: dict[str, int] = {}
@@ -261,6 +262,7 @@ class Worker:
             meta = self._wait_for_leaders(admin, [t.topic for t in create])
         self._refresh_partition_counts(meta)
         self.sink = KafkaSink(self.producer, o, min(self.max_message_bytes, _topic_limit(admin, o.dlq)))
+        self.sink.stopping = lambda: self.stopping
 
 
     def _wait_for_leaders(self, admin: AdminClient, topics: list[str], timeout: float = 30.0):

@@ -1,11 +1,13 @@
 """The runtime's own limits on the real broker: messages above librdkafka's 1 MB default
 (a dead letter of an oversized event, checkpoints of many open windows), a dead letter above
-its DLQ topic's own limit (cut to fit), a partition that only ever gets invalid events, and a
-restart under another reference."""
+its DLQ topic's own limit (cut to fit), a partition that only ever gets invalid events, a
+restart under another reference, and a broker that stops answering for longer than a flush."""
 
 from __future__ import annotations
 
 import base64
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,12 +17,14 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 from driftline.schemas.config import load_config
+from driftline.streams.exceptions import KafkaSetupError
 from driftline.streams.reference_io import build_profile, write_reference
 
 from driftline import synth
 
 from .harness import (
     assert_reports_equal,
+    events_seen,
     produce,
     read_json,
     read_topic,
@@ -233,3 +237,41 @@ def test_an_alert_firing_before_a_discard_resolves_under_the_new_reference(kafka
     # resolve it (with a fresh alert book it would stay firing for ever)
     assert resolved, f"alert {fired[0]['alert_id']} was not resolved after the restart"
     assert "state saved under another reference" in log.read_text()
+
+
+def test_the_worker_waits_out_a_broker_that_stops_answering(kafka, topic_factory, tmp_path):
+    """The broker frozen (SIGSTOP) for 40 s while the worker works through a backlog it has
+    fetched: its checkpoint waits for the messages it cannot deliver (a warning every 30 s)
+    instead of the worker dying, and the reports are replay's."""
+    topic = topic_factory("pause", partitions=2)
+    group = f"pause-{topic[-6:]}"
+    cfg = write_setup(tmp_path, kafka.bootstrap, topic, group)
+    lines = synth.events(np.random.default_rng(8), 30_000, rate=500.0)
+    synth.write_lines(tmp_path / "events.jsonl", lines)
+    want = {r["report_id"]: r for r in replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay")}
+    produce(kafka.bootstrap, topic, lines)
+    log = tmp_path / "worker.log"
+    proc = start_worker(cfg, log=log)
+    try:
+        url = wait_ready(log, proc)
+        while events_seen(url) == 0:
+            time.sleep(0.01)
+        os.kill(kafka.pid, signal.SIGSTOP)   # mid-backlog: outputs and checkpoints to deliver
+        try:
+            time.sleep(40.0)                 # beyond a flush's 30 s, within the group's 45 s session
+        finally:
+            os.kill(kafka.pid, signal.SIGCONT)
+        deadline = time.monotonic() + 30.0
+        while True:     # the broker's partitions answer again (metadata first)
+            try:
+                read_json(kafka.bootstrap, f"{group}.reports")
+                break
+            except KafkaSetupError:
+                assert time.monotonic() < deadline
+                time.sleep(1.0)
+        got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, timeout=120.0)
+    finally:
+        stop(proc)
+    text = log.read_text()
+    assert "messages not delivered yet" in text and "Traceback" not in text
+    assert_reports_equal({r["report_id"]: r for r in got if r["report_id"] in want}, want)
