@@ -25,7 +25,8 @@ def _key(line: bytes) -> bytes | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m driftline.produce", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m driftline.produce", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bootstrap", default="127.0.0.1:9092")
     p.add_argument("--topic", required=True)
     p.add_argument("file", type=Path)

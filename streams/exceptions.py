@@ -30,6 +30,10 @@ class DeliveryFailed(DriftlineError):
     the worker stops before committing, so a restart redoes the work since its last checkpoint)."""
 
 
+class ListenError(DriftlineError):
+    """The metrics and health endpoint cannot listen on its configured address."""
+
+
 class StateMismatch(KafkaSetupError):
     """Saved state (a checkpoint or a partial) was built under another reference, feature list
     or window size than the monitor now has."""

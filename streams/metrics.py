@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from driftline.detectors.judgement import WindowJudgement
@@ -54,6 +54,14 @@ class RuntimeStats:
     discarded: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # monitor -> model version (None: all) -> performance in the last judged window
     performance: dict[str, dict[str | None, PerformanceResult]] = field(default_factory=dict)
+
+    def forget_judgements(self, monitors: Iterable[str]) -> None:
+        """The last window's gauges of ``monitors`` leave with their tier-2 partition: the
+        worker that judges their windows now exports them (no frozen series here)."""
+        with self.lock:
+            for m in monitors:
+                self.judgements.pop(m, None)
+                self.performance.pop(m, None)
 
     def judged(self, monitor: str, judgement: WindowJudgement, alerts: list[dict],
                performance: dict[str | None, PerformanceResult] | None = None) -> None:

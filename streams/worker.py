@@ -48,7 +48,7 @@ from driftline.schemas.config import Config, internal_topics
 
 from . import changelog, state_codec
 from .batching import byte_slices
-from .exceptions import KafkaSetupError, StateMismatch, TransactionFailed
+from .exceptions import KafkaSetupError, ListenError, StateMismatch, TransactionFailed
 from .http import Health, serve
 from .kafka_config import (
     MAX_MESSAGE_BYTES,
@@ -286,12 +286,17 @@ class Worker:
     # -- main loop --------------------------------------------------------------------------
 
     def run(self) -> None:
+        http = self.config.http
+        port = http.port + self.index if http.port else 0
+        try:   # first: a port in use stops the worker before it touches the broker
+            self._http = serve(http.host, port, self.metrics.registry, self.health)
+        except OSError as exc:
+            raise ListenError(f"http: cannot listen on {http.host}:{port} ({exc.strerror or exc}); another "
+                              f"process (a worker of this config?) has it: give each worker its own http.port "
+                              f"(--workers N uses port .. port+N-1), or 0 for any free port") from None
         self.ensure_topics()
         if self.exactly_once:
             self._start_transactions()
-        http = self.config.http
-        port = http.port + self.index if http.port else 0
-        self._http = serve(http.host, port, self.metrics.registry, self.health)
         log.info("worker started", extra=fields(worker=self.index, metrics=f"http://{http.host}:{self._http.server_port}/metrics",
                                                 monitors=sorted(self.monitors)))
         signal.signal(signal.SIGTERM, self._stop)
@@ -955,10 +960,13 @@ class Worker:
         self._forget({(tp.topic, tp.partition) for tp in partitions})   # another worker owns them now
 
     def _forget(self, keys: set[tuple[str, int]]) -> None:
+        self.health.ready = False      # until the next assignment is restored
         for key in keys:
             self.tier1.pop(key, None)
             if key[0] == self.partials_topic:
-                self.tier2.pop(key[1], None)
+                st = self.tier2.pop(key[1], None)
+                if st is not None:
+                    self.stats.forget_judgements(st.mergers)
 
     def _sample_lag(self) -> None:
         lags = {}

@@ -78,3 +78,20 @@ def test_no_labels_no_series() -> None:
     text = generate_latest(_registry(stats)).decode()
     assert "driftline_model_performance{" not in text
     assert 'driftline_windows_judged_total{monitor="fraud"} 2.0' in text
+
+
+def test_a_monitor_judged_elsewhere_now_exports_no_last_window() -> None:
+    # its tier-2 partition went to another worker in a rebalance: that worker exports the
+    # last window's gauges from now on, this one none (no frozen series beside the live ones)
+    stats = RuntimeStats()
+    stats.judged("fraud", WindowJudgement((), None), [], {None: _result([0.9, 0.2], [1, 0])})
+    stats.judged("spam", WindowJudgement((), None), [], {None: _result([0.9, 0.2], [1, 0])})
+    registry = _registry(stats)
+
+    def accuracy(monitor: str) -> float | None:
+        return registry.get_sample_value("driftline_model_performance",
+                                         {"monitor": monitor, "model_version": "*", "metric": "accuracy"})
+
+    stats.forget_judgements(["fraud"])
+    assert accuracy("fraud") is None and accuracy("spam") == 1.0
+    assert registry.get_sample_value("driftline_windows_judged_total", {"monitor": "fraud"}) == 1.0   # counters stay

@@ -110,3 +110,19 @@ def test_run_says_once_what_it_will_not_do_with_labels(tmp_path):
                           "`source.labels` topic, so run judges no performance (replay does, with --labels)")]
     assert said["c"] == [(logging.WARNING, "monitors ['fraud'] name a labels topic but have no `performance:` "
                           "section, so run does not read their labels (add `performance: {}` to judge the model on them)")]
+
+
+def test_a_metrics_port_in_use_exits_2_naming_it_before_the_broker_is_tried(tmp_path):
+    _run_with_kafka_settings(tmp_path, "socket.connection.setup.timeout.ms: 2000")
+    cfg = tmp_path / "driftline.yaml"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg.write_text(cfg.read_text().replace("http: {port: 0}", f"http: {{port: {port}}}"))
+        proc = subprocess.run([sys.executable, "-m", "driftline", "run", "--config", str(cfg)],
+                              capture_output=True, text=True, timeout=120)
+    line = _one_error_line(proc)
+    # the broker (unreachable here) was not tried: the port is the first thing checked
+    assert line.startswith(f"driftline: error: http: cannot listen on 127.0.0.1:{port} (Address already in use)")
+    assert "own http.port" in line
