@@ -87,6 +87,16 @@ POLL_TIMEOUT = 0.1
 # backlog (a full batch was waiting): there each commit, with every partition's snapshot,
 # measured 21% of the throughput, and the periodic checkpoint makes the outputs visible.
 EAGER_CHECKPOINT = 0.2
+# Flow control of the label join while reading a backlog of both topics: a labels partition is
+# paused once a join holds this share of limits.max_join_waiting labels waiting for their
+# predictions (while fewer than the lower share of predictions wait for labels), and resumed
+# at the lower share, once as many predictions wait, or once its predictions partition is read
+# to its end (nothing more could pair then); the same for a predictions partition whose
+# predictions wait for labels. Never both sides of a partition at once. So the events wait in
+# their topic, not in memory, and none is evicted while its partner is still to be read. The
+# gap leaves room for one more batch before the cap.
+LABELS_PAUSE_SHARE = 0.5
+LABELS_RESUME_SHARE = 0.25
 # Seconds a transactional call may block before the worker gives up on the transaction.
 TRANSACTION_TIMEOUT = 30.0
 # Test hook (tests/integration/test_run_labels.py): the worker dies right after it sent the
@@ -216,6 +226,7 @@ class Worker:
         self.sink = KafkaSink(self.producer, config.outputs, self.max_message_bytes)
         self.sink.stopping = lambda: self.stopping
         self.tier1: dict[tuple[str, int], Tier1Partition] = {}
+        self._paused: set[tuple[str, int]] = set()   # labels partitions paused by _flow
         self.tier2: dict[int, Tier2Partition] = {}
         self.partition_counts: dict[str, int] = {}
         self.stats = RuntimeStats()
@@ -314,12 +325,14 @@ class Worker:
                 behind = len(msgs) >= batch   # more was waiting: a backlog, not a live stream
                 if msgs:
                     self.process(msgs)
+                    self._flow()
                     # wide events: fetch fewer at a time, so raw batches stay near batch_bytes
                     size = sum(map(len, filter(None, map(Message.value, msgs))))
                     if size:
                         batch = max(1, min(limits.batch_size, limits.batch_bytes * len(msgs) // size))
                 now = time.monotonic()
                 if now - last_idle >= IDLE_CHECK_INTERVAL:
+                    self._flow()
                     self.check_idle(now)
                     last_idle = now
                 if now - last_lag >= LAG_SAMPLE_INTERVAL:
@@ -566,6 +579,41 @@ class Worker:
         # closed windows, or an idle partition releasing them in tier 2 (in exactly-once mode
         # tier 2 sees the claim only once it is committed: soon, not at the periodic checkpoint)
         self._emitted = True
+
+    def _flow(self) -> None:
+        """Flow control of the label join (see LABELS_PAUSE_SHARE): a labels partition whose
+        labels wait for predictions still unread, or a predictions partition whose predictions
+        wait for labels still unread, is paused until the other side has caught up."""
+        cap = self.config.limits.max_join_waiting
+        for (topic, p), st in self.tier1.items():
+            if not st.joins:
+                continue
+            labels_waiting = max(join.pending_labels for join in st.joins.values())
+            predictions_waiting = max(join.pending_predictions for join in st.joins.values())
+            predictions = TopicPartition(topic, p)
+            for labels in sorted({m.cfg.labels_topic for m in self.by_topic[topic] if m.cfg.name in st.joins}):
+                lt = TopicPartition(labels, p)
+                self._hold(lt, labels_waiting, predictions_waiting, predictions, st.next_offset, cap)
+                self._hold(predictions, predictions_waiting, labels_waiting, lt, st.label_offsets.get(labels), cap)
+
+    def _hold(self, tp: TopicPartition, ahead: int, behind: int, other: TopicPartition, other_start: int | None,
+              cap: int) -> None:
+        """Pause ``tp`` while ``ahead`` of its entries wait in the join for ``other``'s (few of
+        ``other``'s waiting for it, ``other`` not paused nor read to its end); resume it when
+        they are few, when as many of ``other``'s wait, or once ``other`` is read to its end."""
+        key, other_key = (tp.topic, tp.partition), (other.topic, other.partition)
+        if key not in self._paused:
+            if (ahead >= cap * LABELS_PAUSE_SHARE and behind < cap * LABELS_RESUME_SHARE
+                    and other_key not in self._paused and not self._read_to_end(other, other_start)):
+                self.consumer.pause([tp])
+                self._paused.add(key)
+                log.debug("partition paused: its events wait in the label join for the other topic's",
+                          extra=fields(topic=tp.topic, partition=tp.partition, waiting=ahead))
+        elif (ahead <= cap * LABELS_RESUME_SHARE or behind >= cap * LABELS_RESUME_SHARE
+              or self._read_to_end(other, other_start)):
+            self.consumer.resume([tp])
+            self._paused.discard(key)
+            log.debug("partition resumed", extra=fields(topic=tp.topic, partition=tp.partition, waiting=ahead))
 
     def _labels_behind(self, st: Tier1Partition, m: MonitorRuntime) -> bool:
         """Whether the windows of ``m`` must wait for labels before they close: labels that
@@ -853,6 +901,7 @@ class Worker:
         self._check_pairs(partitions)
         self._start_offsets(consumer, [tp for tp in partitions if tp.offset < 0])
         consumer.assign(partitions)
+        self._paused.clear()     # a new assignment starts unpaused
         self._lost = False
         self.health.ready = True
         log.info("partitions assigned", extra=fields(

@@ -145,6 +145,32 @@ def test_a_backlog_of_both_topics_reports_the_performance_of_replay(kafka, topic
     assert "Traceback" not in log.read_text()
 
 
+def test_a_labels_backlog_beyond_the_join_cap_waits_in_its_topic(kafka, topic_factory, tmp_path):
+    """Every label produced before any prediction, 3,000 per partition against a join cap of
+    1,200: the worker pauses the labels partitions while their labels wait for predictions
+    still unread (instead of evicting them as unmatched) and the reports are replay's."""
+    cfg, preds, labels_topic, group, events, labels = _setup(kafka, topic_factory, tmp_path, "lab5", partitions=2)
+    cfg.write_text(cfg.read_text().replace("batch_size: 500}", "batch_size: 500, max_join_waiting: 1200}"))
+    synth.write_lines(tmp_path / "events.jsonl", events)
+    synth.write_lines(tmp_path / "labels.jsonl", labels)
+    want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay", tmp_path / "labels.jsonl"))
+    produce(kafka.bootstrap, labels_topic, labels)
+    produce(kafka.bootstrap, preds, events)
+    log = tmp_path / "worker.log"
+    proc = start_worker(cfg, log=log, env={"DRIFTLINE_LOG_LEVEL": "DEBUG"})
+    try:
+        url = wait_ready(log, proc)
+        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc))
+        after = scrape(url)
+    finally:
+        stop(proc)
+    assert_reports_equal(got, want)
+    assert sample(after, "driftline_labels_total", outcome="pairs") == N
+    # nothing left the join at its cap: no label unmatched, no prediction evicted
+    assert {lab["outcome"] for lab, _ in after["driftline_labels_total"]} == {"pairs"}
+    assert "partition paused" in log.read_text()
+
+
 def test_predictions_first_wait_for_their_labels_through_a_kill9(kafka, topic_factory, tmp_path):
     # a grace of 2 minutes: every window waits for its labels until the closing events below
     cfg, preds, labels_topic, group, events, labels = _setup(kafka, topic_factory, tmp_path, "lab2", grace="120s")
