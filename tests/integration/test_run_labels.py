@@ -126,36 +126,23 @@ def test_a_backlog_of_both_topics_reports_the_performance_of_replay(kafka, topic
     their closing prediction (by Kafka record time), as they would have live, and the
     reports are replay's."""
     cfg, preds, labels_topic, group, events, labels = _setup(kafka, topic_factory, tmp_path, "lab4", partitions=3)
+
+    def backlog() -> None:
+        for i in range(0, N, 200):     # 1 s of event time a turn: windows close 1 s (grace) later
+            produce(kafka.bootstrap, preds, events[i:i + 200])
+            produce(kafka.bootstrap, labels_topic, labels[i:i + 200])
+
+    _, log = _backlog_as_replay(kafka, cfg, group, events, labels, tmp_path, backlog)
+    assert "Traceback" not in log
+
+
+def _backlog_as_replay(kafka, cfg, group, events, labels, tmp_path, backlog) -> tuple[dict, str]:
+    """``backlog()`` produces both topics before a worker starts: its reports are replay's and
+    every label pairs; returns its metrics at the end and its log."""
     synth.write_lines(tmp_path / "events.jsonl", events)
     synth.write_lines(tmp_path / "labels.jsonl", labels)
     want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay", tmp_path / "labels.jsonl"))
-    for i in range(0, N, 200):     # 1 s of event time a turn: windows close 1 s (grace) later
-        produce(kafka.bootstrap, preds, events[i:i + 200])
-        produce(kafka.bootstrap, labels_topic, labels[i:i + 200])
-    log = tmp_path / "worker.log"
-    proc = start_worker(cfg, log=log)
-    try:
-        url = wait_ready(log, proc)
-        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc))
-        after = scrape(url)
-    finally:
-        stop(proc)
-    assert_reports_equal(got, want)
-    assert sample(after, "driftline_labels_total", outcome="pairs") == N
-    assert "Traceback" not in log.read_text()
-
-
-def test_a_labels_backlog_beyond_the_join_cap_waits_in_its_topic(kafka, topic_factory, tmp_path):
-    """Every label produced before any prediction, 3,000 per partition against a join cap of
-    1,200: the worker pauses the labels partitions while their labels wait for predictions
-    still unread (instead of evicting them as unmatched) and the reports are replay's."""
-    cfg, preds, labels_topic, group, events, labels = _setup(kafka, topic_factory, tmp_path, "lab5", partitions=2)
-    cfg.write_text(cfg.read_text().replace("batch_size: 500}", "batch_size: 500, max_join_waiting: 1200}"))
-    synth.write_lines(tmp_path / "events.jsonl", events)
-    synth.write_lines(tmp_path / "labels.jsonl", labels)
-    want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay", tmp_path / "labels.jsonl"))
-    produce(kafka.bootstrap, labels_topic, labels)
-    produce(kafka.bootstrap, preds, events)
+    backlog()
     log = tmp_path / "worker.log"
     proc = start_worker(cfg, log=log, env={"DRIFTLINE_LOG_LEVEL": "DEBUG"})
     try:
@@ -166,9 +153,24 @@ def test_a_labels_backlog_beyond_the_join_cap_waits_in_its_topic(kafka, topic_fa
         stop(proc)
     assert_reports_equal(got, want)
     assert sample(after, "driftline_labels_total", outcome="pairs") == N
+    return after, log.read_text()
+
+
+def test_a_labels_backlog_beyond_the_join_cap_waits_in_its_topic(kafka, topic_factory, tmp_path):
+    """Every label produced before any prediction, 3,000 per partition against a join cap of
+    1,200: the worker pauses the labels partitions while their labels wait for predictions
+    still unread (instead of evicting them as unmatched) and the reports are replay's."""
+    cfg, preds, labels_topic, group, events, labels = _setup(kafka, topic_factory, tmp_path, "lab5", partitions=2)
+    cfg.write_text(cfg.read_text().replace("batch_size: 500}", "batch_size: 500, max_join_waiting: 1200}"))
+
+    def backlog() -> None:
+        produce(kafka.bootstrap, labels_topic, labels)
+        produce(kafka.bootstrap, preds, events)
+
+    after, log = _backlog_as_replay(kafka, cfg, group, events, labels, tmp_path, backlog)
     # nothing left the join at its cap: no label unmatched, no prediction evicted
     assert {lab["outcome"] for lab, _ in after["driftline_labels_total"]} == {"pairs"}
-    assert "partition paused" in log.read_text()
+    assert "partition paused" in log
 
 
 def test_predictions_first_wait_for_their_labels_through_a_kill9(kafka, topic_factory, tmp_path):
