@@ -208,7 +208,7 @@ def _label_one(value, task: str, name: str) -> float | str:
         if kind is float and (text := whole_number_text(value)) is not None:
             return text
         what = f"{value!r}" if kind is float else kind.__name__
-        raise _Bad("wrong_type", f"{name} must be a class name (a string or an integer), got {what}")
+        raise _Bad("wrong_type", f"{name} must be a class name (a string, an integer or a boolean), got {what}")
     if task == "binary":
         if kind not in _BINARY_TYPES:
             raise _Bad("wrong_type", f"{name} must be 0, 1, true or false, got {kind.__name__}")

@@ -13,6 +13,7 @@ import time
 from driftline.schemas.config import Config
 
 from . import logs
+from .cli import EXIT_USAGE
 from .logs import fields
 
 log = logging.getLogger("driftline.run")
@@ -63,7 +64,6 @@ def run_worker(config: Config, index: int = 0, discard_mismatched_state: bool = 
 RESTART_DELAY = 2.0
 RESTART_MAX = 60.0
 HEALTHY_RUN = 120.0
-EXIT_USAGE = 2
 
 
 def run_supervisor(config_path: str, workers: int, discard_mismatched_state: bool = False) -> int:
@@ -100,7 +100,7 @@ def run_supervisor(config_path: str, workers: int, discard_mismatched_state: boo
             if rc is None:
                 continue
             del children[i]
-            if rc == 0 or stopping or rc == EXIT_USAGE:
+            if rc == 0 or stopping or rc == EXIT_USAGE:   # a user error: starting again cannot help
                 code = code or rc
                 if rc != 0:
                     log.error("worker exited", extra=fields(pid=c.pid, code=rc))
@@ -109,10 +109,10 @@ def run_supervisor(config_path: str, workers: int, discard_mismatched_state: boo
             delay = min(RESTART_DELAY * 2 ** (failures[i] - 1), RESTART_MAX)
             log.error("worker failed; starting it again", extra=fields(pid=c.pid, code=rc, in_seconds=delay))
             due[i] = now + delay
+        if stopping:
+            due.clear()
         for i, when in list(due.items()):
-            if stopping:
-                due.clear()
-            elif now >= when:
+            if now >= when:
                 del due[i]
                 children[i], started[i] = start(i), now
                 log.info("worker started again", extra=fields(pid=children[i].pid, worker=i))

@@ -226,7 +226,7 @@ class Worker:
         self.sink = KafkaSink(self.producer, config.outputs, self.max_message_bytes)
         self.sink.stopping = lambda: self.stopping
         self.tier1: dict[tuple[str, int], Tier1Partition] = {}
-        self._paused: set[tuple[str, int]] = set()   # labels partitions paused by _flow
+        self._paused: set[tuple[str, int]] = set()   # partitions paused by the label join's _flow
         self.tier2: dict[int, Tier2Partition] = {}
         self.partition_counts: dict[str, int] = {}
         self.stats = RuntimeStats()
