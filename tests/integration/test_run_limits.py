@@ -255,7 +255,9 @@ def test_the_worker_waits_out_a_broker_that_stops_answering(kafka, topic_factory
     proc = start_worker(cfg, log=log)
     try:
         url = wait_ready(log, proc)
+        reading = time.monotonic() + 60.0
         while events_seen(url) == 0:
+            assert time.monotonic() < reading, "the worker read nothing in 60 s"
             time.sleep(0.01)
         os.kill(kafka.pid, signal.SIGSTOP)   # mid-backlog: outputs and checkpoints to deliver
         try:
