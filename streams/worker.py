@@ -108,6 +108,11 @@ _LABEL_OUTCOMES = ("pairs", "unmatched", "late", "null_prediction", "duplicate",
 # snapshots hold the offsets, so losing such a commit loses nothing.
 _MEMBERSHIP_LOST = frozenset({KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION,
                               KafkaError.REBALANCE_IN_PROGRESS})
+# ... or no coordinator answers (the broker was away): the same holds, and the next checkpoint
+# commits again
+_COORDINATOR_AWAY = frozenset({KafkaError._WAIT_COORD, KafkaError.COORDINATOR_NOT_AVAILABLE,
+                               KafkaError.NOT_COORDINATOR, KafkaError.REQUEST_TIMED_OUT,
+                               KafkaError._TIMED_OUT, KafkaError._TRANSPORT})
 
 
 def _client(factory: Any, conf: dict[str, Any]) -> Any:
@@ -760,7 +765,7 @@ class Worker:
             try:
                 self.consumer.commit(offsets=commits, asynchronous=False)
             except KafkaException as exc:
-                if exc.args[0].code() not in _MEMBERSHIP_LOST:
+                if exc.args[0].code() not in _MEMBERSHIP_LOST | _COORDINATOR_AWAY:
                     raise
                 # The group moved on (e.g. while leaving on SIGTERM): the snapshots above already
                 # carry these offsets, and whoever owns the partitions now resumes from them.
