@@ -114,13 +114,20 @@ def test_a_dead_letter_above_the_dlq_topics_limit_is_cut_to_fit(kafka, topic_fac
     assert headers["driftline.error.reason"] == b"missing_field"
 
 
-def test_a_partition_fed_only_invalid_events_holds_no_window_back(kafka, topic_factory, tmp_path):
-    topic = topic_factory("junk", partitions=2)
-    group = f"junk-{topic[-6:]}"
+def _replayed(kafka, topic_factory, tmp_path, name: str, n: int):
+    """A 2-partition topic, its group and config, ``n`` synthetic events (written to
+    events.jsonl, not produced yet) and replay's reports of them by id."""
+    topic = topic_factory(name, partitions=2)
+    group = f"{name}-{topic[-6:]}"
     cfg = write_setup(tmp_path, kafka.bootstrap, topic, group)
-    lines = synth.events(np.random.default_rng(8), 4000, rate=500.0)
+    lines = synth.events(np.random.default_rng(8), n, rate=500.0)
     synth.write_lines(tmp_path / "events.jsonl", lines)
     want = {r["report_id"]: r for r in replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay")}
+    return topic, group, cfg, lines, want
+
+
+def test_a_partition_fed_only_invalid_events_holds_no_window_back(kafka, topic_factory, tmp_path):
+    topic, group, cfg, lines, want = _replayed(kafka, topic_factory, tmp_path, "junk", 4000)
     log = tmp_path / "worker.log"
     proc = start_worker(cfg, log=log)
     try:
@@ -244,12 +251,7 @@ def test_the_worker_waits_out_a_broker_that_stops_answering(kafka, topic_factory
     """The broker frozen (SIGSTOP) for 40 s while the worker works through a backlog it has
     fetched: its checkpoint waits for the messages it cannot deliver (a warning every 30 s)
     instead of the worker dying, and the reports are replay's."""
-    topic = topic_factory("pause", partitions=2)
-    group = f"pause-{topic[-6:]}"
-    cfg = write_setup(tmp_path, kafka.bootstrap, topic, group)
-    lines = synth.events(np.random.default_rng(8), 30_000, rate=500.0)
-    synth.write_lines(tmp_path / "events.jsonl", lines)
-    want = {r["report_id"]: r for r in replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay")}
+    topic, group, cfg, lines, want = _replayed(kafka, topic_factory, tmp_path, "pause", 30_000)
     produce(kafka.bootstrap, topic, lines)
     log = tmp_path / "worker.log"
     proc = start_worker(cfg, log=log)
