@@ -171,17 +171,23 @@ def wait_all_ready(log: Path, proc: subprocess.Popen, n: int, timeout: float = 6
 
 
 def wait_for_reports(bootstrap: str, topic: str, want_ids: set[str], proc: subprocess.Popen,
-                     timeout: float = 90.0, committed: bool = False) -> list[dict[str, Any]]:
+                     timeout: float = 90.0, committed: bool = False,
+                     log: Path | None = None) -> list[dict[str, Any]]:
+    """The reports of ``topic`` once they hold ``want_ids``; a failure shows the end of the
+    worker's ``log`` (when given)."""
     deadline = time.monotonic() + timeout
+    def tail() -> str:
+        return "" if log is None else "; its log ends:\n" + log.read_text()[-4000:]
+
     while True:
         reports = read_json(bootstrap, topic, committed) if _exists(bootstrap, topic) else []
         if want_ids <= {r["report_id"] for r in reports}:
             return reports
         if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"worker exited early ({proc.returncode})")
+            raise AssertionError(f"worker exited early ({proc.returncode}){tail()}")
         if time.monotonic() > deadline:
             missing = want_ids - {r["report_id"] for r in reports}
-            raise AssertionError(f"{len(missing)} reports still missing after {timeout}s")
+            raise AssertionError(f"{len(missing)} reports still missing after {timeout}s{tail()}")
         time.sleep(1.0)
 
 

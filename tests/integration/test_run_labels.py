@@ -59,14 +59,14 @@ def _setup(kafka, topic_factory, tmp_path, name, grace="1s", partitions=4):
     return cfg, preds, labels_topic, group, events, labels
 
 
-def _labels_read(url: str, topic: str) -> float:
+def _events_read(url: str, topic: str) -> float:
     return sum(v for lab, v in scrape(url).get("driftline_events_total", []) if lab["topic"] == topic)
 
 
-def _wait_labels_read(urls, topic, n, timeout=60.0):
+def _wait_read(urls, topic, n, timeout=60.0):
     deadline = time.monotonic() + timeout
-    while sum(_labels_read(u, topic) for u in urls) < n:
-        assert time.monotonic() < deadline, "the workers did not read the labels topic"
+    while sum(_events_read(u, topic) for u in urls) < n:
+        assert time.monotonic() < deadline, f"the workers did not read {n} events of {topic}"
         time.sleep(0.3)
 
 
@@ -86,7 +86,7 @@ def test_labels_first_two_workers_report_the_performance_of_replay(kafka, topic_
         urls = wait_all_ready(log, proc, 2)
         produce(kafka.bootstrap, labels_topic, labels)
         produce(kafka.bootstrap, labels_topic, BAD_LABELS, key_of=lambda line: b"bad")
-        _wait_labels_read(urls, labels_topic, len(labels) + len(BAD_LABELS))
+        _wait_read(urls, labels_topic, len(labels) + len(BAD_LABELS))
         produce(kafka.bootstrap, preds, events)
         got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc))
         time.sleep(5.5)         # LAG_SAMPLE_INTERVAL: the lag and waiting gauges are sampled
@@ -147,7 +147,7 @@ def _backlog_as_replay(kafka, cfg, group, events, labels, tmp_path, backlog) -> 
     proc = start_worker(cfg, log=log, env={"DRIFTLINE_LOG_LEVEL": "DEBUG"})
     try:
         url = wait_ready(log, proc)
-        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc))
+        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, log=log))
         after = scrape(url)
     finally:
         stop(proc)
@@ -193,12 +193,9 @@ def test_predictions_first_wait_for_their_labels_through_a_kill9(kafka, topic_fa
     try:
         url = wait_ready(log, proc)
         produce(kafka.bootstrap, preds, events)
-        deadline = time.monotonic() + 60
-        while sample(scrape(url), "driftline_events_total", topic=preds) < N:
-            assert time.monotonic() < deadline, "the worker did not read the predictions"
-            time.sleep(0.3)
+        _wait_read([url], preds, N)
         produce(kafka.bootstrap, labels_topic, labels[: N // 2])
-        _wait_labels_read([url], labels_topic, N // 2)
+        _wait_read([url], labels_topic, N // 2)
         time.sleep(1.5)        # a checkpoint (every 500 ms) holds the waiting predictions
         kill9(proc)
         proc = start_worker(cfg, log=log)
@@ -206,9 +203,9 @@ def test_predictions_first_wait_for_their_labels_through_a_kill9(kafka, topic_fa
         produce(kafka.bootstrap, labels_topic, labels[N // 2:])
         # the two topics are read side by side: a closing event read before the labels of its
         # partition would close their windows first (and the labels would then be unmatched)
-        _wait_labels_read([url], labels_topic, N - N // 2)
+        _wait_read([url], labels_topic, N - N // 2)
         produce(kafka.bootstrap, preds, closers, partition_of=lambda i, _line: i)
-        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc))
+        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, log=log))
         after = scrape(url)
     finally:
         stop(proc)
@@ -242,12 +239,12 @@ def test_a_crash_after_a_window_closed_resumes_from_the_state_after_the_close(ka
     proc = start_worker(cfg, log=log, env={EXIT_AFTER_OUTBOX_ENV: "1"})
     try:
         wait_ready(log, proc)
-        _wait_labels_read([wait_ready(log, proc)], labels_topic, len(labels))
+        _wait_read([wait_ready(log, proc)], labels_topic, len(labels))
         produce(kafka.bootstrap, preds, events)
         assert proc.wait(timeout=60) == 9, "the worker did not stop at the test hook"
         proc = start_worker(cfg, log=log)
         url = wait_ready(log, proc, started_before=1)
-        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc))
+        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, log=log))
         after = scrape(url)
     finally:
         stop(proc)

@@ -270,16 +270,16 @@ def test_the_worker_waits_out_a_broker_that_stops_answering(kafka, topic_factory
         while True:     # after the freeze the broker's metadata can miss a partition for a while
             try:
                 got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc,
-                                       timeout=max(1.0, deadline - time.monotonic()))
+                                       timeout=max(1.0, deadline - time.monotonic()), log=log)
                 break
             except KafkaSetupError:
                 assert time.monotonic() < deadline
                 time.sleep(1.0)
         assert proc.poll() is None, log.read_text()[-3000:]
     finally:
-        # after such a freeze the synchronous offset commit may block until the group's session
-        # timeout, and SIGTERM waits for it (README Status): then the worker's threads' stacks
-        # go to its log (kill -USR1) and it is killed, which is safe
+        # after such a freeze the last checkpoint's synchronous offset commit may block until
+        # the group's session timeout, and SIGTERM waits for it (README Status): then the
+        # worker's threads' stacks go to its log (kill -USR1) and it is killed, which is safe
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(30)
