@@ -219,8 +219,9 @@ class Worker:
         # events are consumed (before the checkpoint) and restored from the group, not the snapshot.
         self.broken = commit_before_checkpoint
         self.exactly_once = config.processing_guarantee == "exactly_once"
-        self.consumer = _client(Consumer, consumer_config(settings, auto_commit=self.broken,
-                                                          read_committed=self.exactly_once))
+        self.consumer = _client(Consumer, {**consumer_config(settings, auto_commit=self.broken,
+                                                             read_committed=self.exactly_once),
+                                           "on_commit": self._on_commit})
         self.transactional_id = transactional_id(settings, index) if self.exactly_once else None
         producer_conf = producer_config(settings, transactional_id=self.transactional_id)
         self.max_message_bytes = int(producer_conf["message.max.bytes"])
@@ -346,7 +347,7 @@ class Worker:
                 eager = (self.exactly_once and self._emitted and not behind
                          and now - last_checkpoint >= EAGER_CHECKPOINT)
                 if eager or now - last_checkpoint >= interval:
-                    self.checkpoint()
+                    self.checkpoint(wait=False)
                     last_checkpoint = now
                 self.producer.poll(0)
             log.info("stopping: finishing the batch, checkpointing, leaving the group")
@@ -727,12 +728,14 @@ class Worker:
 
     # -- checkpoints and rebalancing ---------------------------------------------------------
 
-    def checkpoint(self, only: set[tuple[str, int]] | None = None) -> None:
+    def checkpoint(self, only: set[tuple[str, int]] | None = None, wait: bool = True) -> None:
         """Outputs and partials first, then state + offsets to the changelog, then commit.
 
         ``only``: just these partitions (a revocation). In exactly-once mode every partition's
         state is written whatever ``only`` says: the transaction commits the outputs of all of
-        them, so all their snapshots must go with it."""
+        them, so all their snapshots must go with it. ``wait=False`` (the periodic checkpoint):
+        the offsets are committed asynchronously, since the snapshots already hold them; a
+        revocation and the last checkpoint wait, so the next owner starts from them."""
         if self.exactly_once:
             only = None
         self.sink.flush()
@@ -763,14 +766,24 @@ class Worker:
             self._commit_transaction(commits)
         elif commits and not self.broken:
             try:
-                self.consumer.commit(offsets=commits, asynchronous=False)
+                self.consumer.commit(offsets=commits, asynchronous=not wait)
             except KafkaException as exc:
                 if exc.args[0].code() not in _MEMBERSHIP_LOST | _COORDINATOR_AWAY:
                     raise
                 # The group moved on (e.g. while leaving on SIGTERM): the snapshots above already
-                # carry these offsets, and whoever owns the partitions now resumes from them.
-                log.warning("offset commit refused, state is in the changelog", extra=fields(
-                    worker=self.index, error=exc.args[0].str()))
+                # carry these offsets, and whoever owns the partitions now resumes from them
+                # (_on_commit logs it)
+
+    def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """librdkafka's report of an offset commit (served by the next consume). A refused
+        commit loses nothing: the snapshots already hold the offsets, and the next checkpoint
+        commits again (after a broker outage, an asynchronous commit waits for no coordinator)."""
+        failed = [tp for tp in partitions if tp.error is not None]
+        if err is None and not failed:
+            return
+        reason = err if err is not None else failed[0].error
+        log.warning("offset commit refused, state is in the changelog", extra=fields(
+            worker=self.index, error=reason.str(), partitions=len(failed) or len(partitions)))
 
     # -- exactly-once: transactions ----------------------------------------------------------
 
