@@ -193,6 +193,11 @@ class LimitsConfig:
     # minutes; an hour leaves room for batching producers while still catching wrong-timezone
     # and far-future bugs
     max_future: float | None = 3600.0
+    # model versions of one window with a report of their own; the events of further versions
+    # count in the all-versions report only. Each version of each open window holds a whole
+    # sketch, so a payload field that is not a version (an id) would grow the state with every
+    # event; champion, canary and shadow models, or an A/B/n test, stay well below 20
+    max_model_versions: int = 20
 
 
 @dataclass(frozen=True)

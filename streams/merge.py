@@ -46,6 +46,7 @@ class MergedWindow:
     late: int
     invalid: int
     joined: JoinCounts | None = None   # labels no pair took, reported with the window (run)
+    pooled_versions: int = 0   # model versions beyond the cap, in the None sketch
 
 
 @dataclass
@@ -67,6 +68,7 @@ class WindowMerger:
     late_events: int = 0    # events of late partials (once per window they were in), never merged
     # label counts (unmatched, dropped) of late partials: reported with the next window judged
     carried: JoinCounts | None = None
+    max_versions: int | None = None   # model versions per window with a sketch of their own
 
     def set_idle(self, partition: int, open_starts: set[int] | None) -> list[MergedWindow]:
         """A silent partition holds back only the windows it still has open (it closes those
@@ -142,6 +144,7 @@ class WindowMerger:
 
     def _merge(self, start: int, parts: dict[int, Partial]) -> MergedWindow:
         sketches: dict[str | None, WindowSketch] = {}
+        pooled: set[str] = set()
         late = invalid = 0
         joined, self.carried = self.carried, None
         self.merged_from[start] = frozenset(parts)
@@ -153,6 +156,33 @@ class WindowMerger:
             invalid += p.invalid
             if p.joined is not None:
                 joined = p.joined if joined is None else joined.plus(p.joined)
-            for version, s in p.sketches.items():
-                sketches[version] = sketches[version].merge(s) if version in sketches else s
-        return MergedWindow(start, start + self.size_ms, sketches, late, invalid, joined)
+            pooled |= p.pooled
+            _merge_into(sketches, p.sketches.items())
+        sketches, n_pooled = pool_versions(sketches, pooled, self.max_versions)
+        return MergedWindow(start, start + self.size_ms, sketches, late, invalid, joined, n_pooled)
+
+
+def pool_versions(sketches: dict[str | None, WindowSketch], pooled: set[str],
+                  cap: int | None) -> tuple[dict[str | None, WindowSketch], int]:
+    """A window's sketches with at most ``cap`` model versions of their own, and how many
+    versions were pooled. A version some partition pooled (``pooled``) is pooled here too, so a
+    version's report is never missing a partition's events; of the others, the ``cap`` with
+    the most events (then by name) stay. The pooled ones join the None sketch (the events
+    without a version): they count in the all-versions report only."""
+    named = [v for v in sketches if v is not None]
+    own = [v for v in named if v not in pooled]
+    if cap is not None and len(own) > cap:
+        own.sort(key=lambda v: (-sketches[v].events, v))
+        pooled = pooled | set(own[cap:])
+    moving = sorted(v for v in named if v in pooled)
+    if not moving:
+        return sketches, len(pooled)
+    out = {v: s for v, s in sketches.items() if v is None or v not in pooled}
+    _merge_into(out, ((None, sketches[v]) for v in moving))
+    return out, len(pooled)
+
+
+def _merge_into(sketches: dict[str | None, WindowSketch], items) -> None:
+    """Merge each ``(version, sketch)`` into ``sketches`` (merge never mutates its operands)."""
+    for version, s in items:
+        sketches[version] = sketches[version].merge(s) if version in sketches else s

@@ -100,6 +100,8 @@ class MonitorRuntime:
         self.floors = {"numeric": d.numeric_effect, "categorical": d.categorical_effect}
         w = cfg.window
         self.window_spec = WindowSpec.from_seconds(w.size, w.slide, w.grace)
+        self.pooled_windows = 0     # windows judged with versions beyond the cap, and the most
+        self.most_pooled = 0        # versions one of them pooled (for the operator's warning)
         self.alerts = AlertBook(cfg.name, cfg.alerts, cfg.retrain)
         self.label_decoder: LabelDecoder | None = None
         self.labels: LabelStore | None = None
@@ -123,7 +125,7 @@ class MonitorRuntime:
         return hashlib.sha256(orjson.dumps(basis, option=orjson.OPT_SERIALIZE_NUMPY)).hexdigest()[:16]
 
     def new_partition(self) -> PartitionWindows:
-        return PartitionWindows(self.window_spec, self.layout)
+        return PartitionWindows(self.window_spec, self.layout, max_versions=self.limits.max_model_versions)
 
     def new_join(self, state: dict | None = None) -> StreamJoin:
         """The label join of one partition (``run``), fresh or from a snapshot's ``state``."""
@@ -134,20 +136,33 @@ class MonitorRuntime:
         return StreamJoin(*args) if state is None else StreamJoin.from_state(state, *args)
 
     def new_merger(self, partitions: frozenset[int]) -> WindowMerger:
-        return WindowMerger(self.window_spec.size_ms, partitions)
+        return WindowMerger(self.window_spec.size_ms, partitions, max_versions=self.limits.max_model_versions)
+
+    def pooling_warning(self) -> str | None:
+        """One line for the operator once windows had more model versions than the cap."""
+        if not self.pooled_windows:
+            return None
+        return (f"monitor {self.cfg.name!r}: {self.pooled_windows} window(s) had more model versions than "
+                f"limits.max_model_versions ({self.limits.max_model_versions}); up to {self.most_pooled} "
+                f"version(s) of a window count only in its all-versions report. Is fields.model_version "
+                f"({'.'.join(self.cfg.fields.model_version)}) a model version, not an id? Else raise the limit")
 
     def judge_window(self, merged: MergedWindow, joined: JoinCounts | None = None) -> WindowOutputs:
         """Reports, alerts and retrain requests of a closed window; ``joined``: the label
         join's final counts (unmatched and dropped labels), reported with it."""
         name = self.cfg.name
         start, end = merged.window_start, merged.window_end
+        if merged.pooled_versions:
+            self.pooled_windows += 1
+            self.most_pooled = max(self.most_pooled, merged.pooled_versions)
         versions = sorted(merged.sketches, key=lambda v: "" if v is None else v)
         total = _merge_all([merged.sketches[v] for v in versions], self.layout)
         overall = self.judge.judge(total)
         out = WindowOutputs(judgement=overall, window_end=end)
         perf = self._judge_performance(out, None, total)
         out.reports.append(window_report(name, None, start, end, total.events, merged.invalid,
-                                         merged.late, overall, performance_entry(perf, joined)))
+                                         merged.late, overall, performance_entry(perf, joined),
+                                         merged.pooled_versions))
         per_version: dict[str, WindowJudgement] = {}
         for v in versions:
             if v is None:

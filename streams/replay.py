@@ -95,6 +95,7 @@ def replay(config: Config, events: Path, sink: OutputSink, only: str | None = No
         line = "" if first.record.offset is None else f" (line {first.record.offset + 1})"
         stats.warnings.append(f"every event ({stats.events}) went to the dead letters (dlq.jsonl), the "
                               f"first{line} as {first.reason}: {first.detail}")
+    stats.warnings += filter(None, (m.pooling_warning() for m in monitors))
     if labels is not None:
         if stats.label_events == 0:
             stats.warnings.append(f"--labels {labels} holds no label events: no performance was measured")

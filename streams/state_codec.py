@@ -36,6 +36,8 @@ def partial_to_dict(p: Partial) -> dict[str, Any]:
     }
     if p.joined is not None:   # only with a label join: partials of other monitors are unchanged
         d["joined"] = dataclasses.asdict(p.joined)
+    if p.pooled:               # only beyond limits.max_model_versions
+        d["pooled"] = sorted(p.pooled)
     return d
 
 
@@ -46,6 +48,7 @@ def partial_from_dict(d: dict[str, Any], layout: MonitorLayout) -> Partial:
         int(d["late"]),
         int(d["invalid"]),
         None if d.get("joined") is None else JoinCounts(**d["joined"]),
+        frozenset(d.get("pooled", ())),
     )
 
 
@@ -57,11 +60,15 @@ def windows_to_dict(w: PartitionWindows) -> dict[str, Any]:
         "pending_invalid": sorted(w.pending_invalid.items()),
         "open": [[start, {_vkey(v): s.to_state() for v, s in by_version.items()}]
                  for start, by_version in sorted(w.open.items())],
+        "pooled": [[start, sorted(names)] for start, names in sorted(w.pooled.items())],
     }
 
 
-def windows_from_dict(d: dict[str, Any], spec: WindowSpec, layout: MonitorLayout) -> PartitionWindows:
-    w = PartitionWindows(spec, layout)
+def windows_from_dict(d: dict[str, Any], spec: WindowSpec, layout: MonitorLayout,
+                      max_versions: int | None = None) -> PartitionWindows:
+    """``max_versions``: the monitor's limits.max_model_versions (config, not state)."""
+    w = PartitionWindows(spec, layout, max_versions=max_versions)
+    w.pooled = {int(start): set(names) for start, names in d.get("pooled", [])}
     w.max_event_ms = d["max_event_ms"]
     w.closed_through = d["closed_through"]
     w.pending_late = _pending(d["pending_late"])
@@ -98,8 +105,8 @@ def merger_to_dict(m: WindowMerger) -> dict[str, Any]:
 
 
 def merger_from_dict(d: dict[str, Any], size_ms: int, partitions: frozenset[int],
-                     layout: MonitorLayout) -> WindowMerger:
-    m = WindowMerger(size_ms, partitions)
+                     layout: MonitorLayout, max_versions: int | None = None) -> WindowMerger:
+    m = WindowMerger(size_ms, partitions, max_versions=max_versions)
     m.pending = {int(start): {int(p): partial_from_dict(x, layout) for p, x in parts}
                  for start, parts in d["pending"]}
     m.closed_through = {int(p): int(t) for p, t in d["closed_through"]}

@@ -13,6 +13,7 @@ first window whose end is past the watermark the event saw), again independent o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,6 +61,8 @@ class Partial:
     invalid: int = 0
     # run's label join: labels that made no pair (unmatched, dropped), reported with this window
     joined: JoinCounts | None = None
+    # model versions beyond the partition's cap: their events are in the None sketch
+    pooled: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -76,6 +79,10 @@ class PartitionWindows:
     # closes for long (a far-future event, or a partition fed only invalid events)
     pending_late: dict[int, int] = field(default_factory=dict)
     pending_invalid: dict[int, int] = field(default_factory=dict)
+    # at most this many model versions per window get a sketch of their own (None: no cap);
+    # the events of later ones go to the None sketch, and their names to ``pooled``
+    max_versions: int | None = None
+    pooled: dict[int, set[str]] = field(default_factory=dict)
 
     @property
     def late(self) -> int:
@@ -126,12 +133,44 @@ class PartitionWindows:
         return _NO_TIME if self.max_event_ms is None else self.max_event_ms
 
     def _update_sketches(self, batch: DecodedBatch, starts: np.ndarray, keep: np.ndarray) -> None:
-        for start, version, rows in _groups(batch.versions.tolist(), starts, keep):
-            window = self.open.setdefault(start, {})
-            sketch = window.get(version)
-            if sketch is None:
-                sketch = window[version] = WindowSketch(self.layout)
-            sketch.update(batch.columns.take(rows))
+        for start, version, rows in self._capped(_groups(batch.versions.tolist(), starts, keep)):
+            self._sketch(start, version).update(batch.columns.take(rows))
+
+    def _capped(self, groups: Iterator[tuple[int, str | None, np.ndarray]]) -> Iterator[tuple[int, str | None, np.ndarray]]:
+        """``groups`` with the rows of the versions beyond the cap gathered into one None group
+        per window, so that an id as the version costs one sketch update, not one per event.
+        (Lazy: each kept version's sketch exists before the next group is weighed.)"""
+        pooled: dict[int, list[np.ndarray]] = {}
+        for start, version, rows in groups:
+            if self._pools(start, version):
+                pooled.setdefault(start, []).append(rows)
+            else:
+                yield start, version, rows
+        for start, parts in pooled.items():
+            yield start, None, np.concatenate(parts)
+
+    def _pools(self, start: int, version: str | None) -> bool:
+        """Whether ``version``'s events go to the None sketch of the window at ``start``: it
+        has no sketch there and the window has ``max_versions`` already (its name is kept)."""
+        if version is None or self.max_versions is None:
+            return False
+        window = self.open.get(start, {})
+        if version in window:
+            return False
+        if version not in self.pooled.get(start, ()) and len(window) - (None in window) < self.max_versions:
+            return False
+        self.pooled.setdefault(start, set()).add(version)
+        return True
+
+    def _sketch(self, start: int, version: str | None) -> WindowSketch:
+        """The sketch of ``version`` in the window at ``start`` (the None sketch for a version
+        beyond the cap), made when missing."""
+        window = self.open.setdefault(start, {})
+        key = None if self._pools(start, version) else version
+        sketch = window.get(key)
+        if sketch is None:
+            sketch = window[key] = WindowSketch(self.layout)
+        return sketch
 
     def add_pairs(self, t_ms: np.ndarray, versions: list, prediction: np.ndarray, labels: np.ndarray) -> int:
         """Count (prediction, label) pairs joined after their prediction was added (``t_ms``,
@@ -141,11 +180,9 @@ class PartitionWindows:
             return 0
         starts = self.spec.starts(np.asarray(t_ms, dtype=np.int64))
         is_open = np.isin(starts, np.fromiter(self.open, dtype=np.int64, count=len(self.open)))
-        for start, version, rows in _groups(versions, starts, is_open):
-            sketch = self.open[start].get(version)
-            if sketch is None:   # its prediction reached another window only (a hopping one)
-                sketch = self.open[start][version] = WindowSketch(self.layout)
-            sketch.add_pairs(prediction[rows], labels[rows])
+        for start, version, rows in self._capped(_groups(versions, starts, is_open)):
+            # (made when its prediction reached another window only: a hopping one)
+            self._sketch(start, version).add_pairs(prediction[rows], labels[rows])
         return int(np.count_nonzero(~is_open.any(axis=1)))
 
     def close_ready(self, watermark: int | None = None) -> list[Partial]:
@@ -178,7 +215,8 @@ class PartitionWindows:
         end = start + self.spec.size_ms
         late, self.pending_late = _split(self.pending_late, end, take_all)
         invalid, self.pending_invalid = _split(self.pending_invalid, end, take_all)
-        return Partial(start, self.open.pop(start), late, invalid)
+        return Partial(start, self.open.pop(start), late, invalid,
+                       pooled=frozenset(self.pooled.pop(start, ())))
 
 
 # "no event yet": far below any real time, yet safe from overflow when grace is subtracted

@@ -712,7 +712,10 @@ class Worker:
                                 monitor=m.cfg.name, topic=d["topic"], partition=p, events=late))
             self._emitted = self._emitted or bool(merged)
             for window in merged:
+                first_pooled = window.pooled_versions and not m.pooled_windows
                 out = m.judge_window(window, window.joined)
+                if first_pooled:   # once per monitor and process: the reports carry the rest
+                    log.warning(m.pooling_warning(), extra=fields(worker=self.index))
                 self.sink.reports(out.reports)
                 self.sink.alerts(out.alerts)
                 self.sink.retrain(out.retrain)
@@ -879,8 +882,9 @@ class Worker:
                             continue
                         merger = self._restored(
                             m, d, f"the tier-2 checkpoint {changelog.tier2_key(tp.partition)!r}",
-                            lambda m, d: state_codec.merger_from_dict(d["merger"], m.window_spec.size_ms,
-                                                                      self._all_partitions(m), m.layout))
+                            lambda m, d: state_codec.merger_from_dict(
+                                d["merger"], m.window_spec.size_ms, self._all_partitions(m), m.layout,
+                                m.limits.max_model_versions))
                         if merger is not None:
                             st.mergers[name] = merger
                         else:   # the next checkpoint saves the fresh state: a restart needs no flag
@@ -900,7 +904,8 @@ class Worker:
                         if d is not None:
                             key = changelog.tier1_key(tp.topic, tp.partition)
                             saved = self._restored(m, d, f"the checkpoint {key!r}", lambda m, d: (
-                                state_codec.windows_from_dict(d, m.window_spec, m.layout),
+                                state_codec.windows_from_dict(d, m.window_spec, m.layout,
+                                                              m.limits.max_model_versions),
                                 None if m.label_decoder is None else m.new_join(d["join"])))
                             if saved is not None:
                                 st1.windows[m.cfg.name], join = saved

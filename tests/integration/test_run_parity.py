@@ -178,3 +178,42 @@ def test_the_supervisor_starts_a_failed_worker_again(kafka, topic_factory, tmp_p
     assert_reports_equal(got, want)
     text = log.read_text()
     assert '"worker failed; starting it again"' in text and '"worker started again"' in text
+
+
+def test_model_versions_beyond_the_cap_are_pooled_as_replay_pools_them(kafka, topic_factory, tmp_path):
+    """``limits.max_model_versions: 3`` with a champion (partitions 0 and 2), a canary
+    (partition 1) and a request id as the version (partition 3): partition 3 keeps the first
+    three ids of each window, tier 2 the champion, the canary (most events) and the first of
+    those ids by name; replay, reading the file in order, keeps the same three. Every
+    per-version report is whole (that of a replay without the cap), and the all-versions
+    reports are the uncapped ones."""
+    topic = topic_factory("preds", partitions=4)
+    group = f"versions-{topic[-6:]}"
+    cfg = write_setup(tmp_path, kafka.bootstrap, topic, group)
+    text = cfg.read_text()
+    lines = [orjson.dumps({**orjson.loads(line), "model_version": version})
+             for i, line in enumerate(_events(tmp_path, n=4000))
+             for version in [("champion", "canary", "champion", f"req-{i:05d}")[i % 4]]]
+    synth.write_lines(tmp_path / "events.jsonl", lines)
+    free = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "free"))
+    cfg.write_text(text.replace("batch_size: 500}", "batch_size: 500, max_model_versions: 3}"))
+    want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay"))
+    produce(kafka.bootstrap, topic, lines, partition_of=lambda i, _line: i % 4)
+    log = tmp_path / "worker.log"
+    proc = start_worker(cfg, log=log)
+    try:
+        wait_ready(log, proc)
+        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, log=log))
+    finally:
+        stop(proc)
+    assert_reports_equal(got, want)
+    overall = [r for r in got.values() if r["model_version"] is None]
+    assert overall and all(r["pooled_versions"] > 0 for r in overall)
+    for r in got.values():
+        assert r["model_version"] in (None, "champion", "canary") or r["model_version"].startswith("req-")
+        if r["model_version"] is None:
+            assert_reports_equal({"x": {**r, "pooled_versions": 0}}, {"x": {**free[r["report_id"]], "pooled_versions": 0}})
+        else:
+            assert_reports_equal({"x": r}, {"x": free[r["report_id"]]})
+    assert len(got) == 4 * len(overall)
+    assert "limits.max_model_versions (3)" in log.read_text()

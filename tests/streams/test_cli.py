@@ -199,6 +199,8 @@ CONFIG_ERRORS = [
     ("monitors: [{name: f, source: t, features: {x: {type: numeric}}}]\nhttp: {port: 70000}", "http.port"),
     ("monitors: [{name: f, source: t, features: {x: {type: numeric}}}]\nlimits: {max_future: soon}",
      "limits.max_future"),
+    ("monitors: [{name: f, source: t, features: {x: {type: numeric}}}]\nlimits: {max_model_versions: 0}",
+     "limits.max_model_versions"),
     ("monitors: {name: f}", "monitors"),
     ("monitors: [{name: f, source: t, features: {x: {type: numeric}}}", "{cfg}"),   # YAML syntax: the file
 ]
@@ -385,3 +387,34 @@ def test_a_csv_column_of_whole_decimals_reads_as_integers(tmp_path):
     assert build(lambda i: ["7", "-3.00", "+4."][i % 3]) == ["-3", "4", "7"]
     assert build(lambda i: [True, False][i % 2]) == ["false", "true"]        # pandas writes True
 
+
+
+def test_a_model_version_per_event_is_pooled_beyond_the_cap(demo, tmp_path):
+    """``fields.model_version`` pointing at an id: at most ``limits.max_model_versions``
+    per-version reports per window, every one complete; the all-versions reports are those of
+    a replay without the cap; the summary warns."""
+    lines = (demo / "events.jsonl").read_bytes().splitlines()[:300]    # 3 windows of 100 events
+    ids = [orjson.dumps({**orjson.loads(line), "model_version": f"req-{i:05d}"}) for i, line in enumerate(lines)]
+    (tmp_path / "e.jsonl").write_bytes(b"\n".join(ids) + b"\n")
+    text = (demo / "driftline.yaml").read_text().replace("reference.json", str(demo / "reference.json"))
+    text = text.replace("size: 10s", "size: 1s")                      # 100 events a window
+    outs, said = {}, {}
+    for cap in (4, 100_000):
+        (tmp_path / f"c{cap}.yaml").write_text(text + f"limits: {{max_model_versions: {cap}}}\n")
+        proc = run_cli("replay", "--config", str(tmp_path / f"c{cap}.yaml"), "--input", str(tmp_path / "e.jsonl"),
+                       "--out", str(tmp_path / f"o{cap}"))
+        assert proc.returncode == 0, proc.stderr
+        said[cap] = proc.stdout + proc.stderr
+        outs[cap] = {r["report_id"]: r for r in read(tmp_path / f"o{cap}" / "reports.jsonl")}
+        for r in outs[cap].values():
+            validate_instance("window_report", r)
+    capped, free = outs[4], outs[100_000]
+    overall = [r for r in capped.values() if r["model_version"] is None]
+    assert len(overall) == 3 and all(r["pooled_versions"] == 96 for r in overall)
+    for r in overall:
+        assert {**r, "pooled_versions": None} == {**free[r["report_id"]], "pooled_versions": None}
+    versions = [r for r in capped.values() if r["model_version"] is not None]
+    assert len(versions) == 4 * 3
+    assert all(r == free[r["report_id"]] for r in versions)       # each one whole
+    assert "3 window(s) had more model versions than limits.max_model_versions (4)" in said[4]
+    assert "max_model_versions" not in said[100_000]
