@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from driftline.detectors.window_sketch import WindowSketch
 
 from .label_join import JoinCounts
-from .windows import Partial
+from .windows import Partial, PooledVersions
 
 # Released windows whose merged partitions are remembered, to tell a duplicate partial (a
 # replay of the internal topic repeats those of the last checkpoint interval or so) from a
@@ -46,7 +46,7 @@ class MergedWindow:
     late: int
     invalid: int
     joined: JoinCounts | None = None   # labels no pair took, reported with the window (run)
-    pooled_versions: int = 0   # model versions beyond the cap, in the None sketch
+    pooled_events: int = 0   # events of model versions beyond the cap, in the None sketch
 
 
 @dataclass
@@ -144,7 +144,7 @@ class WindowMerger:
 
     def _merge(self, start: int, parts: dict[int, Partial]) -> MergedWindow:
         sketches: dict[str | None, WindowSketch] = {}
-        pooled: set[str] = set()
+        pooled: list[tuple[PooledVersions, frozenset[str | None]]] = []
         late = invalid = 0
         joined, self.carried = self.carried, None
         self.merged_from[start] = frozenset(parts)
@@ -156,30 +156,40 @@ class WindowMerger:
             invalid += p.invalid
             if p.joined is not None:
                 joined = p.joined if joined is None else joined.plus(p.joined)
-            pooled |= p.pooled
+            if p.pooled is not None:
+                pooled.append((p.pooled, frozenset(p.sketches)))
             _merge_into(sketches, p.sketches.items())
         sketches, n_pooled = pool_versions(sketches, pooled, self.max_versions)
         return MergedWindow(start, start + self.size_ms, sketches, late, invalid, joined, n_pooled)
 
 
-def pool_versions(sketches: dict[str | None, WindowSketch], pooled: set[str],
+def pool_versions(sketches: dict[str | None, WindowSketch],
+                  pooled: list[tuple[PooledVersions, frozenset[str | None]]],
                   cap: int | None) -> tuple[dict[str | None, WindowSketch], int]:
     """A window's sketches with at most ``cap`` model versions of their own, and how many
-    versions were pooled. A version some partition pooled (``pooled``) is pooled here too, so a
-    version's report is never missing a partition's events; of the others, the ``cap`` with
-    the most events (then by name) stay. The pooled ones join the None sketch (the events
-    without a version): they count in the all-versions report only."""
+    events were pooled. ``pooled``: what each partition that pooled versions pooled, with the
+    versions it kept. A version some partition pooled is pooled here too (and, when that
+    partition pooled more names than it kept, every version it did not keep), so a version's
+    report is never missing a partition's events; of the others, the ``cap`` with the most
+    events (then by name) stay. The pooled ones join the None sketch (the events without a
+    version): they count in the all-versions report only."""
     named = [v for v in sketches if v is not None]
-    own = [v for v in named if v not in pooled]
+    out_of_it: set[str | None] = set()
+    for p, kept in pooled:
+        out_of_it |= p.names
+        if p.overflow:
+            out_of_it |= set(named) - kept
+    own = [v for v in named if v not in out_of_it]
     if cap is not None and len(own) > cap:
         own.sort(key=lambda v: (-sketches[v].events, v))
-        pooled = pooled | set(own[cap:])
-    moving = sorted(v for v in named if v in pooled)
+        del own[cap:]
+    moving = sorted(set(named) - set(own))
+    events = sum(p.events for p, _ in pooled)
     if not moving:
-        return sketches, len(pooled)
-    out = {v: s for v, s in sketches.items() if v is None or v not in pooled}
+        return sketches, events
+    out = {v: s for v, s in sketches.items() if v is None or v in own}
     _merge_into(out, ((None, sketches[v]) for v in moving))
-    return out, len(pooled)
+    return out, events + sum(sketches[v].events for v in moving)
 
 
 def _merge_into(sketches: dict[str | None, WindowSketch], items) -> None:

@@ -101,7 +101,7 @@ class MonitorRuntime:
         w = cfg.window
         self.window_spec = WindowSpec.from_seconds(w.size, w.slide, w.grace)
         self.pooled_windows = 0     # windows judged with versions beyond the cap, and the most
-        self.most_pooled = 0        # versions one of them pooled (for the operator's warning)
+        self.most_pooled = 0        # events one of them pooled (for the operator's warning)
         self.alerts = AlertBook(cfg.name, cfg.alerts, cfg.retrain)
         self.label_decoder: LabelDecoder | None = None
         self.labels: LabelStore | None = None
@@ -143,8 +143,8 @@ class MonitorRuntime:
         if not self.pooled_windows:
             return None
         return (f"monitor {self.cfg.name!r}: {self.pooled_windows} window(s) had more model versions than "
-                f"limits.max_model_versions ({self.limits.max_model_versions}); up to {self.most_pooled} "
-                f"version(s) of a window count only in its all-versions report. Is fields.model_version "
+                f"limits.max_model_versions ({self.limits.max_model_versions}); the events of the others (up to "
+                f"{self.most_pooled} in a window) count only in the all-versions report. Is fields.model_version "
                 f"({'.'.join(self.cfg.fields.model_version)}) a model version, not an id? Else raise the limit")
 
     def judge_window(self, merged: MergedWindow, joined: JoinCounts | None = None) -> WindowOutputs:
@@ -152,9 +152,9 @@ class MonitorRuntime:
         join's final counts (unmatched and dropped labels), reported with it."""
         name = self.cfg.name
         start, end = merged.window_start, merged.window_end
-        if merged.pooled_versions:
+        if merged.pooled_events:
             self.pooled_windows += 1
-            self.most_pooled = max(self.most_pooled, merged.pooled_versions)
+            self.most_pooled = max(self.most_pooled, merged.pooled_events)
         versions = sorted(merged.sketches, key=lambda v: "" if v is None else v)
         total = _merge_all([merged.sketches[v] for v in versions], self.layout)
         overall = self.judge.judge(total)
@@ -162,7 +162,7 @@ class MonitorRuntime:
         perf = self._judge_performance(out, None, total)
         out.reports.append(window_report(name, None, start, end, total.events, merged.invalid,
                                          merged.late, overall, performance_entry(perf, joined),
-                                         merged.pooled_versions))
+                                         merged.pooled_events))
         per_version: dict[str, WindowJudgement] = {}
         for v in versions:
             if v is None:

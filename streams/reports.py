@@ -61,10 +61,10 @@ def window_report(
     late: int,
     judgement: WindowJudgement,
     performance: dict[str, Any] | None = None,
-    pooled_versions: int = 0,
+    pooled_events: int = 0,
 ) -> dict[str, Any]:
-    """``pooled_versions`` (all-versions report only): the window's model versions beyond
-    ``limits.max_model_versions``, whose events count only in this report; written when > 0."""
+    """``pooled_events`` (all-versions report only): events of the window's model versions
+    beyond ``limits.max_model_versions``, counted only in this report; written when > 0."""
     report = {
         "type": "window_report",
         "report_id": stable_id(monitor, version, window_start, window_end),
@@ -81,6 +81,6 @@ def window_report(
         "prediction": None if judgement.prediction is None else _prediction_entry(judgement.prediction),
         "performance": performance,
     }
-    if pooled_versions:
-        report["pooled_versions"] = pooled_versions
+    if pooled_events:
+        report["pooled_events"] = pooled_events
     return report

@@ -14,7 +14,7 @@ from driftline.detectors.window_sketch import MonitorLayout, WindowSketch
 
 from .label_join import JoinCounts
 from .merge import WindowMerger
-from .windows import Partial, PartitionWindows, WindowSpec
+from .windows import Partial, PartitionWindows, PooledVersions, WindowSpec
 
 _NONE = "\x00"   # JSON keys cannot be null: the "no model version" key
 
@@ -36,9 +36,17 @@ def partial_to_dict(p: Partial) -> dict[str, Any]:
     }
     if p.joined is not None:   # only with a label join: partials of other monitors are unchanged
         d["joined"] = dataclasses.asdict(p.joined)
-    if p.pooled:               # only beyond limits.max_model_versions
-        d["pooled"] = sorted(p.pooled)
+    if p.pooled is not None:   # only beyond limits.max_model_versions
+        d["pooled"] = _pooled_to_dict(p.pooled)
     return d
+
+
+def _pooled_to_dict(p: PooledVersions) -> dict[str, Any]:
+    return {"names": sorted(p.names), "events": p.events, "overflow": p.overflow}
+
+
+def _pooled_from_dict(d: dict[str, Any]) -> PooledVersions:
+    return PooledVersions(frozenset(d["names"]), int(d["events"]), bool(d["overflow"]))
 
 
 def partial_from_dict(d: dict[str, Any], layout: MonitorLayout) -> Partial:
@@ -48,7 +56,7 @@ def partial_from_dict(d: dict[str, Any], layout: MonitorLayout) -> Partial:
         int(d["late"]),
         int(d["invalid"]),
         None if d.get("joined") is None else JoinCounts(**d["joined"]),
-        frozenset(d.get("pooled", ())),
+        None if d.get("pooled") is None else _pooled_from_dict(d["pooled"]),
     )
 
 
@@ -60,7 +68,7 @@ def windows_to_dict(w: PartitionWindows) -> dict[str, Any]:
         "pending_invalid": sorted(w.pending_invalid.items()),
         "open": [[start, {_vkey(v): s.to_state() for v, s in by_version.items()}]
                  for start, by_version in sorted(w.open.items())],
-        "pooled": [[start, sorted(names)] for start, names in sorted(w.pooled.items())],
+        "pooled": [[start, _pooled_to_dict(p)] for start, p in sorted(w.pooled.items())],
     }
 
 
@@ -68,7 +76,7 @@ def windows_from_dict(d: dict[str, Any], spec: WindowSpec, layout: MonitorLayout
                       max_versions: int | None = None) -> PartitionWindows:
     """``max_versions``: the monitor's limits.max_model_versions (config, not state)."""
     w = PartitionWindows(spec, layout, max_versions=max_versions)
-    w.pooled = {int(start): set(names) for start, names in d.get("pooled", [])}
+    w.pooled = {int(start): _pooled_from_dict(p) for start, p in d.get("pooled", [])}
     w.max_event_ms = d["max_event_ms"]
     w.closed_through = d["closed_through"]
     w.pending_late = _pending(d["pending_late"])

@@ -51,6 +51,34 @@ class WindowSpec:
         return last[:, None] - np.arange(self.per_event, dtype=np.int64)[None, :] * self.slide_ms
 
 
+# Tier 1 gives this many times limits.max_model_versions versions of a window a sketch of their
+# own (sketches are small next to the state an id per event would take), so that tier 2's
+# choice by number of events, not one partition's order of arrival, decides which versions
+# keep a report in all but pathological streams.
+TIER1_SLOTS_PER_VERSION = 4
+# Names of pooled versions kept per window and partition: tier 2 pools them everywhere, so a
+# per-version report is whole. Beyond this many (an id as the version), only the fact is kept
+# and tier 2 keeps no version that partition did not keep: the state stays bounded.
+MAX_POOLED_NAMES = 1000
+
+
+@dataclass(frozen=True)
+class PooledVersions:
+    """What one partition pooled in one window: the names (at most ``MAX_POOLED_NAMES``;
+    ``overflow``: there were more) and how many events they had."""
+
+    names: frozenset[str] = frozenset()
+    events: int = 0
+    overflow: bool = False
+
+    def plus(self, name: str, events: int) -> PooledVersions:
+        if name in self.names or self.overflow:
+            return PooledVersions(self.names, self.events + events, self.overflow)
+        if len(self.names) >= MAX_POOLED_NAMES:
+            return PooledVersions(self.names, self.events + events, True)
+        return PooledVersions(self.names | {name}, self.events + events, False)
+
+
 @dataclass
 class Partial:
     """What one partition saw of one window: tier 1's output, tier 2's input."""
@@ -62,7 +90,7 @@ class Partial:
     # run's label join: labels that made no pair (unmatched, dropped), reported with this window
     joined: JoinCounts | None = None
     # model versions beyond the partition's cap: their events are in the None sketch
-    pooled: frozenset[str] = frozenset()
+    pooled: PooledVersions | None = None
 
 
 @dataclass
@@ -79,10 +107,11 @@ class PartitionWindows:
     # closes for long (a far-future event, or a partition fed only invalid events)
     pending_late: dict[int, int] = field(default_factory=dict)
     pending_invalid: dict[int, int] = field(default_factory=dict)
-    # at most this many model versions per window get a sketch of their own (None: no cap);
-    # the events of later ones go to the None sketch, and their names to ``pooled``
+    # limits.max_model_versions (None: no cap): TIER1_SLOTS_PER_VERSION times as many versions
+    # of a window get a sketch of their own here; the events of later ones go to the None
+    # sketch, and what they were to ``pooled``
     max_versions: int | None = None
-    pooled: dict[int, set[str]] = field(default_factory=dict)
+    pooled: dict[int, PooledVersions] = field(default_factory=dict)
 
     @property
     def late(self) -> int:
@@ -136,14 +165,22 @@ class PartitionWindows:
         for start, version, rows in self._capped(_groups(batch.versions.tolist(), starts, keep)):
             self._sketch(start, version).update(batch.columns.take(rows))
 
-    def _capped(self, groups: Iterator[tuple[int, str | None, np.ndarray]]) -> Iterator[tuple[int, str | None, np.ndarray]]:
+    def _capped(self, groups: Iterator[tuple[int, str | None, np.ndarray]],
+                count: bool = True) -> Iterator[tuple[int, str | None, np.ndarray]]:
         """``groups`` with the rows of the versions beyond the cap gathered into one None group
         per window, so that an id as the version costs one sketch update, not one per event.
-        (Lazy: each kept version's sketch exists before the next group is weighed.)"""
+        Each window's versions are weighed in order of arrival (of their first row), so which
+        ones are pooled does not depend on how the stream was cut into batches. ``count``:
+        the rows are events (not label pairs), counted in ``pooled``. (Lazy: each kept
+        version's sketch exists before the next group is weighed.)"""
+        if self.max_versions is None:
+            yield from groups
+            return
         pooled: dict[int, list[np.ndarray]] = {}
-        for start, version, rows in groups:
+        for start, version, rows in sorted(groups, key=lambda g: (g[0], int(g[2][0]))):
             if self._pools(start, version):
                 pooled.setdefault(start, []).append(rows)
+                self.pooled[start] = self.pooled.get(start, _NOTHING_POOLED).plus(version, rows.size if count else 0)
             else:
                 yield start, version, rows
         for start, parts in pooled.items():
@@ -151,16 +188,11 @@ class PartitionWindows:
 
     def _pools(self, start: int, version: str | None) -> bool:
         """Whether ``version``'s events go to the None sketch of the window at ``start``: it
-        has no sketch there and the window has ``max_versions`` already (its name is kept)."""
+        has no sketch there and the window has all its sketches already."""
         if version is None or self.max_versions is None:
             return False
         window = self.open.get(start, {})
-        if version in window:
-            return False
-        if version not in self.pooled.get(start, ()) and len(window) - (None in window) < self.max_versions:
-            return False
-        self.pooled.setdefault(start, set()).add(version)
-        return True
+        return version not in window and len(window) - (None in window) >= self.max_versions * TIER1_SLOTS_PER_VERSION
 
     def _sketch(self, start: int, version: str | None) -> WindowSketch:
         """The sketch of ``version`` in the window at ``start`` (the None sketch for a version
@@ -180,7 +212,7 @@ class PartitionWindows:
             return 0
         starts = self.spec.starts(np.asarray(t_ms, dtype=np.int64))
         is_open = np.isin(starts, np.fromiter(self.open, dtype=np.int64, count=len(self.open)))
-        for start, version, rows in self._capped(_groups(versions, starts, is_open)):
+        for start, version, rows in self._capped(_groups(versions, starts, is_open), count=False):
             # (made when its prediction reached another window only: a hopping one)
             self._sketch(start, version).add_pairs(prediction[rows], labels[rows])
         return int(np.count_nonzero(~is_open.any(axis=1)))
@@ -215,10 +247,10 @@ class PartitionWindows:
         end = start + self.spec.size_ms
         late, self.pending_late = _split(self.pending_late, end, take_all)
         invalid, self.pending_invalid = _split(self.pending_invalid, end, take_all)
-        return Partial(start, self.open.pop(start), late, invalid,
-                       pooled=frozenset(self.pooled.pop(start, ())))
+        return Partial(start, self.open.pop(start), late, invalid, pooled=self.pooled.pop(start, None))
 
 
+_NOTHING_POOLED = PooledVersions()
 # "no event yet": far below any real time, yet safe from overflow when grace is subtracted
 _NO_TIME = np.iinfo(np.int64).min // 2
 

@@ -712,7 +712,7 @@ class Worker:
                                 monitor=m.cfg.name, topic=d["topic"], partition=p, events=late))
             self._emitted = self._emitted or bool(merged)
             for window in merged:
-                first_pooled = window.pooled_versions and not m.pooled_windows
+                first_pooled = window.pooled_events and not m.pooled_windows
                 out = m.judge_window(window, window.joined)
                 if first_pooled:   # once per monitor and process: the reports carry the rest
                     log.warning(m.pooling_warning(), extra=fields(worker=self.index))
@@ -774,13 +774,16 @@ class Worker:
                 if exc.args[0].code() not in _MEMBERSHIP_LOST | _COORDINATOR_AWAY:
                     raise
                 # The group moved on (e.g. while leaving on SIGTERM): the snapshots above already
-                # carry these offsets, and whoever owns the partitions now resumes from them
-                # (_on_commit logs it)
+                # carry these offsets, and whoever owns the partitions now resumes from them.
+                # (A synchronous commit raises: librdkafka calls _on_commit for the others only.)
+                log.warning("offset commit refused, state is in the changelog", extra=fields(
+                    worker=self.index, error=exc.args[0].str()))
 
     def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
-        """librdkafka's report of an offset commit (served by the next consume). A refused
-        commit loses nothing: the snapshots already hold the offsets, and the next checkpoint
-        commits again (after a broker outage, an asynchronous commit waits for no coordinator)."""
+        """librdkafka's report of an asynchronous offset commit (served by the next consume). A
+        refused commit loses nothing: the snapshots already hold the offsets, and the next
+        checkpoint commits again (after a broker outage, an asynchronous commit waits for no
+        coordinator)."""
         failed = [tp for tp in partitions if tp.error is not None]
         if err is None and not failed:
             return

@@ -183,8 +183,8 @@ def test_the_supervisor_starts_a_failed_worker_again(kafka, topic_factory, tmp_p
 def test_model_versions_beyond_the_cap_are_pooled_as_replay_pools_them(kafka, topic_factory, tmp_path):
     """``limits.max_model_versions: 3`` with a champion (partitions 0 and 2), a canary
     (partition 1) and a request id as the version (partition 3): partition 3 keeps the first
-    three ids of each window, tier 2 the champion, the canary (most events) and the first of
-    those ids by name; replay, reading the file in order, keeps the same three. Every
+    twelve ids of each window (4 x 3 slots), tier 2 the champion, the canary (most events) and
+    the first of those ids by name; replay, reading the file in order, keeps the same three. Every
     per-version report is whole (that of a replay without the cap), and the all-versions
     reports are the uncapped ones."""
     topic = topic_factory("preds", partitions=4)
@@ -208,11 +208,11 @@ def test_model_versions_beyond_the_cap_are_pooled_as_replay_pools_them(kafka, to
         stop(proc)
     assert_reports_equal(got, want)
     overall = [r for r in got.values() if r["model_version"] is None]
-    assert overall and all(r["pooled_versions"] > 0 for r in overall)
+    assert overall and all(r["pooled_events"] > 0 for r in overall)
     for r in got.values():
         assert r["model_version"] in (None, "champion", "canary") or r["model_version"].startswith("req-")
         if r["model_version"] is None:
-            assert_reports_equal({"x": {**r, "pooled_versions": 0}}, {"x": {**free[r["report_id"]], "pooled_versions": 0}})
+            assert_reports_equal({"x": {**r, "pooled_events": 0}}, {"x": {**free[r["report_id"]], "pooled_events": 0}})
         else:
             assert_reports_equal({"x": r}, {"x": free[r["report_id"]]})
     assert len(got) == 4 * len(overall)

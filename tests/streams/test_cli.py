@@ -410,9 +410,9 @@ def test_a_model_version_per_event_is_pooled_beyond_the_cap(demo, tmp_path):
             validate_instance("window_report", r)
     capped, free = outs[4], outs[100_000]
     overall = [r for r in capped.values() if r["model_version"] is None]
-    assert len(overall) == 3 and all(r["pooled_versions"] == 96 for r in overall)
+    assert len(overall) == 3 and all(r["pooled_events"] == 96 for r in overall)
     for r in overall:
-        assert {**r, "pooled_versions": None} == {**free[r["report_id"]], "pooled_versions": None}
+        assert {**r, "pooled_events": None} == {**free[r["report_id"]], "pooled_events": None}
     versions = [r for r in capped.values() if r["model_version"] is not None]
     assert len(versions) == 4 * 3
     assert all(r == free[r["report_id"]] for r in versions)       # each one whole
