@@ -10,7 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from driftline.schemas.config import load_config
+from driftline.streams import changelog
 from driftline.streams.changelog import watermarks
 from driftline.streams.reference_io import build_profile, write_reference
 from driftline.streams.replay import replay
@@ -168,6 +169,28 @@ def wait_all_ready(log: Path, proc: subprocess.Popen, n: int, timeout: float = 6
             return urls
         time.sleep(0.1)
     raise AssertionError(f"{n} workers not ready after {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def checkpoints(bootstrap: str, group: str) -> dict[str, Any]:
+    """The latest snapshot of each key in the group's changelog topic (none yet: {})."""
+    topic = f"driftline.{group}.changelog"
+    if not _exists(bootstrap, topic):
+        return {}
+    return changelog.read_all({"bootstrap.servers": bootstrap, "group.id": f"{group}-probe"}, topic)
+
+
+def wait_checkpointed(bootstrap: str, group: str, done: Callable[[dict[str, Any]], bool],
+                      proc: subprocess.Popen, what: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Poll the changelog until ``done(snapshots)``: a checkpoint the test relies on (rather
+    than a sleep that a loaded machine can outlast)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        snaps = checkpoints(bootstrap, group)
+        if done(snaps):
+            return snaps
+        assert proc.poll() is None, f"worker exited ({proc.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"no checkpoint with {what} after {timeout}s: {sorted(snaps)}"
+        time.sleep(0.3)
 
 
 def wait_for_reports(bootstrap: str, topic: str, want_ids: set[str], proc: subprocess.Popen,

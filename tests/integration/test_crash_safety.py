@@ -214,7 +214,7 @@ def test_exactly_once_worker_frozen_past_its_session_loses_and_restores_its_part
             time.sleep(9.0)                      # > session.timeout.ms
             os.killpg(proc.pid, signal.SIGCONT)
         feeder.join(timeout=120)
-        got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, timeout=90, committed=True)
+        got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, timeout=90, committed=True, log=log)
     finally:
         stop(proc)
     text = log.read_text()

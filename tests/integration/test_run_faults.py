@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+import zlib
 from datetime import UTC, datetime
 
 import numpy as np
@@ -56,12 +57,12 @@ def test_poison_pills_reach_the_dlq_and_the_worker_keeps_going(kafka, topic_fact
             bad.append((raw, reason))
     synth.write_lines(tmp_path / "good.jsonl", good)
     want = {r["report_id"]: r for r in replay_reports(cfg, tmp_path / "good.jsonl", tmp_path / "replay")}
-    produce(kafka.bootstrap, topic, mixed, key_of=lambda line: str(hash(line) % 1000).encode())
+    produce(kafka.bootstrap, topic, mixed, key_of=lambda line: str(zlib.crc32(line) % 1000).encode())
     log = tmp_path / "worker.log"
     proc = start_worker(cfg, log=log)
     try:
         url = wait_ready(log, proc)
-        got = {r["report_id"]: r for r in wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc)}
+        got = {r["report_id"]: r for r in wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, log=log)}
         assert proc.poll() is None and http_get(url.replace("/metrics", "/healthz"))[0] == 200
     finally:
         stop(proc)

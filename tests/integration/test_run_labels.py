@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import numpy as np
 import orjson
 import pytest
-from driftline.streams.worker import EXIT_AFTER_OUTBOX_ENV
+from driftline.streams.worker import EXIT_AFTER_OUTBOX_ENV, LAG_SAMPLE_INTERVAL
 
 from driftline import synth
 
@@ -34,6 +34,7 @@ from .harness import (
     start_worker,
     stop,
     wait_all_ready,
+    wait_checkpointed,
     wait_for_reports,
     wait_ready,
     write_setup,
@@ -70,6 +71,13 @@ def _wait_read(urls, topic, n, timeout=60.0):
         time.sleep(0.3)
 
 
+def _caught_up(scraped: list, labels_topic: str) -> bool:
+    """The workers' last gauge samples show nothing left to read or waiting to pair."""
+    lags = [v for s in scraped for lab, v in s.get("driftline_consumer_lag_messages", []) if lab["topic"] == labels_topic]
+    waiting = [v for s in scraped for _, v in s.get("driftline_label_join_waiting", [])]
+    return len(lags) == 4 and sum(lags) == 0 and len(waiting) > 0 and sum(waiting) == 0
+
+
 def _performance(reports: dict) -> dict:
     return {rid: r["performance"] for rid, r in reports.items()}
 
@@ -88,9 +96,15 @@ def test_labels_first_two_workers_report_the_performance_of_replay(kafka, topic_
         produce(kafka.bootstrap, labels_topic, BAD_LABELS, key_of=lambda line: b"bad")
         _wait_read(urls, labels_topic, len(labels) + len(BAD_LABELS))
         produce(kafka.bootstrap, preds, events)
-        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc))
-        time.sleep(5.5)         # LAG_SAMPLE_INTERVAL: the lag and waiting gauges are sampled
-        lag = [scrape(u) for u in urls]
+        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, log=log))
+        # the lag and waiting gauges are sampled every LAG_SAMPLE_INTERVAL: wait for a sample
+        # taken after the catch-up
+        deadline = time.monotonic() + 3 * LAG_SAMPLE_INTERVAL
+        while True:
+            lag = [scrape(u) for u in urls]
+            if _caught_up(lag, labels_topic) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     finally:
         stop(proc)
     assert_reports_equal(got, want)
@@ -196,7 +210,14 @@ def test_predictions_first_wait_for_their_labels_through_a_kill9(kafka, topic_fa
         _wait_read([url], preds, N)
         produce(kafka.bootstrap, labels_topic, labels[: N // 2])
         _wait_read([url], labels_topic, N // 2)
-        time.sleep(1.5)        # a checkpoint (every 500 ms) holds the waiting predictions
+
+        def holds_all_read(snaps: dict) -> bool:   # every prediction and label read so far
+            tier1 = [v for k, v in snaps.items() if k.startswith(f"tier1|{preds}|")]
+            return (sum(v["offset"] for v in tier1) == N
+                    and sum(v.get("label_offsets", {}).get(labels_topic, 0) for v in tier1) == N // 2)
+
+        # a checkpoint (every 500 ms) holds the waiting predictions
+        wait_checkpointed(kafka.bootstrap, group, holds_all_read, proc, "every event read")
         kill9(proc)
         proc = start_worker(cfg, log=log)
         url = wait_ready(log, proc, started_before=1)

@@ -34,6 +34,7 @@ from .harness import (
     scrape,
     start_worker,
     stop,
+    wait_checkpointed,
     wait_for_reports,
     wait_ready,
     write_setup,
@@ -63,9 +64,11 @@ def test_an_oversized_event_and_checkpoints_above_1_mb_go_through(kafka, topic_f
     log = tmp_path / "worker.log"
     proc = start_worker(cfg, log=log)
     try:
-        wait_ready(log, proc)
-        time.sleep(3.0)    # several checkpoints (every 500 ms) of the open windows
-        assert proc.poll() is None, log.read_text()[-2000:]
+        url = wait_ready(log, proc)
+        reading = time.monotonic() + 60.0
+        while events_seen(url) < len(good) + 1:   # all read, the big one too
+            assert proc.poll() is None and time.monotonic() < reading, log.read_text()[-2000:]
+            time.sleep(0.2)
         stop(proc)         # SIGTERM: a last checkpoint; the windows still open stay in it
         sizes = [len(m.value()) for m in read_topic(kafka.bootstrap, f"driftline.{group}.changelog")]
         assert max(sizes) > 1_000_000, sizes
@@ -74,7 +77,7 @@ def test_an_oversized_event_and_checkpoints_above_1_mb_go_through(kafka, topic_f
         # restarted, it restores those checkpoints and finishes the windows like replay
         proc = start_worker(cfg, log=log)
         wait_ready(log, proc, started_before=1)
-        got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, timeout=90)
+        got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, timeout=90, log=log)
     finally:
         stop(proc)
     assert {r["report_id"]: r["count"] for r in got} == {k: r["count"] for k, r in want.items()}
@@ -101,7 +104,7 @@ def test_a_dead_letter_above_the_dlq_topics_limit_is_cut_to_fit(kafka, topic_fac
     try:
         wait_ready(log, proc)
         # the events after the dead letter are judged too: every window of replay is reported
-        got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, timeout=90)
+        got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, timeout=90, log=log)
         assert proc.poll() is None, log.read_text()[-2000:]
     finally:
         stop(proc)         # exit 0, not a delivery failure
@@ -167,7 +170,9 @@ def test_a_restart_under_another_reference_stops_with_what_to_do(kafka, topic_fa
     proc = start_worker(cfg, log=log)
     try:
         wait_ready(log, proc)
-        time.sleep(2.0)    # consumed and checkpointed; its 60 s window is still open
+        # consumed and checkpointed by both tiers; its 60 s window is still open
+        old = wait_checkpointed(kafka.bootstrap, group, lambda s: s.get(f"tier1|{topic}|0", {}).get("offset") == 1000
+                                and "tier2|0" in s, proc, "all 1,000 events and tier 2")
     finally:
         stop(proc)
     _rebuild_reference(cfg, tmp_path)
@@ -191,21 +196,34 @@ def test_a_restart_under_another_reference_stops_with_what_to_do(kafka, topic_fa
     proc = start_worker(cfg, "--discard-mismatched-state", log=log)
     try:
         url = wait_ready(log, proc, started_before=1)
-        time.sleep(2.0)    # checkpoints (every 500 ms) with no event read: the fresh state is saved
+        # with no event read, checkpoints save the fresh state of both tiers
+        fresh = wait_checkpointed(kafka.bootstrap, group, lambda s: all(
+            _fingerprint(s, k) not in (None, _fingerprint(old, k)) for k in (f"tier1|{topic}|0", "tier2|0")),
+            proc, "the fresh state of both tiers")
         discarded = sample(scrape(url), "driftline_state_discarded_total", monitor="fraud")
     finally:
         stop(proc)
-    assert discarded == 2     # the tier-1 and the tier-2 checkpoints, once each
-    assert "state saved under another reference" in log.read_text()
+    assert fresh[f"tier1|{topic}|0"]["offset"] == 1000
+    # the tier-1 and the tier-2 checkpoints, once each (and an idle claim the first worker
+    # left in the partials topic, if it did)
+    text = log.read_text()
+    assert f"the checkpoint 'tier1|{topic}|0'" in text and "the tier-2 checkpoint 'tier2|0'" in text
+    assert discarded == 2 + ("a partial in" in text)
     # so the flag matters for the first start only: the next one, without it, goes on
     proc = start_worker(cfg, log=log)
     try:
         wait_ready(log, proc, started_before=2)
         produce(kafka.bootstrap, topic, later)
-        got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc)
+        got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, log=log)
     finally:
         stop(proc)
     assert_reports_equal({r["report_id"]: r for r in got if r["report_id"] in want}, want)
+
+
+def _fingerprint(snaps: dict, key: str) -> str | None:
+    """The fraud monitor's state fingerprint in the snapshot of ``key`` (None: no snapshot)."""
+    monitor = snaps.get(key, {}).get("monitors", {}).get("fraud")
+    return None if monitor is None else monitor["fingerprint"]
 
 
 def test_an_alert_firing_before_a_discard_resolves_under_the_new_reference(kafka, topic_factory, tmp_path):

@@ -57,7 +57,7 @@ def test_run_matches_replay(kafka, topic_factory, tmp_path, workers):
         # one has events to process (else the first could take them all before the second joins)
         urls = wait_all_ready(log, proc, workers)
         produce(kafka.bootstrap, topic, lines)
-        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc))
+        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, log=log))
         seen = [events_seen(u) for u in urls]
     finally:
         stop(proc)
@@ -81,7 +81,7 @@ def test_exactly_once_two_workers_write_the_reports_of_replay_once(kafka, topic_
     try:
         urls = wait_all_ready(log, proc, 2)
         produce(kafka.bootstrap, topic, lines)
-        got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, committed=True)
+        got = wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, committed=True, log=log)
         seen = [events_seen(u) for u in urls]
     finally:
         stop(proc)
@@ -108,7 +108,7 @@ def test_metrics_and_health(kafka, topic_factory, tmp_path):
     proc = start_worker(cfg, log=log)
     try:
         url = wait_ready(log, proc)
-        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc))
+        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, log=log))
         # consumer lag is sampled every few seconds: wait for a sample taken after the catch-up
         deadline = time.monotonic() + 3 * LAG_SAMPLE_INTERVAL
         while True:
@@ -171,7 +171,7 @@ def test_the_supervisor_starts_a_failed_worker_again(kafka, topic_factory, tmp_p
         os.kill(started["pids"][0], signal.SIGKILL)
         wait_ready(log, proc, started_before=2, timeout=120.0)   # a third /metrics port: started again
         produce(kafka.bootstrap, topic, lines)
-        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc))
+        got = by_id(wait_for_reports(kafka.bootstrap, f"{group}.reports", set(want), proc, log=log))
     finally:
         stop(proc)
     assert proc.returncode == 0
