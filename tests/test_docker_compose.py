@@ -1,8 +1,9 @@
 """``docker-compose.yml`` and ``docker/`` are shipped for users and validated here, not run
 (no Docker engine on the development machines, DESIGN 6).
 
-The structure checks always run (PyYAML); ``docker compose config`` runs when the docker CLI has
-the compose plugin, and ``promtool`` / ``amtool`` checks when Prometheus's tools are installed.
+The file is always checked against the Compose Specification's JSON Schema and by the structure
+checks (PyYAML); ``docker compose config`` runs too where the docker CLI has the compose plugin,
+and ``promtool`` / ``amtool`` check the Prometheus and Alertmanager files.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import orjson
 import pytest
 import yaml
@@ -30,6 +32,7 @@ from driftline import synth
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
+COMPOSE_SPEC = ROOT / "tests" / "data" / "compose-spec.json"
 DOCKER = ROOT / "docker"
 SERVICES = {"kafka", "driftline", "demo-producer", "prometheus", "alertmanager", "grafana"}
 CONFIG_IN_CONTAINER = "/etc/driftline/driftline.yaml"
@@ -145,13 +148,26 @@ def _compose_cli() -> list[str] | None:
     return [standalone] if standalone else None
 
 
-def test_docker_compose_config_accepts_the_file():
+def test_the_file_follows_the_compose_specification(compose):
+    """Against the Compose Specification's own JSON Schema (tests/data/README.md), always; and
+    ``docker compose config`` too where the docker CLI has the compose plugin."""
+    schema = orjson.loads(COMPOSE_SPEC.read_bytes())
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(compose), key=str)
+    assert not errors, "\n".join(f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
     cli = _compose_cli()
-    if cli is None:
-        pytest.skip("no docker compose CLI here (the structure tests below still run)")
-    res = subprocess.run([*cli, "-f", str(COMPOSE), "config", "-q"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr or res.stdout
+    if cli is not None:
+        res = subprocess.run([*cli, "-f", str(COMPOSE), "config", "-q"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr or res.stdout
+
+
+def test_the_specification_check_catches_a_broken_file(compose):
+    """The schema check can fail: a misspelt service key and environment of a wrong type are refused."""
+    validator = jsonschema.Draft7Validator(orjson.loads(COMPOSE_SPEC.read_bytes()))
+    broken = {**compose, "services": {**compose["services"], "kafka": {**compose["services"]["kafka"],
+                                                                       "imagee": "x", "environment": 5}}}
+    messages = [e.message for e in validator.iter_errors(broken)]
+    assert any("imagee" in m for m in messages) and any(m.startswith("5 is not") for m in messages), messages
 
 
 # --------------------------------------------------------------------------- structure
