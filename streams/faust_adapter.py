@@ -182,6 +182,7 @@ class DriftlineFaustMonitor:
         self.agent: Any = None      # the Faust agent, when registered by :func:`attach`
         self.labels_agent: Any = None   # ... and the one of its labels topic
         self.errors: list[Exception] = []   # the last exceptions that crashed consume()
+        self._pooling_told: set[str] = set()   # monitors whose pooled model versions were logged
 
     @property
     def stats(self) -> PipelineStats:
@@ -222,6 +223,15 @@ class DriftlineFaustMonitor:
                     f"event from topic {topic!r}, but this monitor is fed from {self.topic!r}: use "
                     f"one DriftlineFaustMonitor per source topic")
         pipeline.feed(values, partition, topic, offsets, record_ms)
+        self._tell_pooling()
+
+    def _tell_pooling(self) -> None:
+        """Log once per monitor that windows had more model versions than the cap (the reports
+        say it too, in ``pooled_events``)."""
+        for m in self.monitors:
+            if m.pooled_windows and m.cfg.name not in self._pooling_told:
+                self._pooling_told.add(m.cfg.name)
+                log.warning("driftline: %s", m.pooling_warning())
 
     def feed_labels(self, values: Sequence[bytes], partition: int = 0, topic: str | None = None,
                     offsets: Sequence[int] | None = None) -> None:
@@ -233,6 +243,7 @@ class DriftlineFaustMonitor:
             raise ValueError("no monitor joins labels: give one a `performance:` section and a "
                              "`source: {predictions: ..., labels: ...}` in the driftline config")
         self._ensure_pipeline().feed_labels(values, partition, topic, offsets)
+        self._tell_pooling()
 
     def feed_events(self, events: Sequence[Any]) -> None:
         """Feed a batch of Faust events (as ``stream.take_events`` yields them).
@@ -305,6 +316,7 @@ class DriftlineFaustMonitor:
             try:
                 if judge_open_windows and self._pipeline is not None:
                     self._pipeline.close()
+                    self._tell_pooling()
             finally:
                 self.sink.close()
         return self.stats
