@@ -46,7 +46,7 @@ def _pooled_to_dict(p: PooledVersions) -> dict[str, Any]:
 
 
 def _pooled_from_dict(d: dict[str, Any]) -> PooledVersions:
-    return PooledVersions(frozenset(d["names"]), int(d["events"]), bool(d["overflow"]))
+    return PooledVersions(set(d["names"]), int(d["events"]), bool(d["overflow"]))
 
 
 def partial_from_dict(d: dict[str, Any], layout: MonitorLayout) -> Partial:

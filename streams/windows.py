@@ -62,21 +62,23 @@ TIER1_SLOTS_PER_VERSION = 4
 MAX_POOLED_NAMES = 1000
 
 
-@dataclass(frozen=True)
+@dataclass
 class PooledVersions:
     """What one partition pooled in one window: the names (at most ``MAX_POOLED_NAMES``;
-    ``overflow``: there were more) and how many events they had."""
+    ``overflow``: there were more) and how many events they had. Grows while the window is
+    open; a partial's is final."""
 
-    names: frozenset[str] = frozenset()
+    names: set[str] = field(default_factory=set)
     events: int = 0
     overflow: bool = False
 
-    def plus(self, name: str, events: int) -> PooledVersions:
-        if name in self.names or self.overflow:
-            return PooledVersions(self.names, self.events + events, self.overflow)
-        if len(self.names) >= MAX_POOLED_NAMES:
-            return PooledVersions(self.names, self.events + events, True)
-        return PooledVersions(self.names | {name}, self.events + events, False)
+    def add(self, name: str, events: int) -> None:
+        self.events += events
+        if name not in self.names and not self.overflow:
+            if len(self.names) < MAX_POOLED_NAMES:
+                self.names.add(name)
+            else:
+                self.overflow = True
 
 
 @dataclass
@@ -180,7 +182,7 @@ class PartitionWindows:
         for start, version, rows in sorted(groups, key=lambda g: (g[0], int(g[2][0]))):
             if self._pools(start, version):
                 pooled.setdefault(start, []).append(rows)
-                self.pooled[start] = self.pooled.get(start, _NOTHING_POOLED).plus(version, rows.size if count else 0)
+                self.pooled.setdefault(start, PooledVersions()).add(version, rows.size if count else 0)
             else:
                 yield start, version, rows
         for start, parts in pooled.items():
@@ -250,7 +252,6 @@ class PartitionWindows:
         return Partial(start, self.open.pop(start), late, invalid, pooled=self.pooled.pop(start, None))
 
 
-_NOTHING_POOLED = PooledVersions()
 # "no event yet": far below any real time, yet safe from overflow when grace is subtracted
 _NO_TIME = np.iinfo(np.int64).min // 2
 
