@@ -46,7 +46,9 @@ class MergedWindow:
     late: int
     invalid: int
     joined: JoinCounts | None = None   # labels no pair took, reported with the window (run)
-    pooled_events: int = 0   # events of model versions beyond the cap, in the None sketch
+    # what each partition that pooled model versions pooled (their events are in its None
+    # sketch), with the versions it kept: for pool_versions, when the window is judged
+    pooled: list[tuple[PooledVersions, frozenset[str | None]]] = field(default_factory=list)
 
 
 @dataclass
@@ -68,7 +70,6 @@ class WindowMerger:
     late_events: int = 0    # events of late partials (once per window they were in), never merged
     # label counts (unmatched, dropped) of late partials: reported with the next window judged
     carried: JoinCounts | None = None
-    max_versions: int | None = None   # model versions per window with a sketch of their own
 
     def set_idle(self, partition: int, open_starts: set[int] | None) -> list[MergedWindow]:
         """A silent partition holds back only the windows it still has open (it closes those
@@ -159,20 +160,20 @@ class WindowMerger:
             if p.pooled is not None:
                 pooled.append((p.pooled, frozenset(p.sketches)))
             _merge_into(sketches, p.sketches.items())
-        sketches, n_pooled = pool_versions(sketches, pooled, self.max_versions)
-        return MergedWindow(start, start + self.size_ms, sketches, late, invalid, joined, n_pooled)
+        return MergedWindow(start, start + self.size_ms, sketches, late, invalid, joined, pooled)
 
 
 def pool_versions(sketches: dict[str | None, WindowSketch],
                   pooled: list[tuple[PooledVersions, frozenset[str | None]]],
-                  cap: int | None) -> tuple[dict[str | None, WindowSketch], int]:
+                  cap: int | None, prefer: frozenset[str] = frozenset()) -> tuple[dict[str | None, WindowSketch], int]:
     """A window's sketches with at most ``cap`` model versions of their own, and how many
     events were pooled. ``pooled``: what each partition that pooled versions pooled, with the
     versions it kept. A version some partition pooled is pooled here too (and, when that
     partition pooled more names than it kept, every version it did not keep), so a version's
     report is never missing a partition's events; of the others, the ``cap`` with the most
-    events (then by name) stay. The pooled ones join the None sketch (the events without a
-    version): they count in the all-versions report only."""
+    events (then by name) stay, those in ``prefer`` (versions with alert state) first. The
+    pooled ones join the None sketch (the events without a version): they count in the
+    all-versions report only."""
     named = [v for v in sketches if v is not None]
     out_of_it: set[str | None] = set()
     for p, kept in pooled:
@@ -181,7 +182,7 @@ def pool_versions(sketches: dict[str | None, WindowSketch],
             out_of_it |= set(named) - kept
     own = [v for v in named if v not in out_of_it]
     if cap is not None and len(own) > cap:
-        own.sort(key=lambda v: (-sketches[v].events, v))
+        own.sort(key=lambda v: (v not in prefer, -sketches[v].events, v))
         del own[cap:]
     moving = sorted(set(named) - set(own))
     events = sum(p.events for p, _ in pooled)

@@ -24,7 +24,7 @@ from .decode import BatchDecoder, DecoderSpec
 from .exceptions import ReferenceProfileError
 from .label_decode import LabelDecoder, LabelSpec
 from .label_join import JoinCounts, LabelStore
-from .merge import MergedWindow, WindowMerger
+from .merge import MergedWindow, WindowMerger, pool_versions
 from .performance import performance_judge, performance_layout
 from .reports import performance_entry, window_report
 from .stream_join import StreamJoin
@@ -136,7 +136,7 @@ class MonitorRuntime:
         return StreamJoin(*args) if state is None else StreamJoin.from_state(state, *args)
 
     def new_merger(self, partitions: frozenset[int]) -> WindowMerger:
-        return WindowMerger(self.window_spec.size_ms, partitions, max_versions=self.limits.max_model_versions)
+        return WindowMerger(self.window_spec.size_ms, partitions)
 
     def pooling_warning(self) -> str | None:
         """One line for the operator once windows had more model versions than the cap."""
@@ -152,28 +152,33 @@ class MonitorRuntime:
         join's final counts (unmatched and dropped labels), reported with it."""
         name = self.cfg.name
         start, end = merged.window_start, merged.window_end
-        if merged.pooled_events:
+        # versions with per-version alert state keep their report first, so that their
+        # alerts go on being judged (limits.max_model_versions)
+        prefer = frozenset(k[0] for k in self.alerts.states if k[0] is not None)
+        sketches, pooled_events = pool_versions(merged.sketches, merged.pooled, self.limits.max_model_versions,
+                                                prefer)
+        if pooled_events:
             self.pooled_windows += 1
-            self.most_pooled = max(self.most_pooled, merged.pooled_events)
-        versions = sorted(merged.sketches, key=lambda v: "" if v is None else v)
-        total = _merge_all([merged.sketches[v] for v in versions], self.layout)
+            self.most_pooled = max(self.most_pooled, pooled_events)
+        versions = sorted(sketches, key=lambda v: "" if v is None else v)
+        total = _merge_all([sketches[v] for v in versions], self.layout)
         overall = self.judge.judge(total)
         out = WindowOutputs(judgement=overall, window_end=end)
         perf = self._judge_performance(out, None, total)
         out.reports.append(window_report(name, None, start, end, total.events, merged.invalid,
                                          merged.late, overall, performance_entry(perf, joined),
-                                         merged.pooled_events))
+                                         pooled_events))
         per_version: dict[str, WindowJudgement] = {}
         for v in versions:
             if v is None:
                 continue
             # one version alone: its sketch is the whole window, so is its judgement
             alone = versions == [v]
-            per_version[v] = overall if alone else self.judge.judge(merged.sketches[v])
+            per_version[v] = overall if alone else self.judge.judge(sketches[v])
             if alone and perf is not None:
                 out.performance[v] = perf
-            v_perf = self._judge_performance(out, v, merged.sketches[v])
-            out.reports.append(window_report(name, v, start, end, merged.sketches[v].events, 0, 0,
+            v_perf = self._judge_performance(out, v, sketches[v])
+            out.reports.append(window_report(name, v, start, end, sketches[v].events, 0, 0,
                                              per_version[v], performance_entry(v_perf)))
         self._alert(out, None, start, end, overall)
         if self.cfg.alerts.per_version:

@@ -113,8 +113,8 @@ def merger_to_dict(m: WindowMerger) -> dict[str, Any]:
 
 
 def merger_from_dict(d: dict[str, Any], size_ms: int, partitions: frozenset[int],
-                     layout: MonitorLayout, max_versions: int | None = None) -> WindowMerger:
-    m = WindowMerger(size_ms, partitions, max_versions=max_versions)
+                     layout: MonitorLayout) -> WindowMerger:
+    m = WindowMerger(size_ms, partitions)
     m.pending = {int(start): {int(p): partial_from_dict(x, layout) for p, x in parts}
                  for start, parts in d["pending"]}
     m.closed_through = {int(p): int(t) for p, t in d["closed_through"]}

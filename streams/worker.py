@@ -712,9 +712,9 @@ class Worker:
                                 monitor=m.cfg.name, topic=d["topic"], partition=p, events=late))
             self._emitted = self._emitted or bool(merged)
             for window in merged:
-                first_pooled = window.pooled_events and not m.pooled_windows
+                pooled_before = m.pooled_windows
                 out = m.judge_window(window, window.joined)
-                if first_pooled:   # once per monitor and process: the reports carry the rest
+                if m.pooled_windows and not pooled_before:   # once per monitor and process
                     log.warning(m.pooling_warning(), extra=fields(worker=self.index))
                 self.sink.reports(out.reports)
                 self.sink.alerts(out.alerts)
@@ -885,9 +885,8 @@ class Worker:
                             continue
                         merger = self._restored(
                             m, d, f"the tier-2 checkpoint {changelog.tier2_key(tp.partition)!r}",
-                            lambda m, d: state_codec.merger_from_dict(
-                                d["merger"], m.window_spec.size_ms, self._all_partitions(m), m.layout,
-                                m.limits.max_model_versions))
+                            lambda m, d: state_codec.merger_from_dict(d["merger"], m.window_spec.size_ms,
+                                                                      self._all_partitions(m), m.layout))
                         if merger is not None:
                             st.mergers[name] = merger
                         else:   # the next checkpoint saves the fresh state: a restart needs no flag

@@ -5,7 +5,8 @@ window a sketch of their own, weighed in order of arrival, and adds the events o
 to the None sketch (the events without a version), keeping their names (up to
 ``MAX_POOLED_NAMES``) and their number of events; tier 2 (``merge.pool_versions``) pools a
 version that any partition pooled (or, past that partition's name limit, did not keep), then
-keeps the ``cap`` versions with the most events. Whatever the spread over partitions and
+keeps the ``cap`` versions with the most events (those with alert state first) when the window
+is judged. Whatever the spread over partitions and
 batches:
 
 - the all-versions total is the total without a cap (no event lost or counted twice);
@@ -20,16 +21,21 @@ sketches hold exactly the same events.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import pairwise
 from unittest.mock import patch
 
 import numpy as np
 from driftline.detectors.categorical_sketch import CategoricalLayout
+from driftline.detectors.hysteresis import Hysteresis
 from driftline.detectors.numeric_sketch import NumericLayout
 from driftline.detectors.window_sketch import ColumnBatch, MonitorLayout, WindowSketch
+from driftline.schemas.config import load_config
 from driftline.streams import windows
 from driftline.streams.merge import MergedWindow, WindowMerger, pool_versions
 from driftline.streams.records import DecodedBatch
+from driftline.streams.reference_io import build_profile, write_reference
+from driftline.streams.replay import load_monitors
 from driftline.streams.state_codec import (
     partial_from_dict,
     partial_to_dict,
@@ -44,6 +50,8 @@ from driftline.streams.windows import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from driftline import synth
 
 MAX_EVENTS = 60
 LAYOUT = MonitorLayout(
@@ -69,23 +77,31 @@ def sketch(ids: list[int]) -> WindowSketch:
     return s
 
 
-def merged(events: list[tuple[str | None, int]], cap: int | None, partitions: int = 3) -> MergedWindow:
-    """Event i = (version, partition): tier 1 per partition, then tier 2, one window."""
+@dataclass
+class Judged:
+    """A window as judging sees it: its sketches after pooling, and the events pooled."""
+
+    sketches: dict[str | None, WindowSketch]
+    pooled_events: int
+
+
+def merged(events: list[tuple[str | None, int]], cap: int | None, partitions: int = 3) -> Judged:
+    """Event i = (version, partition): tier 1 per partition, tier 2, then pooling, one window."""
     tier1 = {p: PartitionWindows(SPEC, LAYOUT, max_versions=cap) for p in range(partitions)}
     for p, w in tier1.items():
         ids = [i for i, (_, q) in enumerate(events) if q == p]
         if ids:
             w.add(batch(ids, [events[i][0] for i in ids]))
-    merger = WindowMerger(SPEC.size_ms, frozenset(tier1), max_versions=cap)
+    merger = WindowMerger(SPEC.size_ms, frozenset(tier1))
     out = []
     for p, w in tier1.items():
         out += merger.add(p, w.close_all(), None)
     out += merger.flush()
     assert len(out) == 1
-    return out[0]
+    return Judged(*pool_versions(out[0].sketches, out[0].pooled, cap))
 
 
-def total(w: MergedWindow) -> WindowSketch:
+def total(w: Judged) -> WindowSketch:
     out = WindowSketch(LAYOUT)
     for s in w.sketches.values():
         out = out.merge(s)
@@ -150,6 +166,12 @@ def test_tier_2_keeps_the_versions_with_most_events_then_by_name() -> None:
     assert sketches[None] == sketch([6])                          # the input is not changed
 
 
+def test_versions_with_alert_state_keep_their_report_first() -> None:
+    sketches = {"a": sketch([0]), "b": sketch([1, 2]), "c": sketch([3]), None: sketch([6])}
+    out, events = pool_versions(sketches, [], 2, prefer=frozenset({"c"}))
+    assert set(out) == {"c", "b", None} and events == 1
+
+
 def test_a_version_one_partition_pooled_is_pooled_where_another_kept_it() -> None:
     slots = [f"v{i}" for i in range(TIER1_SLOTS_PER_VERSION)]
     # partition 0 fills its slots, then pools c; partition 1 keeps c: c's report would miss
@@ -180,3 +202,32 @@ def test_pooled_versions_survive_snapshots_and_partials() -> None:
     (p,) = back.close_all()
     assert set(p.sketches) == {*slots, None} and p.pooled == PooledVersions(frozenset({"b", "c"}), 3)
     assert partial_from_dict(partial_to_dict(p), LAYOUT) == p
+
+
+def test_judging_keeps_the_report_of_a_version_with_alert_state(tmp_path) -> None:
+    """A monitor with per-version alerts: of three versions over a cap of two, the smallest
+    keeps its report when its alert is under way (else the alert could not go on)."""
+    rng = np.random.default_rng(1)
+    synth.write_lines(tmp_path / "training.jsonl", synth.training_rows(rng, 2000))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(synth.config_yaml("reference.json").replace("    window:", "    alerts: {per_version: true}\n    window:")
+                   + "limits: {max_model_versions: 2}\n")
+    config = load_config(cfg)
+    write_reference(build_profile(config.monitors[0], tmp_path / "training.jsonl"), tmp_path / "reference.json")
+    (m,) = load_monitors(load_config(cfg))
+    assert m.cfg.alerts.per_version
+    columns = m.decoder.decode(synth.events(rng, 300, rate=100.0)).columns
+    sizes = {"champion": range(0, 150), "canary": range(150, 280), "shadow": range(280, 300)}
+
+    def window() -> MergedWindow:
+        sketches = {}
+        for v, rows in sizes.items():
+            sketches[v] = WindowSketch(m.layout)
+            sketches[v].update(columns.take(np.array(rows)))
+        return MergedWindow(BASE_MS, BASE_MS + 10_000, sketches, 0, 0)
+
+    reported = {r["model_version"] for r in m.judge_window(window()).reports}
+    assert reported == {None, "champion", "canary"}
+    m.alerts.states[("shadow", "data_drift", "n00_normal")] = Hysteresis(1, 1)   # its episode under way
+    reported = {r["model_version"] for r in m.judge_window(window()).reports}
+    assert reported == {None, "champion", "shadow"}
