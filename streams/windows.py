@@ -197,13 +197,12 @@ class PartitionWindows:
         return version not in window and len(window) - (None in window) >= self.max_versions * TIER1_SLOTS_PER_VERSION
 
     def _sketch(self, start: int, version: str | None) -> WindowSketch:
-        """The sketch of ``version`` in the window at ``start`` (the None sketch for a version
-        beyond the cap), made when missing."""
+        """The sketch of ``version`` in the window at ``start``, made when missing (the groups
+        come from ``_capped``, which has put the versions beyond the cap under None)."""
         window = self.open.setdefault(start, {})
-        key = None if self._pools(start, version) else version
-        sketch = window.get(key)
+        sketch = window.get(version)
         if sketch is None:
-            sketch = window[key] = WindowSketch(self.layout)
+            sketch = window[version] = WindowSketch(self.layout)
         return sketch
 
     def add_pairs(self, t_ms: np.ndarray, versions: list, prediction: np.ndarray, labels: np.ndarray) -> int:
