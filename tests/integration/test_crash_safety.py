@@ -60,14 +60,18 @@ def _key(line: bytes) -> bytes:
     return orjson.loads(line)["event_id"].encode() if line.startswith(b"{") else line[-6:]
 
 
-def _expect_and_feed(kafka, topic: str, tmp_path, cfg, lines: list[bytes]) -> tuple[dict, threading.Thread]:
+def _expect_and_feed(kafka, topic: str, tmp_path, cfg, lines: list[bytes],
+                     flowing: threading.Event) -> tuple[dict, threading.Thread]:
     """The reports of replay over ``lines`` (what a run must give), and a feeder thread (not
-    started) producing them to ``topic`` as a live stream, 1,000 events a second, in order."""
+    started) producing them to ``topic`` as a live stream, 1,000 events a second, in order,
+    paused while ``flowing`` is clear (a worker restarting): however slow a loaded machine
+    restarts workers, the stream outlasts the kills."""
     synth.write_lines(tmp_path / "events.jsonl", lines)
     want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay"))
 
     def producer():
         for i in range(0, len(lines), 1000):
+            flowing.wait()
             produce(kafka.bootstrap, topic, lines[i:i + 1000], key_of=_key)
             time.sleep(1.0)
 
@@ -91,7 +95,9 @@ def _crash_run(kafka, topic_factory, tmp_path, *, broken: bool, seed: int, exact
                          drift=synth.Drift(at=N_EVENTS // 2, mean_shift=0.5))
     if poison:
         lines = _with_poison(lines)
-    want, feeder = _expect_and_feed(kafka, topic, tmp_path, cfg, lines)   # 40k events over ~40 s
+    flowing = threading.Event()
+    flowing.set()
+    want, feeder = _expect_and_feed(kafka, topic, tmp_path, cfg, lines, flowing)   # 40k events, >= 40 s
     log = tmp_path / "worker.log"
     env = {BROKEN_ENV: "1"} if broken else {}
     rng = random.Random(seed)
@@ -107,12 +113,14 @@ def _crash_run(kafka, topic_factory, tmp_path, *, broken: bool, seed: int, exact
             # landed: this worker has processed events since it (re)started and events are
             # still flowing, so the kill cuts into its processing, not into its start-up
             processing = events_seen(url) > 0
+            flowing.clear()
             kill9(proc)
             sent += 1
             landed += processing
             started = len(metrics_urls(log))
             proc = start_worker(cfg, log=log, env=env)
             url = wait_ready(log, proc, started_before=started)
+            flowing.set()
         print(f"kills sent: {sent}, landed while processing: {landed}")
         feeder.join(timeout=120)
         try:
