@@ -34,9 +34,17 @@ Points to know:
 * Windows are event-time and per source partition, exactly as in ``driftline replay`` and
   ``driftline run``; a window is judged once every partition of the topic has passed it. So the
   monitor must see *every* partition of the topic: run the agent in a single Faust worker (or
-  pass ``partitions=`` with the partitions this worker owns). A partition that stays silent holds
-  the windows back until :meth:`DriftlineFaustMonitor.close` (there is no idle timeout here yet);
-  a scaled-out deployment that needs both is what ``driftline run`` is for.
+  pass ``partitions=`` with the partitions this worker owns); a scaled-out deployment is what
+  ``driftline run`` is for.
+* Idle partitions: as in ``driftline run``, a partition whose event time has not moved for the
+  monitor's ``window.idle_timeout`` (wall-clock time from the first prediction read: no
+  events, only invalid ones, or only older ones) has its watermark moved on by the time it has
+  been silent, and the windows stop waiting for it. While
+  :meth:`~DriftlineFaustMonitor.consume` runs, it checks every second
+  (:meth:`~DriftlineFaustMonitor.check_idle`; a program that feeds the monitor through
+  :meth:`~DriftlineFaustMonitor.feed` calls that itself). Unlike ``run``, the adapter cannot see the consumer's lag: a partition
+  held back longer than ``idle_timeout`` by a backlog in Faust counts as idle, and its events
+  that come later than the windows they belong to are counted as late.
 * Window state lives in memory and is not checkpointed: after a restart the window in progress
   is judged from the events read since the restart.
 * An event more than ``limits.max_future`` after its Kafka record's time (``message.timestamp``)
@@ -59,8 +67,10 @@ Points to know:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,6 +91,10 @@ __all__ = ["CallbackSink", "DriftlineFaustMonitor", "attach", "event_value_bytes
 log = logging.getLogger("driftline.faust")
 
 _Callback = Callable[[dict[str, Any]], Any] | None
+# How often consume() looks for idle partitions (seconds): an idle partition repeats its claim
+# this often, and tier 2 waits about two claims for one that never gets an event
+# (streams/merge.py), as in ``driftline run``.
+IDLE_CHECK_INTERVAL = 1.0
 
 
 class CallbackSink:
@@ -183,6 +197,10 @@ class DriftlineFaustMonitor:
         self.labels_agent: Any = None   # ... and the one of its labels topic
         self.errors: list[Exception] = []   # the last exceptions that crashed consume()
         self._pooling_told: set[str] = set()   # monitors whose pooled model versions were logged
+        # per partition: when (time.monotonic()) its event time last moved, or the first
+        # predictions came
+        self._moved_at: dict[int, float] = {}
+        self._idle_checker: asyncio.Task | None = None
 
     @property
     def stats(self) -> PipelineStats:
@@ -222,7 +240,25 @@ class DriftlineFaustMonitor:
                 raise ValueError(
                     f"event from topic {topic!r}, but this monitor is fed from {self.topic!r}: use "
                     f"one DriftlineFaustMonitor per source topic")
-        pipeline.feed(values, partition, topic, offsets, record_ms)
+        now = time.monotonic()
+        if not self._moved_at:
+            # the clocks start with the first predictions (not with labels read before them):
+            # a partition that gets none for idle_timeout from then on is idle
+            self._moved_at = dict.fromkeys(self.partitions, now)
+        if pipeline.feed(values, partition, topic, offsets, record_ms):
+            self._moved_at[partition] = now
+        self._tell_pooling()
+
+    def check_idle(self, now: float | None = None) -> None:
+        """Move on the watermark of every partition whose event time has not moved for a
+        monitor's ``window.idle_timeout`` (see the module notes); ``now``: ``time.monotonic()``
+        by default. ``consume`` calls it every second; call it as often if you feed the
+        monitor through :meth:`feed` yourself."""
+        if self.closed or self._pipeline is None:
+            return
+        now = time.monotonic() if now is None else now
+        for partition, moved_at in self._moved_at.items():
+            self._pipeline.advance_idle(partition, now - moved_at)
         self._tell_pooling()
 
     def _tell_pooling(self) -> None:
@@ -294,17 +330,39 @@ class DriftlineFaustMonitor:
 
     async def _consume(self, stream: Any, batch_size: int, within: float,
                        feed: Callable[[Sequence[Any]], None]) -> None:
-        async for events in stream.take_events(batch_size, within=within):
+        own_checker = self._idle_checker is None or self._idle_checker.done()
+        if own_checker:    # one for the predictions and labels agents together
+            self._idle_checker = asyncio.ensure_future(self._check_idle_every_second())
+        try:
+            async for events in stream.take_events(batch_size, within=within):
+                try:
+                    if self._pipeline is None and self.partitions is None:
+                        # the consumer has the topic's metadata once it is handed events
+                        self._ensure_pipeline(_stream_partitions(stream))
+                    feed(events)
+                except Exception as exc:
+                    self._keep_error(exc)
+                    log.exception("driftline: a batch of %d events failed", len(events))
+                    raise
+        finally:
+            if own_checker and self._idle_checker is not None:
+                self._idle_checker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._idle_checker
+                self._idle_checker = None
+
+    async def _check_idle_every_second(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(IDLE_CHECK_INTERVAL)
             try:
-                if self._pipeline is None and self.partitions is None:
-                    # the consumer has the topic's metadata once it is handed events
-                    self._ensure_pipeline(_stream_partitions(stream))
-                feed(events)
-            except Exception as exc:
-                self.errors.append(exc)
-                del self.errors[:-10]
-                log.exception("driftline: a batch of %d events failed", len(events))
-                raise
+                self.check_idle()
+            except Exception as exc:    # a failing sink, say: logged, kept, and tried again
+                self._keep_error(exc)
+                log.exception("driftline: judging the windows idle partitions closed failed")
+
+    def _keep_error(self, exc: Exception) -> None:
+        self.errors.append(exc)
+        del self.errors[:-10]
 
     def close(self, judge_open_windows: bool = True) -> PipelineStats:
         """Judge every open window (unless ``judge_open_windows`` is false) and close the sink.

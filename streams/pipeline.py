@@ -18,15 +18,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .batching import byte_slices
 from .label_decode import LabelBatch, LabelSpec
 from .label_join import JoinCounts
-from .merge import MergedWindow
+from .merge import MergedWindow, WindowMerger
 from .monitor import MonitorRuntime
 from .records import DeadLetter
 from .sinks import OutputSink
 from .stream_join import StreamJoin
-from .windows import PartitionWindows
+from .timefmt import event_ms
+from .windows import Partial, PartitionWindows
 
 
 @dataclass
@@ -60,15 +63,55 @@ class InProcessPipeline:
         self._joins: list[dict[int, StreamJoin]] = [
             {p: m.new_join() for p in parts} if streaming_labels and m.label_decoder is not None else {}
             for m in monitors]
+        # per monitor: each partition's newest event time (ms) when it last moved, and the
+        # partitions whose watermark ``advance_idle`` moved on since
+        self._newest: list[dict[int, int]] = [{} for _ in monitors]
+        self._idle: list[set[int]] = [set() for _ in monitors]
 
     def feed(self, values: Sequence[bytes], partition: int = 0, topic: str | None = None,
-             offsets: Sequence[int] | None = None, record_ms: Sequence[int | None] | None = None) -> None:
+             offsets: Sequence[int] | None = None, record_ms: Sequence[int | None] | None = None) -> bool:
         """Process one batch of raw events read from ``partition`` (in arrival order);
-        ``record_ms``: their Kafka records' times in ms, when known (``limits.max_future``)."""
+        ``record_ms``: their Kafka records' times in ms, when known (``limits.max_future``).
+        Returns whether the partition's event time moved (for some monitor): only such events
+        keep a partition from being idle (see :meth:`advance_idle`)."""
         limit = self.monitors[0].limits.batch_bytes if self.monitors else 0
+        moved = False
         for part in byte_slices(values, limit):
-            self._feed(values[part], partition, topic, None if offsets is None else offsets[part],
-                       None if record_ms is None else record_ms[part])
+            moved |= self._feed(values[part], partition, topic, None if offsets is None else offsets[part],
+                                None if record_ms is None else record_ms[part])
+        return moved
+
+    def advance_idle(self, partition: int, silent: float) -> None:
+        """``partition``'s event time has not moved for ``silent`` seconds of the caller's
+        clock. For each monitor whose ``window.idle_timeout`` that is, as in ``driftline run``:
+        the partition's watermark moves on from its newest event by that time, closing its
+        windows, and tier 2 stops waiting for it (``WindowMerger.set_idle``). Call it again
+        about every second while the partition stays silent; events that move its event time
+        make it active again, and those older than the moved watermark are late."""
+        for i, (m, windows, merger, joins) in enumerate(zip(self.monitors, self._windows, self._mergers,
+                                                            self._joins, strict=True)):
+            if silent < m.cfg.window.idle_timeout:
+                continue
+            w = windows[partition]
+            partials = []
+            base = self._newest[i].get(partition)
+            if base is not None:
+                watermark = base + round(silent * 1000) - m.window_spec.grace_ms
+                partials = joins[partition].close(w, watermark) if joins else w.close_ready(watermark)
+            self._idle[i].add(partition)
+            merged = self._merge(merger, partition, partials, w.closed_through)
+            self._judge(m, merged + merger.set_idle(partition, set(w.open)))
+            if joins:
+                self.stats.labels[m.cfg.name] = _total(joins.values())
+
+    def _merge(self, merger: WindowMerger, partition: int, partials: list[Partial],
+               closed_through: int | None) -> list[MergedWindow]:
+        """``merger.add``, counting as late the events of partials whose window was judged
+        without them (their partition had been idle)."""
+        before = merger.late_events
+        merged = merger.add(partition, partials, closed_through)
+        self.stats.late += merger.late_events - before
+        return merged
 
     def feed_labels(self, values: Sequence[bytes], partition: int = 0, topic: str | None = None,
                     offsets: Sequence[int] | None = None) -> None:
@@ -95,12 +138,15 @@ class InProcessPipeline:
                 self.stats.labels[m.cfg.name] = m.labels.counts
 
     def _feed(self, values: Sequence[bytes], partition: int, topic: str | None,
-              offsets: Sequence[int] | None, record_ms: Sequence[int | None] | None) -> None:
+              offsets: Sequence[int] | None, record_ms: Sequence[int | None] | None) -> bool:
         read: int | None = None            # events in the batch (blank lines are none)
         invalid: set[int] = set()          # rows some monitor could not use
-        for m, windows, merger, joins in zip(self.monitors, self._windows, self._mergers, self._joins,
-                                             strict=True):
+        moved_any = False
+        for i, (m, windows, merger, joins) in enumerate(zip(self.monitors, self._windows, self._mergers,
+                                                            self._joins, strict=True)):
             batch = m.decoder.decode(values, topic, partition, offsets, self.skip_blank, record_ms)
+            moved = self._moved(i, partition, batch.timestamps)
+            moved_any |= moved
             read = len(batch) + len(batch.dead) if read is None else read
             if batch.dead:
                 self.stats.first_dead = self.stats.first_dead or batch.dead[0]
@@ -112,18 +158,35 @@ class InProcessPipeline:
                 self.stats.late += join.add_predictions(batch, w)
                 partials = join.close(w)
                 self.stats.labels[m.cfg.name] = _total(joins.values())
-                self._judge(m, merger.add(partition, partials, w.closed_through))
-                continue
-            if m.labels is None:
+            elif m.labels is None:
                 self.stats.late += w.add(batch)
+                partials = w.close_ready()
             else:
                 batch = m.labels.attach(batch)
                 late, unplaced = w.add_rows(batch)
                 m.labels.settle(batch.columns, unplaced)
                 self.stats.late += late
-            self._judge(m, merger.add(partition, w.close_ready(), w.closed_through))
+                partials = w.close_ready()
+            merged = self._merge(merger, partition, partials, w.closed_through)
+            if moved and partition in self._idle[i]:   # active again
+                self._idle[i].discard(partition)
+                merged += merger.set_idle(partition, None)
+            self._judge(m, merged)
         self.stats.events += read or 0
         self.stats.invalid += len(invalid)
+        return moved_any
+
+    def _moved(self, i: int, partition: int, timestamps: np.ndarray) -> bool:
+        """Whether a batch's valid events move the partition's newest event time for monitor
+        ``i`` (an idle advance of its watermark does not count)."""
+        if not len(timestamps):
+            return False
+        newest = int(event_ms(timestamps).max())
+        base = self._newest[i].get(partition)
+        if base is not None and newest <= base:
+            return False
+        self._newest[i][partition] = newest
+        return True
 
     def close(self) -> None:
         """End of input: every open window closes and is judged; labels still waiting for their

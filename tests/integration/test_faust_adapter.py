@@ -290,7 +290,9 @@ def test_close_judges_the_last_window(scenario):
 # --------------------------------------------------------------------------- real Faust app
 
 
-def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+def _produce(bootstrap: str, topic: str, values: list[bytes], partitions: int | None = None) -> None:
+    """``partitions``: spread the events over the first ``partitions`` partitions only (round
+    robin), instead of by key over all."""
     from confluent_kafka import Producer
 
     producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random",
@@ -301,19 +303,24 @@ def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
         if err is not None:
             errors.append(str(err))
 
-    for v in values:
-        producer.produce(topic, value=v, key=orjson.loads(v)["event_id"].encode(), on_delivery=on_delivery)
+    for i, v in enumerate(values):
+        where = {} if partitions is None else {"partition": i % partitions}
+        producer.produce(topic, value=v, key=orjson.loads(v)["event_id"].encode(), on_delivery=on_delivery,
+                         **where)
         producer.poll(0)
     left = producer.flush(30)
     assert left == 0 and not errors, f"produce failed: {left} undelivered, errors {errors[:3]}"
 
 
 def _run_faust_app(bootstrap: str, topic: str, cfg: Config, out: Path, datadir: Path,
-                   labels_topic: str | None = None, then: Any = None) -> SimpleNamespace:
-    """Start a Faust app in a thread with its own event loop; stop it once every event is fed.
+                   labels_topic: str | None = None, then: Any = None,
+                   until: Any = None) -> SimpleNamespace:
+    """Start a Faust app in a thread with its own event loop; stop it once every event is fed
+    (or once ``until(monitor)`` holds).
 
     ``labels_topic``: the monitor's labels agent reads it too; once it has fed ``N_EVENTS``
     labels, ``then()`` runs (in a thread: it produces the predictions)."""
+    until = until or (lambda monitor: monitor.stats.events >= N_EVENTS)
     import faust
 
     state = SimpleNamespace(monitor=None, error=None, phase="creating the app", timings={})
@@ -346,14 +353,14 @@ def _run_faust_app(bootstrap: str, topic: str, cfg: Config, out: Path, datadir: 
                 await asyncio.sleep(0.05)
             if then is not None:
                 await asyncio.get_running_loop().run_in_executor(None, then)
-            while state.monitor.stats.events < N_EVENTS:
+            while not until(state.monitor):
                 if app.crash_reason is not None:
                     raise RuntimeError(f"the Faust app crashed: {app.crash_reason!r}")
                 if state.monitor.errors:   # Faust would restart the agent: fail at once instead
                     raise RuntimeError(f"the driftline agent failed: {state.monitor.errors[-1]!r}")
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the Faust agent fed {state.monitor.stats.events} of "
-                                       f"{N_EVENTS} events in {TIMEOUT:.0f} s")
+                                       f"{N_EVENTS} events in {TIMEOUT:.0f} s ({state.monitor.stats})")
                 await asyncio.sleep(0.05)
             state.timings["consume"] = time.monotonic() - t0 - state.timings["start"]
         except BaseException as exc:
@@ -441,3 +448,22 @@ def test_faust_app_joins_a_labels_topic_like_replay(kafka, topic_factory, tmp_pa
     _assert_matches_replay(got, want)
     assert any(a["kind"] == "performance" and a["status"] == "firing" for a in got["alerts"])
 
+
+
+@pytest.mark.kafka
+def test_faust_app_judges_windows_past_a_silent_partition(kafka, topic_factory, tmp_path):
+    """Partition 2 of the topic gets no event: once it (and, with the stream over, the others)
+    has been silent for ``idle_timeout`` (5 s), every window is judged while the app runs,
+    not at its stop, and they are replay's windows."""
+    topic = topic_factory("faust-idle", partitions=N_PARTITIONS)
+    sc = _scenario(tmp_path / "scenario", topic=topic, bootstrap=kafka.bootstrap)
+    want = _replay_outputs(sc.config, sc.events_path, tmp_path / "replay")
+    _produce(kafka.bootstrap, topic, sc.events, partitions=N_PARTITIONS - 1)
+    state = _run_faust_app(kafka.bootstrap, topic, sc.config, tmp_path / "faust", tmp_path / "faust-data",
+                           until=lambda monitor: monitor.stats.windows >= N_WINDOWS)
+    mon = state.monitor
+    assert not mon.errors, mon.errors
+    assert mon.stats.events == N_EVENTS and mon.stats.late == 0
+    got = {name: _read_jsonl(tmp_path / "faust" / f"{name}.jsonl")
+           for name in ("reports", "alerts", "retrain", "dlq")}
+    _assert_matches_replay(got, want)
