@@ -14,6 +14,7 @@ from driftline.schemas.exceptions import ConfigError
 from driftline import __version__
 
 from .exceptions import DeliveryFailed, DriftlineError, InputError, TransactionFailed
+from .paths import same_file
 
 if TYPE_CHECKING:
     from driftline.detectors.reference import ReferenceProfile
@@ -56,6 +57,7 @@ def _cmd_reference_build(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     cfg = _monitor(config, args.monitor)
+    _refuse_overwriting([Path(args.out)], {"--input": Path(args.input), "--config": Path(args.config)})
     profile = build_profile(cfg, Path(args.input))
     write_reference(profile, Path(args.out))
     n = max([r.count for r in (*profile.numeric.values(), *profile.categorical.values())], default=0)
@@ -85,7 +87,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     labels = None if args.labels is None else Path(args.labels)
     if labels is not None and not labels.is_file():
-        raise InputError(f"--labels {labels}: no such file")
+        raise InputError(f"--labels {labels}: {'is a directory, not a file' if labels.is_dir() else 'no such file'}")
+    _refuse_overwriting(JsonlSink.paths(Path(args.out)),
+                        {"--input": Path(args.input), "--labels": labels, "--config": Path(args.config)})
     sink = JsonlSink(Path(args.out), atomic=True)
     try:
         stats = replay(config, Path(args.input), sink, args.monitor, labels)
@@ -101,6 +105,15 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     for warning in stats.warnings:
         print(f"warning: {warning}")
     return 0
+
+
+def _refuse_overwriting(outputs: list[Path], inputs: dict[str, Path | None]) -> None:
+    """An output that is one of the inputs would destroy it: refused before anything is written."""
+    for flag, given in inputs.items():
+        for out in outputs:
+            if given is not None and same_file(out, given):
+                raise InputError(f"{flag} {given} is also an output ({out}): writing it would destroy the "
+                                 f"input; write the outputs elsewhere")
 
 
 def _label_summary(stats) -> str:

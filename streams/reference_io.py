@@ -25,6 +25,7 @@ from driftline.schemas.config import MonitorConfig
 
 from .decode import whole_number_text
 from .exceptions import InputError, ReferenceProfileError
+from .paths import file_in_the_way
 from .performance import training_baseline
 
 
@@ -34,9 +35,7 @@ def _rows(path: Path) -> list[dict[str, Any]]:
         if suffix in (".jsonl", ".ndjson", ".json"):
             return _jsonl_rows(path)
         if suffix == ".csv":
-            # utf-8-sig: a byte order mark (spreadsheet exports) is not part of the first name
-            with path.open(newline="", encoding="utf-8-sig") as fh:
-                return list(csv.DictReader(fh))
+            return _csv_rows(path)
         if suffix in (".parquet", ".pq"):
             try:
                 import pyarrow.parquet as pq
@@ -54,10 +53,30 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     raise InputError(f"{path}: unknown file type {suffix!r}; use .csv, .jsonl or .parquet")
 
 
+def _csv_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a CSV file with a header; a row with more or fewer fields than the header
+    (a truncated or corrupt file) is refused, naming its line."""
+    rows = []
+    # utf-8-sig: a byte order mark (spreadsheet exports) is not part of the first name
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        for row in reader:
+            if None in row:           # DictReader's key for the values beyond the header
+                raise InputError(f"{path}:{reader.line_num}: more fields than the header's "
+                                 f"{len(reader.fieldnames or ())}")
+            if None in row.values():  # ... and its value for the fields missing
+                raise InputError(f"{path}:{reader.line_num}: fewer fields than the header's "
+                                 f"{len(reader.fieldnames or ())}")
+            rows.append(row)
+    return rows
+
+
 def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
     rows = []
     with path.open("rb") as fh:
         for lineno, line in enumerate(fh, 1):
+            if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):   # a byte order mark: the file's, not the row's
+                line = line[3:]
             if not line.strip():
                 continue
             try:
@@ -91,12 +110,17 @@ def _check_present(rows: list[dict[str, Any]], path: tuple[str, ...], flat: str,
                          f"check the column names against the config")
 
 
-def _numeric(values: list[Any], where: str) -> np.ndarray:
+def _numeric(values: list[Any], where: str, csv_text: bool) -> np.ndarray:
+    """Numbers, and nulls as NaN. ``csv_text``: the values are CSV cells (text; empty is
+    null); otherwise a string is refused, as a live event's decoder refuses it."""
     out = np.empty(len(values), dtype=np.float64)
     for i, v in enumerate(values):
-        if v is None or v == "":
+        if v is None or (csv_text and v == ""):
             out[i] = math.nan
             continue
+        if isinstance(v, str) and not csv_text:
+            raise InputError(f"{where}, row {i + 1}: {v!r} is a string, not a number; live events with a "
+                             f"string here go to the dead letters, so the training data must hold numbers too")
         try:
             x = float(v) if not isinstance(v, bool) else math.nan
         except (TypeError, ValueError):
@@ -179,7 +203,7 @@ def _whole_decimals(values: list[Any]) -> bool:
 def _training_labels(task: str, values: list[Any], where: str, csv_text: bool) -> np.ndarray:
     if task == "binary":
         return _binary(values, where)
-    return _numeric(values, where) if task == "regression" else _class_labels(values, where, csv_text)
+    return _numeric(values, where, csv_text) if task == "regression" else _class_labels(values, where, csv_text)
 
 
 def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
@@ -196,7 +220,7 @@ def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
         _check_present(rows, f.path, f.name, where)
         try:
             if f.type == "numeric":
-                numeric[f.name] = NumericReference.build(_numeric(values, where), lower=f.min, upper=f.max)
+                numeric[f.name] = NumericReference.build(_numeric(values, where, csv_text), lower=f.min, upper=f.max)
             else:
                 categorical[f.name] = CategoricalReference.build(_class_labels(values, where, csv_text))
         except ValueError as exc:
@@ -207,7 +231,7 @@ def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
         values = [_lookup(r, cfg.prediction.path, "prediction") for r in rows]
         where = f"{path}: prediction"
         _check_present(rows, cfg.prediction.path, "prediction", where)
-        predicted = (_numeric(values, where) if cfg.prediction.type == "numeric"
+        predicted = (_numeric(values, where, csv_text) if cfg.prediction.type == "numeric"
                      else _class_labels(values, where, csv_text))
         try:
             prediction = (NumericReference.build(predicted) if cfg.prediction.type == "numeric"
@@ -241,7 +265,9 @@ def write_reference(profile: ReferenceProfile, path: Path) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        raise InputError(f"{path}: cannot write the reference there ({exc.strerror or exc})") from None
+        blocker = file_in_the_way(path.parent)
+        why = exc.strerror or str(exc) if blocker is None else f"{blocker} is a file, not a directory"
+        raise InputError(f"{path}: cannot write the reference there ({why})") from None
 
 
 def read_reference(path: Path) -> ReferenceProfile:

@@ -10,8 +10,10 @@ monitors replay their predictions alone."""
 from __future__ import annotations
 
 import gc
+import gzip
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from driftline.schemas.config import Config
 
@@ -21,17 +23,50 @@ from .pipeline import InProcessPipeline, PipelineStats
 from .reference_io import read_reference
 from .sinks import OutputSink
 
+# What replay is sometimes handed instead of JSON lines, told by the file's first bytes. A
+# gzip-compressed file is read through; these are refused with what they are.
+_GZIP = b"\x1f\x8b"
+_NOT_JSON_LINES = {b"PAR1": "a Parquet file", b"BZh": "bzip2-compressed", b"\xfd7zXZ\x00": "xz-compressed",
+                   b"\x28\xb5\x2f\xfd": "zstd-compressed", b"PK\x03\x04": "a zip archive"}
+# A byte order mark (some Windows tools write one) belongs to the file, not to its first event.
+_BOM = b"\xef\xbb\xbf"
+
 
 def _chunks(path: Path, size: int, max_bytes: int) -> Iterator[list[bytes]]:
-    """Batches of at most ``size`` lines and about ``max_bytes`` bytes (at least one line)."""
+    """Batches of at most ``size`` lines and about ``max_bytes`` bytes (at least one line);
+    gzip-compressed files are read through, without a leading byte order mark."""
     try:
-        fh = path.open("rb")
+        raw = path.open("rb")
     except OSError as exc:
         raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    with fh:
-        while lines := fh.readlines(max_bytes):
-            for start in range(0, len(lines), size):
-                yield lines[start:start + size]
+    with raw:
+        fh = _json_lines(path, raw)
+        first = True
+        try:
+            while lines := fh.readlines(max_bytes):
+                if first and lines[0].startswith(_BOM):
+                    lines[0] = lines[0][len(_BOM):]
+                first = False
+                for start in range(0, len(lines), size):
+                    yield lines[start:start + size]
+        except (OSError, EOFError) as exc:      # a corrupt or truncated gzip stream
+            raise InputError(f"{path}: cannot read it ({exc})") from None
+
+
+def _json_lines(path: Path, raw: BinaryIO) -> BinaryIO:
+    """``raw`` as a stream of JSON lines: itself, or what it decompresses to (gzip); an
+    ``InputError`` naming what the file is when it cannot hold JSON lines."""
+    head = raw.peek(8)[:8] if hasattr(raw, "peek") else b""
+    if head.startswith(_GZIP):
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    for magic, what in _NOT_JSON_LINES.items():
+        if head.startswith(magic):
+            raise InputError(f"{path}: is {what}; replay reads JSON lines, one event per line (plain "
+                             f"or gzip-compressed)")
+    if path.suffix.lower() in (".csv", ".tsv") and not head.lstrip(_BOM).lstrip().startswith(b"{"):
+        raise InputError(f"{path}: looks like a CSV table; replay reads JSON lines, one event per line "
+                         f"(CSV is for `driftline reference build`)")
+    return raw
 
 
 def load_monitors(config: Config, only: str | None = None, labels: bool = False,

@@ -11,6 +11,7 @@ import orjson
 from driftline.schemas.dlq import dlq_record
 
 from .exceptions import InputError
+from .paths import cannot_make_directory
 from .records import DeadLetter
 
 
@@ -50,11 +51,16 @@ class JsonlSink:
                 self._files[name] = self._path(name, atomic).open("wb")
         except OSError as exc:
             self.abort()
-            raise InputError(f"{out_dir}: cannot write the outputs there ({exc.strerror or exc})") from None
+            raise InputError(f"{out_dir}: cannot write the outputs there ({cannot_make_directory(out_dir, exc)})") from None
         self.counts = dict.fromkeys(self._files, 0)
 
     def _path(self, name: str, temporary: bool) -> Path:
         return self.dir / (f".{name}.jsonl.tmp" if temporary else f"{name}.jsonl")
+
+    @staticmethod
+    def paths(out_dir: Path) -> list[Path]:
+        """The output files a sink on ``out_dir`` writes."""
+        return [out_dir / f"{name}.jsonl" for name in ("reports", "alerts", "retrain", "dlq")]
 
     def _write(self, name: str, items: Iterable[dict[str, Any]]) -> None:
         fh = self._files[name]

@@ -281,3 +281,16 @@ def test_top_level_schema_matches_config() -> None:
         schema["properties"]["processing_guarantee"]["default"]
         == Config.__dataclass_fields__["processing_guarantee"].default
     )
+
+
+def test_the_readme_config_reference_loads_and_shows_the_defaults(write_config) -> None:
+    """The README's config reference is a config that validates, and what it says are
+    defaults are the defaults."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in readme.split("```yaml\n")[1:]]
+    (text,) = [b for b in blocks if "processing_guarantee:" in b and b.startswith("monitors:")]
+    config = load_config(write_config(text))
+    (m,) = config.monitors
+    assert (m.drift, m.quality, m.alerts) == (DriftConfig(), QualityConfig(), AlertsConfig())
+    assert config.outputs == OutputsConfig() and config.limits == LimitsConfig()
+    assert config.http == HttpConfig() and m.performance is not None and m.performance.task == "binary"

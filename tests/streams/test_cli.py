@@ -3,6 +3,7 @@ replay; exit 2 with one line on user error, never a traceback."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -231,7 +232,28 @@ def test_bad_config_exits_2_with_one_line_naming_the_key(tmp_path, text, where, 
       "--out", "{dir}/r.json"], "t.txt"),
     (["validate", "--config", "{dir}/nothing.yaml"], "nothing.yaml"),
     (["replay", "--config", "{cfg}", "--input", "{dir}/t.txt", "--out", "{dir}/t.txt"], "cannot write the outputs"),
-    (["replay", "--config", "{cfg}", "--input", "{dir}/t.txt", "--out", "{dir}/t.txt/o"], "cannot write the outputs"),
+    (["replay", "--config", "{cfg}", "--input", "{dir}/t.txt", "--out", "{dir}/t.txt/o"],
+     "cannot write the outputs there ({dir}/t.txt is a file, not a directory)"),
+    (["replay", "--config", "{cfg}", "--input", "{dir}/o/reports.jsonl", "--out", "{dir}/o"],
+     "is also an output (" "{dir}/o/reports.jsonl): writing it would destroy the input"),
+    (["replay", "--config", "{cfg}", "--input", "{dir}/t.jsonl", "--labels", "{dir}", "--out", "{dir}/o"],
+     "is a directory, not a file"),
+    (["replay", "--config", "{cfg}", "--input", "{dir}/broken.parquet", "--out", "{dir}/o"],
+     "is a Parquet file; replay reads JSON lines"),
+    (["replay", "--config", "{cfg}", "--input", "{dir}/misspelt.csv", "--out", "{dir}/o"],
+     "looks like a CSV table; replay reads JSON lines"),
+    (["replay", "--config", "{cfg}", "--input", "{dir}/truncated.jsonl.gz", "--out", "{dir}/o"],
+     "truncated.jsonl.gz: cannot read it (Compressed file ended"),
+    (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/t.jsonl",
+      "--out", "{dir}/t.jsonl"], "--input {dir}/t.jsonl is also an output"),
+    (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/t.jsonl",
+      "--out", "{dir}/t.txt/r.json"], "cannot write the reference there (" "{dir}/t.txt is a file, not a directory)"),
+    (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/long.csv",
+      "--out", "{dir}/r.json"], "long.csv:3: more fields than the header's 2"),
+    (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/short.csv",
+      "--out", "{dir}/r.json"], "short.csv:2: fewer fields than the header's 2"),
+    (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/strings.jsonl",
+      "--out", "{dir}/r.json"], "feature 'n00_normal', row 2: '1.5' is a string, not a number"),
     (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/latin1.csv",
       "--out", "{dir}/r.json"], "not UTF-8"),
     (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/broken.parquet",
@@ -252,12 +274,36 @@ def test_user_errors_exit_2_with_one_line(demo, tmp_path, args, fragment):
     (tmp_path / "misspelt.csv").write_text("n00_nromal,country\n1.0,DE\n2.0,FR\n")
     (tmp_path / "t.jsonl").write_bytes((demo / "training.jsonl").read_bytes())
     (tmp_path / "renamed.jsonl").write_bytes((demo / "training.jsonl").read_bytes().replace(b'"prediction"', b'"score"'))
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "reports.jsonl").write_bytes((demo / "events.jsonl").read_bytes())
+    (tmp_path / "truncated.jsonl.gz").write_bytes(gzip.compress((demo / "events.jsonl").read_bytes())[:5000])
+    (tmp_path / "long.csv").write_text("n00_normal,country\n1.0,DE\n2.0,FR,x\n")
+    (tmp_path / "short.csv").write_text("n00_normal,country\n1.0\n2.0,FR\n")
+    rows = [orjson.loads(r) for r in synth.training_rows(np.random.default_rng(1), 3)]
+    rows[1]["n00_normal"] = "1.5"
+    (tmp_path / "strings.jsonl").write_bytes(b"\n".join(map(orjson.dumps, rows)))
+    inputs = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     args = [a.format(cfg=demo / "driftline.yaml", dir=tmp_path) for a in args]
     proc = run_cli(*args)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert fragment in proc.stderr
+    assert fragment.format(dir=tmp_path) in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert {p: p.read_bytes() for p in inputs} == inputs, "an input file was changed"
+
+
+def test_gzip_and_a_byte_order_mark_read_as_the_plain_file(demo, tmp_path):
+    plain = demo / "events.jsonl"
+    (tmp_path / "events.jsonl.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    outs = {}
+    for name, path in (("plain", plain), ("gzip", tmp_path / "events.jsonl.gz"), ("bom", tmp_path / "bom.jsonl")):
+        proc = run_cli("replay", "--config", str(demo / "driftline.yaml"), "--input", str(path),
+                       "--out", str(tmp_path / name))
+        assert proc.returncode == 0, proc.stderr
+        outs[name] = [(tmp_path / name / f).read_bytes() for f in ("reports.jsonl", "alerts.jsonl", "dlq.jsonl")]
+    assert outs["plain"][0] and outs["plain"][2] == b""
+    assert outs["gzip"] == outs["plain"] and outs["bom"] == outs["plain"]
 
 
 def test_a_failed_replay_leaves_the_previous_outputs_as_they_were(demo, tmp_path):
