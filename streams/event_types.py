@@ -50,7 +50,9 @@ _REQUIRED = frozenset({"event_id", "timestamp"})
 
 
 class LayoutConflict(ValueError):
-    """Two configured paths cannot both hold: one is a value, the other goes through it."""
+    """The configured paths have no typed layout: one is a value another goes through, or a
+    key holds what msgspec cannot rename a field to (a double quote, a backslash, a control
+    character). Such a monitor's events all take the careful path."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,10 @@ class _Node:
                 fields.append((attr, _LEAF_TYPES[kind], None))
         # kw_only: required fields may follow optional ones; gc=False: these structs hold only
         # scalars and other such structs, never cycles, so the collector need not track them.
-        self.built = msgspec.defstruct(label, fields, rename=rename, kw_only=True, gc=False)
+        try:
+            self.built = msgspec.defstruct(label, fields, rename=rename, kw_only=True, gc=False)
+        except ValueError as exc:     # a key msgspec cannot rename a field to
+            raise LayoutConflict(str(exc)) from None
         return self.built
 
     def walk(self, where: tuple[str, ...], objects: dict[tuple[str, ...], tuple[tuple[str, ...], int]],
