@@ -10,11 +10,20 @@ from typing import Any
 
 import orjson
 
+USAGE = "usage: python -m driftline.show [ALERTS.jsonl ...] (stdin without a file, or -)"
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
 
 def format_alert(a: dict[str, Any]) -> str:
+    """One line for an alert event; ``ValueError`` when its numbers are not numbers."""
     mark = "FIRING  " if a.get("status") == "firing" else "resolved"
     value = a.get("value")
     p = a.get("p_value")
+    if not (value is None or _number(value)) or not (p is None or _number(p)):
+        raise ValueError("its value and p_value must be numbers or null")
     numbers = ""
     if value is not None:
         # drift effects have a floor; a performance metric a limit (a floor, or a ceiling for errors)
@@ -32,29 +41,48 @@ def format_alert(a: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Exit 2 with one line for a file that cannot be read or a line that is not an alert."""
     args = sys.argv[1:] if argv is None else argv
-    name = args[0] if args else "<stdin>"
-    try:
-        stream = open(args[0], "rb") if args else sys.stdin.buffer  # noqa: SIM115
-    except OSError as exc:
-        print(f"driftline.show: error: {name}: {exc.strerror}", file=sys.stderr)
+    if any(a in ("-h", "--help") for a in args):
+        print(USAGE)
+        return 0
+    if any(a.startswith("-") and a != "-" for a in args):
+        print(f"driftline.show: error: unknown option in {' '.join(args)}; {USAGE}", file=sys.stderr)
         return 2
     try:
-        with stream:
-            for n, line in enumerate(stream, 1):
-                if not line.strip():
-                    continue
-                try:
-                    event = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    event = None
-                if not isinstance(event, dict) or event.get("type") != "alert":
-                    print(f"driftline.show: error: {name}, line {n}: not an alert event (show reads alerts.jsonl "
-                          f"or the alerts topic)", file=sys.stderr)
-                    return 2
-                print(format_alert(event), flush=True)
+        for name in args or ["-"]:
+            if not _show(name):
+                return 2
     except BrokenPipeError:       # `| head`: the reader has what it wanted
         sys.stderr.close()
     return 0
+
+
+def _show(name: str) -> bool:
+    """Print the alerts of one file ("-": stdin); False after an error line."""
+    try:
+        stream = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
+    except OSError as exc:
+        print(f"driftline.show: error: {name}: {exc.strerror}", file=sys.stderr)
+        return False
+    with stream:
+        for n, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            try:
+                event = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                event = None
+            why = "" if isinstance(event, dict) and event.get("type") == "alert" else "not an alert event"
+            try:
+                text = "" if why else format_alert(event)
+            except ValueError as exc:
+                why = f"not a valid alert event ({exc})"
+            if why:
+                where = "<stdin>" if name == "-" else name
+                print(f"driftline.show: error: {where}, line {n}: {why} (show reads alerts.jsonl "
+                      f"or the alerts topic)", file=sys.stderr)
+                return False
+            print(text, flush=True)
+    return True
 
 
 if __name__ == "__main__":

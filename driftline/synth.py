@@ -12,6 +12,7 @@ that can rise from the drift point on: a model whose accuracy drops.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -200,15 +201,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drift-at", type=int, default=15_000)
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args(argv)
+    if args.events < 1 or args.drift_at < 0:
+        print(f"{p.prog}: error: --events must be at least 1 and --drift-at at least 0", file=sys.stderr)
+        return 2
     d = Path(args.dir)
     rng = np.random.default_rng(args.seed)
-    write_lines(d / "training.jsonl", training_rows(rng, 20_000))
-    drift = Drift(at=args.drift_at, mean_shift=0.5, category_share=0.25, score_shift=0.6,
-                  label_error=DEMO_LABEL_ERROR)
-    lines = events(rng, args.events, rate=100.0, drift=drift)
-    write_lines(d / "events.jsonl", lines)
-    write_lines(d / "labels.jsonl", label_events(lines, drift))
-    (d / "driftline.yaml").write_text(config_yaml("reference.json", labels="labels"))
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        write_lines(d / "training.jsonl", training_rows(rng, 20_000))
+        drift = Drift(at=args.drift_at, mean_shift=0.5, category_share=0.25, score_shift=0.6,
+                      label_error=DEMO_LABEL_ERROR)
+        lines = events(rng, args.events, rate=100.0, drift=drift)
+        write_lines(d / "events.jsonl", lines)
+        write_lines(d / "labels.jsonl", label_events(lines, drift))
+        (d / "driftline.yaml").write_text(config_yaml("reference.json", labels="labels"))
+    except OSError as exc:
+        from driftline.streams.paths import cannot_make_directory
+
+        print(f"{p.prog}: error: --dir {d}: cannot write the demo there ({cannot_make_directory(d, exc)})",
+              file=sys.stderr)
+        return 2
     print(f"wrote {d}/driftline.yaml, training.jsonl (20000 rows), events.jsonl ({args.events} events, "
           f"drift from event {args.drift_at}), labels.jsonl (accuracy {1 - LABEL_ERROR:.2f}, "
           f"then {1 - DEMO_LABEL_ERROR:.2f})")

@@ -35,6 +35,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     # as `replay --labels` would build them: a baseline of another task or threshold fails here too
     load_monitors(config, labels=True)
+    if config.kafka:
+        from .kafka_config import check_settings
+
+        # what `run` would refuse before reaching a broker
+        check_settings(config.kafka, config.processing_guarantee == "exactly_once")
     names = ", ".join(m.name for m in config.monitors)
     print(f"{args.config}: ok ({len(config.monitors)} monitor(s): {names})")
     if config.kafka:

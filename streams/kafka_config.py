@@ -10,8 +10,10 @@ import re
 import socket
 from typing import Any
 
+from confluent_kafka import Consumer, KafkaException, Producer
 from driftline.schemas.config import DEFAULT_GROUP, group_id
 
+from .exceptions import KafkaSetupError
 from .logs import kafka_logger
 
 # The largest message driftline produces (librdkafka refuses bigger ones when they are sent,
@@ -99,6 +101,37 @@ def reader_config(settings: dict[str, Any], *, read_committed: bool = False) -> 
     if read_committed:
         conf["isolation.level"] = "read_committed"
     return _logging(conf)
+
+
+def client(factory: Any, conf: dict[str, Any]) -> Any:
+    """A librdkafka client; a setting it refuses is the user's to fix (exit 2, no traceback),
+    told without the refused value (it may be a secret)."""
+    try:
+        return factory(conf)
+    except KafkaException as exc:
+        why = re.sub(r'[Ii]nvalid value "[^"]*"', "invalid value", exc.args[0].str())
+        for value in {str(v) for v in conf.values() if len(str(v)) >= 4}:
+            why = why.replace(value, "<value>")
+        raise KafkaSetupError(f"kafka: {why}; fix the kafka section of the config") from None
+
+
+def require_brokers(settings: dict[str, Any]) -> None:
+    """``KafkaSetupError`` when the settings name no broker to start from."""
+    if not any(str(settings.get(k, "")).strip() for k in ("bootstrap.servers", "metadata.broker.list")):
+        raise KafkaSetupError("kafka.bootstrap.servers: not set; name the brokers to start from "
+                              "(host:port, comma-separated)")
+
+
+def check_settings(settings: dict[str, Any], exactly_once: bool = False) -> None:
+    """What ``driftline run`` refuses before it reaches a broker (``KafkaSetupError``, never
+    showing a value): no broker named, or a setting librdkafka refuses (``exactly_once``: for
+    a transactional producer). The clients are made without brokers and closed at once:
+    nothing connects."""
+    require_brokers(settings)
+    offline = {"bootstrap.servers": "", "log_level": 0}     # no broker, and no warning about it
+    client(Consumer, {**consumer_config(settings, read_committed=exactly_once), **offline}).close()
+    tid = transactional_id(settings, 0) if exactly_once else None
+    client(Producer, {**producer_config(settings, transactional_id=tid), **offline})
 
 
 def _logging(conf: dict[str, Any]) -> dict[str, Any]:

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import logging
 import os
-import re
 import signal
 import time
 from collections import defaultdict
@@ -53,10 +53,12 @@ from .http import Health, serve
 from .kafka_config import (
     MAX_MESSAGE_BYTES,
     admin_config,
+    client,
     consumer_config,
     group_id,
     producer_config,
     reader_config,
+    require_brokers,
     transactional_id,
 )
 from .kafka_sink import KafkaSink
@@ -113,18 +115,6 @@ _MEMBERSHIP_LOST = frozenset({KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_G
 _COORDINATOR_AWAY = frozenset({KafkaError._WAIT_COORD, KafkaError.COORDINATOR_NOT_AVAILABLE,
                                KafkaError.NOT_COORDINATOR, KafkaError.REQUEST_TIMED_OUT,
                                KafkaError._TIMED_OUT, KafkaError._TRANSPORT})
-
-
-def _client(factory: Any, conf: dict[str, Any]) -> Any:
-    """A librdkafka client; a setting it refuses is the user's to fix (exit 2, no traceback),
-    told without the refused value (it may be a secret)."""
-    try:
-        return factory(conf)
-    except KafkaException as exc:
-        why = re.sub(r'[Ii]nvalid value "[^"]*"', "invalid value", exc.args[0].str())
-        for value in {str(v) for v in conf.values() if len(str(v)) >= 4}:
-            why = why.replace(value, "<value>")
-        raise KafkaSetupError(f"kafka: {why}; fix the kafka section of the config") from None
 
 
 def _topic_limit(admin: AdminClient, topic: str) -> int:
@@ -211,6 +201,7 @@ class Worker:
                         f"{m.cfg.predictions_topic!r}; a labels topic is joined partition by partition to one "
                         f"predictions topic: give monitor {m.cfg.name!r} its own labels topic")
         settings = dict(config.kafka)
+        require_brokers(settings)
         self.settings = settings
         group = group_id(settings)
         internal = internal_topics(group)
@@ -219,13 +210,13 @@ class Worker:
         # events are consumed (before the checkpoint) and restored from the group, not the snapshot.
         self.broken = commit_before_checkpoint
         self.exactly_once = config.processing_guarantee == "exactly_once"
-        self.consumer = _client(Consumer, {**consumer_config(settings, auto_commit=self.broken,
+        self.consumer = client(Consumer, {**consumer_config(settings, auto_commit=self.broken,
                                                              read_committed=self.exactly_once),
                                            "on_commit": self._on_commit})
         self.transactional_id = transactional_id(settings, index) if self.exactly_once else None
         producer_conf = producer_config(settings, transactional_id=self.transactional_id)
         self.max_message_bytes = int(producer_conf["message.max.bytes"])
-        self.producer = _client(Producer, producer_conf)
+        self.producer = client(Producer, producer_conf)
         self._emitted = False   # a window closed or was judged since the last checkpoint
         self._done = False      # the loop has ended: no more checkpoints
         self._lost = False      # exactly-once: state dropped, nothing processed until reassigned
@@ -308,9 +299,10 @@ class Worker:
         try:   # first: a port in use stops the worker before it touches the broker
             self._http = serve(http.host, port, self.metrics.registry, self.health)
         except OSError as exc:
-            raise ListenError(f"http: cannot listen on {http.host}:{port} ({exc.strerror or exc}); another "
-                              f"process (a worker of this config?) has it: give each worker its own http.port "
-                              f"(--workers N uses port .. port+N-1), or 0 for any free port") from None
+            hint = ("another process (a worker of this config?) has it: give each worker its own http.port "
+                    "(--workers N uses port .. port+N-1), or 0 for any free port"
+                    if exc.errno == errno.EADDRINUSE else "check http.host and http.port")
+            raise ListenError(f"http: cannot listen on {http.host}:{port} ({exc.strerror or exc}); {hint}") from None
         self.ensure_topics()
         if self.exactly_once:
             self._start_transactions()

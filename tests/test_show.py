@@ -43,3 +43,21 @@ def test_a_reader_that_stops_early_is_no_error(tmp_path: Path) -> None:
     proc = subprocess.run(f"{sys.executable} -m driftline.show {tmp_path / 'alerts.jsonl'} | head -1",
                           shell=True, capture_output=True, timeout=120)
     assert proc.stdout.decode().startswith("FIRING") and b"Traceback" not in proc.stderr, proc.stderr
+
+
+def test_odd_values_options_and_several_files(tmp_path: Path) -> None:
+    for bad in ({"value": "0.5"}, {"p_value": "1e-5"}, {"value": [1]}, {"value": True}):
+        proc = _show(stdin=orjson.dumps({**ALERT, **bad}))
+        assert proc.returncode == 2 and b"Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.decode().strip().splitlines() == [
+            "driftline.show: error: <stdin>, line 1: not a valid alert event (its value and p_value must be "
+            "numbers or null) (show reads alerts.jsonl or the alerts topic)"]
+    proc = _show("--help")
+    assert proc.returncode == 0 and proc.stdout.decode().startswith("usage: python -m driftline.show")
+    proc = _show("--frobnicate")
+    assert proc.returncode == 2 and proc.stderr.decode().startswith("driftline.show: error: unknown option")
+    (tmp_path / "a.jsonl").write_bytes(orjson.dumps(ALERT))
+    (tmp_path / "b.jsonl").write_bytes(orjson.dumps({**ALERT, "status": "resolved"}))
+    proc = _show(str(tmp_path / "a.jsonl"), "-", str(tmp_path / "b.jsonl"), stdin=orjson.dumps(ALERT))
+    assert proc.returncode == 0, proc.stderr
+    assert [line[:8] for line in proc.stdout.decode().splitlines()] == ["FIRING  ", "FIRING  ", "resolved"]

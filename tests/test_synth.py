@@ -3,6 +3,9 @@ point, drawn without changing the prediction streams."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import orjson
 
@@ -43,3 +46,14 @@ def test_labels_do_not_change_the_prediction_streams() -> None:
     assert a == b
     rows = synth.training_rows(np.random.default_rng(9), 100)
     assert all(set(orjson.loads(r)) >= {"prediction", "label"} for r in rows)
+
+
+def test_demo_user_errors_exit_2_with_one_line(tmp_path) -> None:
+    (tmp_path / "afile").write_text("")
+    for args, said in ((["--dir", str(tmp_path / "afile")], "it is a file, not a directory"),
+                       (["--dir", str(tmp_path / "afile" / "d")], f"{tmp_path / 'afile'} is a file, not a directory"),
+                       (["--dir", str(tmp_path / "d"), "--events", "-5"], "--events must be at least 1")):
+        proc = subprocess.run([sys.executable, "-m", "driftline.synth", "demo", *args], capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.splitlines()) == 1 and said in proc.stderr, proc.stderr

@@ -20,8 +20,9 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def _run_with_kafka_settings(tmp_path, settings: str, extra: str = "") -> subprocess.CompletedProcess:
-    """``driftline run`` on the synthetic monitor with ``settings`` added to its kafka section."""
+def _run_with_kafka_settings(tmp_path, settings: str, extra: str = "", command: str = "run") -> subprocess.CompletedProcess:
+    """``driftline run`` (or ``command``) on the synthetic monitor with ``settings`` added to
+    its kafka section."""
     cfg = synth.config_yaml("reference.json", bootstrap=f"127.0.0.1:{_closed_port()}").replace(
         "kafka: {", f"kafka: {{{settings}, ")
     (tmp_path / "driftline.yaml").write_text(cfg + "http: {port: 0}\n" + extra)
@@ -31,7 +32,7 @@ def _run_with_kafka_settings(tmp_path, settings: str, extra: str = "") -> subpro
     synth.write_lines(tmp_path / "t.jsonl", rows)
     assert main(["reference", "build", "--config", str(tmp_path / "driftline.yaml"), "--monitor", "fraud",
                  "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "reference.json")]) == 0
-    return subprocess.run([sys.executable, "-m", "driftline", "run", "--config", str(tmp_path / "driftline.yaml")],
+    return subprocess.run([sys.executable, "-m", "driftline", command, "--config", str(tmp_path / "driftline.yaml")],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -61,9 +62,25 @@ def test_unreachable_broker_exits_2_without_leaking_secrets(tmp_path):
     ("enable.idempotence: false", "processing_guarantee: exactly_once\n",
      "`transactional.id` requires `enable.idempotence=true`"),
 ])
-def test_settings_librdkafka_refuses_exit_2_naming_the_key_not_the_value(tmp_path, settings, extra, says):
-    line = _one_error_line(_run_with_kafka_settings(tmp_path, settings, extra))
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_settings_librdkafka_refuses_exit_2_naming_the_key_not_the_value(tmp_path, settings, extra, says, command):
+    line = _one_error_line(_run_with_kafka_settings(tmp_path, settings, extra, command))
     assert says in line and "fix the kafka section of the config" in line
+
+
+@pytest.mark.parametrize(("kafka", "command"), [("kafka: {bootstrap.servers: ''}", "validate"),
+                                               ("kafka: {bootstrap.servers: ''}", "run"), ("", "run")])
+def test_no_brokers_named_exits_2_at_once_naming_the_key(tmp_path, kafka, command):
+    """An empty ``bootstrap.servers``, or no kafka section for run (validate accepts a config
+    without one: it may be for replay only)."""
+    _run_with_kafka_settings(tmp_path, "client.id: x", command="validate")   # the reference
+    cfg = tmp_path / "driftline.yaml"
+    text = "\n".join(line for line in cfg.read_text().splitlines() if not line.startswith("kafka:"))
+    cfg.write_text(f"{text}\n{kafka}\n")
+    proc = subprocess.run([sys.executable, "-m", "driftline", command, "--config", str(cfg)],
+                          capture_output=True, text=True, timeout=120)
+    assert _one_error_line(proc) == ("driftline: error: kafka.bootstrap.servers: not set; name the brokers "
+                                     "to start from (host:port, comma-separated)")
 
 
 def test_config_errors_under_kafka_name_the_key_not_the_value(tmp_path):
@@ -126,3 +143,15 @@ def test_a_metrics_port_in_use_exits_2_naming_it_before_the_broker_is_tried(tmp_
     # the broker (unreachable here) was not tried: the port is the first thing checked
     assert line.startswith(f"driftline: error: http: cannot listen on 127.0.0.1:{port} (Address already in use)")
     assert "own http.port" in line
+
+
+def test_a_metrics_address_that_is_not_this_machines_exits_2_without_the_port_hint(tmp_path):
+    _run_with_kafka_settings(tmp_path, "socket.connection.setup.timeout.ms: 2000")
+    cfg = tmp_path / "driftline.yaml"
+    # 192.0.2.1 (TEST-NET-1, RFC 5737) is no address of this machine: bind fails at once
+    cfg.write_text(cfg.read_text().replace("http: {port: 0}", "http: {host: 192.0.2.1, port: 0}"))
+    proc = subprocess.run([sys.executable, "-m", "driftline", "run", "--config", str(cfg)],
+                          capture_output=True, text=True, timeout=120)
+    line = _one_error_line(proc)
+    assert line.startswith("driftline: error: http: cannot listen on 192.0.2.1:0 (")
+    assert line.endswith("check http.host and http.port") and "own http.port" not in line
