@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -34,7 +35,7 @@ def format_alert(a: dict[str, Any]) -> str:
         if p is not None:
             numbers += f" p={p:.2g}"
     version = a.get("model_version") or "all versions"
-    return (f"{mark} {a.get('severity', ''):8} {a.get('kind', ''):16} {a.get('monitor')}/{version} "
+    return (f"{mark} {a.get('severity') or ''!s:8} {a.get('kind') or ''!s:16} {a.get('monitor')}/{version} "
             f"{a.get('subject')}: {numbers}  window {a.get('window_start')} .. {a.get('window_end')}")
 
 
@@ -58,13 +59,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _show(name: str) -> bool:
     """Print the alerts of one file ("-": stdin); False after an error line."""
-    try:
-        stream = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
+    try:   # stdin stays open: "-" may be given twice
+        stream = contextlib.nullcontext(sys.stdin.buffer) if name == "-" else open(name, "rb")  # noqa: SIM115
     except OSError as exc:
         print(f"driftline.show: error: {name}: {exc.strerror}", file=sys.stderr)
         return False
-    with stream:
-        for n, line in enumerate(stream, 1):
+    with stream as fh:
+        for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:

@@ -93,6 +93,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     labels = None if args.labels is None else Path(args.labels)
     if labels is not None and not labels.is_file():
         raise InputError(f"--labels {labels}: {'is a directory, not a file' if labels.is_dir() else 'no such file'}")
+    if labels is not None and same_file(labels, Path(args.input)):
+        raise InputError(f"--labels {labels} is the --input file: labels are events of their own, in a file of "
+                         f"their own")
     _refuse_overwriting(JsonlSink.paths(Path(args.out)),
                         {"--input": Path(args.input), "--labels": labels, "--config": Path(args.config)})
     sink = JsonlSink(Path(args.out), atomic=True)

@@ -42,9 +42,12 @@ Points to know:
   been silent, and the windows stop waiting for it. While
   :meth:`~DriftlineFaustMonitor.consume` runs, it checks every second
   (:meth:`~DriftlineFaustMonitor.check_idle`; a program that feeds the monitor through
-  :meth:`~DriftlineFaustMonitor.feed` calls that itself). Unlike ``run``, the adapter cannot see the consumer's lag: a partition
-  held back longer than ``idle_timeout`` by a backlog in Faust counts as idle, and its events
-  that come later than the windows they belong to are counted as late.
+  :meth:`~DriftlineFaustMonitor.feed` calls that itself, about every second). Unlike ``run``,
+  the adapter cannot see the consumer's lag: a partition held back longer than
+  ``idle_timeout`` by a backlog in Faust counts as idle, and its events that come later than
+  the windows they belong to are counted as late; likewise, its windows close even while its
+  labels are still queued in Faust, and labels that come after their window was judged do
+  not count in it.
 * Window state lives in memory and is not checkpointed: after a restart the window in progress
   is judged from the events read since the restart.
 * An event more than ``limits.max_future`` after its Kafka record's time (``message.timestamp``)
@@ -91,9 +94,11 @@ __all__ = ["CallbackSink", "DriftlineFaustMonitor", "attach", "event_value_bytes
 log = logging.getLogger("driftline.faust")
 
 _Callback = Callable[[dict[str, Any]], Any] | None
-# How often consume() looks for idle partitions (seconds): an idle partition repeats its claim
-# this often, and tier 2 waits about two claims for one that never gets an event
-# (streams/merge.py), as in ``driftline run``.
+# How often consume() looks for idle partitions, and how often an idle partition claims so at
+# most (seconds): tier 2 lets an idle partition off the windows the others had closed at its
+# previous claim, so a window waits about two claims for one that never gets an event
+# (streams/merge.py), as in ``driftline run``. Claims much closer together would let a window
+# go before a burst of events the partitions had in Faust's queues is fed.
 IDLE_CHECK_INTERVAL = 1.0
 
 
@@ -179,11 +184,13 @@ class DriftlineFaustMonitor:
     retrain requests and dead letters go (any ``OutputSink``: ``JsonlSink``,
     :class:`CallbackSink`, your own). ``partitions``: the topic's partition count, or the
     partition numbers this monitor sees; by default it is read from the Faust topic or the
-    consumer's metadata when the first batch arrives.
+    consumer's metadata when the first batch arrives. ``clock``: seconds for
+    ``window.idle_timeout`` (``time.monotonic`` unless a test gives its own).
     """
 
     def __init__(self, config: Config | str | Path, sink: OutputSink, *, monitor: str | None = None,
-                 partitions: int | Iterable[int] | None = None) -> None:
+                 partitions: int | Iterable[int] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
         self.sink = sink
         self.monitors: list[MonitorRuntime] = load_monitors(self.config, monitor, label_topics=True)
@@ -197,9 +204,11 @@ class DriftlineFaustMonitor:
         self.labels_agent: Any = None   # ... and the one of its labels topic
         self.errors: list[Exception] = []   # the last exceptions that crashed consume()
         self._pooling_told: set[str] = set()   # monitors whose pooled model versions were logged
-        # per partition: when (time.monotonic()) its event time last moved, or the first
-        # predictions came
+        # per partition: when (by the clock) its event time last moved, or the first
+        # predictions came; and when it last claimed to be idle
         self._moved_at: dict[int, float] = {}
+        self._claimed_at: dict[int, float] = {}
+        self._clock = clock     # seconds, for idle_timeout (tests give their own)
         self._idle_checker: asyncio.Task | None = None
 
     @property
@@ -240,7 +249,7 @@ class DriftlineFaustMonitor:
                 raise ValueError(
                     f"event from topic {topic!r}, but this monitor is fed from {self.topic!r}: use "
                     f"one DriftlineFaustMonitor per source topic")
-        now = time.monotonic()
+        now = self._clock()
         if not self._moved_at:
             # the clocks start with the first predictions (not with labels read before them):
             # a partition that gets none for idle_timeout from then on is idle
@@ -251,14 +260,20 @@ class DriftlineFaustMonitor:
 
     def check_idle(self, now: float | None = None) -> None:
         """Move on the watermark of every partition whose event time has not moved for a
-        monitor's ``window.idle_timeout`` (see the module notes); ``now``: ``time.monotonic()``
-        by default. ``consume`` calls it every second; call it as often if you feed the
-        monitor through :meth:`feed` yourself."""
+        monitor's ``window.idle_timeout`` (see the module notes); ``now``: the monitor's clock
+        (``time.monotonic()``) by default. ``consume`` calls it every second; call it about as often if you feed the
+        monitor through :meth:`feed` yourself (a partition claims to be idle at most once a
+        second, however often it is called)."""
         if self.closed or self._pipeline is None:
             return
-        now = time.monotonic() if now is None else now
+        now = self._clock() if now is None else now
         for partition, moved_at in self._moved_at.items():
-            self._pipeline.advance_idle(partition, now - moved_at)
+            if now - self._claimed_at.get(partition, -math.inf) < IDLE_CHECK_INTERVAL:
+                continue   # claimed less than a second ago
+            idle_timeout = min(m.cfg.window.idle_timeout for m in self.monitors)
+            if now - moved_at >= idle_timeout:
+                self._claimed_at[partition] = now
+                self._pipeline.advance_idle(partition, now - moved_at)
         self._tell_pooling()
 
     def _tell_pooling(self) -> None:
@@ -356,7 +371,9 @@ class DriftlineFaustMonitor:
             await asyncio.sleep(IDLE_CHECK_INTERVAL)
             try:
                 self.check_idle()
-            except Exception as exc:    # a failing sink, say: logged, kept, and tried again
+            except Exception as exc:
+                # a failing sink, say: as for a batch that fails, the outputs of the windows
+                # being judged are lost (logged, kept in errors); the checks go on
                 self._keep_error(exc)
                 log.exception("driftline: judging the windows idle partitions closed failed")
 

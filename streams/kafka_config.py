@@ -128,10 +128,19 @@ def check_settings(settings: dict[str, Any], exactly_once: bool = False) -> None
     a transactional producer). The clients are made without brokers and closed at once:
     nothing connects."""
     require_brokers(settings)
-    offline = {"bootstrap.servers": "", "log_level": 0}     # no broker, and no warning about it
-    client(Consumer, {**consumer_config(settings, read_committed=exactly_once), **offline}).close()
+    client(Consumer, _offline(consumer_config(settings, read_committed=exactly_once))).close()
     tid = transactional_id(settings, 0) if exactly_once else None
-    client(Producer, {**producer_config(settings, transactional_id=tid), **offline})
+    client(Producer, _offline(producer_config(settings, transactional_id=tid))).flush(0)
+
+
+def _offline(conf: dict[str, Any]) -> dict[str, Any]:
+    """``conf`` for a client that reaches nothing: no broker (under either name), no OIDC
+    token request (librdkafka fetches a token when an ``oidc`` client is made; the OIDC
+    settings are still checked), and no warning about any of it."""
+    out = {k: v for k, v in conf.items() if k not in ("bootstrap.servers", "metadata.broker.list")}
+    if str(out.get("sasl.oauthbearer.method", "")).lower() == "oidc":
+        out["sasl.oauthbearer.token.endpoint.url"] = "http://127.0.0.1:0/"   # refused at once, locally
+    return {**out, "bootstrap.servers": "", "log_level": 0}
 
 
 def _logging(conf: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ def file_in_the_way(path: Path) -> Path | None:
     """The first existing path on the way to ``path`` (``path`` included) that is not a
     directory, when ``path`` must be a directory; None when there is none."""
     for p in [*reversed(path.parents), path]:
-        if p.exists() and not p.is_dir():
+        if os.path.lexists(p) and not os.path.isdir(p):   # neither raises (a locked directory)
             return p
     return None
 

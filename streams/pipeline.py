@@ -168,9 +168,13 @@ class InProcessPipeline:
                 self.stats.late += late
                 partials = w.close_ready()
             merged = self._merge(merger, partition, partials, w.closed_through)
-            if moved and partition in self._idle[i]:   # active again
-                self._idle[i].discard(partition)
-                merged += merger.set_idle(partition, None)
+            if partition in self._idle[i]:
+                if moved:   # active again
+                    self._idle[i].discard(partition)
+                    merged += merger.set_idle(partition, None)
+                else:       # still idle: a claim with the windows it has open now (an old
+                    # event may have opened one), as run's progress message of such a batch is
+                    merged += merger.set_idle(partition, set(w.open))
             self._judge(m, merged)
         self.stats.events += read or 0
         self.stats.invalid += len(invalid)
@@ -196,7 +200,7 @@ class InProcessPipeline:
                                              strict=True):
             merged = []
             for p, w in sorted(windows.items()):
-                merged += merger.add(p, w.close_all(), w.closed_through)
+                merged += self._merge(merger, p, w.close_all(), w.closed_through)
             if joins:
                 for join in joins.values():
                     join.labels.take_unmatched()

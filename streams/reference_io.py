@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -255,7 +256,7 @@ def _baseline(cfg: MonitorConfig, path: Path, rows: list[dict[str, Any]],
 
 
 def write_reference(profile: ReferenceProfile, path: Path) -> None:
-    if path.is_dir():
+    if os.path.isdir(path):     # (never raises: a locked directory on the way is reported below)
         raise InputError(f"{path}: is a directory; give the reference file's path (e.g. {path / 'reference.json'})")
     tmp = path.with_name(path.name + ".tmp")
     try:

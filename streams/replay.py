@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import gzip
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -49,7 +50,7 @@ def _chunks(path: Path, size: int, max_bytes: int) -> Iterator[list[bytes]]:
                 first = False
                 for start in range(0, len(lines), size):
                     yield lines[start:start + size]
-        except (OSError, EOFError) as exc:      # a corrupt or truncated gzip stream
+        except (OSError, EOFError, zlib.error) as exc:      # a corrupt or truncated gzip stream
             raise InputError(f"{path}: cannot read it ({exc})") from None
 
 

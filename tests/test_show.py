@@ -52,6 +52,10 @@ def test_odd_values_options_and_several_files(tmp_path: Path) -> None:
         assert proc.stderr.decode().strip().splitlines() == [
             "driftline.show: error: <stdin>, line 1: not a valid alert event (its value and p_value must be "
             "numbers or null) (show reads alerts.jsonl or the alerts topic)"]
+    proc = _show(stdin=orjson.dumps({**ALERT, "severity": None, "kind": ["x"]}))
+    assert proc.returncode == 0 and proc.stdout.decode().startswith("FIRING            ['x']"), proc.stderr
+    proc = _show("-", "-", stdin=orjson.dumps(ALERT))     # stdin read once, not closed
+    assert proc.returncode == 0 and len(proc.stdout.decode().splitlines()) == 1, proc.stderr
     proc = _show("--help")
     assert proc.returncode == 0 and proc.stdout.decode().startswith("usage: python -m driftline.show")
     proc = _show("--frobnicate")

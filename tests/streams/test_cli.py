@@ -244,6 +244,10 @@ def test_bad_config_exits_2_with_one_line_naming_the_key(tmp_path, text, where, 
      "looks like a CSV table; replay reads JSON lines"),
     (["replay", "--config", "{cfg}", "--input", "{dir}/truncated.jsonl.gz", "--out", "{dir}/o"],
      "truncated.jsonl.gz: cannot read it (Compressed file ended"),
+    (["replay", "--config", "{cfg}", "--input", "{dir}/corrupt.jsonl.gz", "--out", "{dir}/o"],
+     "corrupt.jsonl.gz: cannot read it (Error -3 while decompressing data"),
+    (["replay", "--config", "{cfg}", "--input", "{dir}/t.jsonl", "--labels", "{dir}/t.jsonl", "--out", "{dir}/o"],
+     "--labels {dir}/t.jsonl is the --input file"),
     (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/t.jsonl",
       "--out", "{dir}/t.jsonl"], "--input {dir}/t.jsonl is also an output"),
     (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/t.jsonl",
@@ -276,7 +280,9 @@ def test_user_errors_exit_2_with_one_line(demo, tmp_path, args, fragment):
     (tmp_path / "renamed.jsonl").write_bytes((demo / "training.jsonl").read_bytes().replace(b'"prediction"', b'"score"'))
     (tmp_path / "o").mkdir()
     (tmp_path / "o" / "reports.jsonl").write_bytes((demo / "events.jsonl").read_bytes())
-    (tmp_path / "truncated.jsonl.gz").write_bytes(gzip.compress((demo / "events.jsonl").read_bytes())[:5000])
+    packed = gzip.compress((demo / "events.jsonl").read_bytes())
+    (tmp_path / "truncated.jsonl.gz").write_bytes(packed[:5000])
+    (tmp_path / "corrupt.jsonl.gz").write_bytes(packed[:200] + bytes(b ^ 0x5A for b in packed[200:260]) + packed[260:])
     (tmp_path / "long.csv").write_text("n00_normal,country\n1.0,DE\n2.0,FR,x\n")
     (tmp_path / "short.csv").write_text("n00_normal,country\n1.0\n2.0,FR\n")
     rows = [orjson.loads(r) for r in synth.training_rows(np.random.default_rng(1), 3)]

@@ -102,3 +102,47 @@ def test_librdkafka_uses_the_codec_the_user_named():
     # both keys at once: the last one set wins, which is why the default must stay out
     assert effective_codec({**user, "compression.type": "lz4"}) == "lz4"
     assert effective_codec(producer_config({"bootstrap.servers": "127.0.0.1:1"})) == "lz4"
+
+
+def test_check_settings_reaches_nothing_and_refuses_what_run_refuses():
+    """``driftline validate``'s check: no connection to the brokers (under either name) nor to
+    an OIDC token endpoint, all of them a listening socket here; a bad key is refused."""
+    import contextlib
+    import threading
+
+    from driftline.streams.exceptions import KafkaSetupError
+    from driftline.streams.kafka_config import check_settings
+
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        srv.settimeout(0.2)
+        where = f"127.0.0.1:{srv.getsockname()[1]}"
+        accepted: list[socket.socket] = []
+
+        def accept() -> None:
+            while not done.is_set():
+                with contextlib.suppress(OSError):    # the accept timeout: look at done again
+                    accepted.append(srv.accept()[0])
+
+        done = threading.Event()
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        oidc = {"security.protocol": "SASL_SSL", "sasl.mechanisms": "OAUTHBEARER", "sasl.oauthbearer.method": "oidc",
+                "sasl.oauthbearer.client.id": "cid", "sasl.oauthbearer.client.secret": "s3cret",
+                "sasl.oauthbearer.token.endpoint.url": f"http://{where}/token"}
+        for settings in ({"bootstrap.servers": where}, {"bootstrap.servers": where, "metadata.broker.list": where},
+                         {"bootstrap.servers": where, **oidc}):
+            t0 = time.monotonic()
+            check_settings(settings, exactly_once=True)
+            assert time.monotonic() - t0 < 10
+        time.sleep(1.0)       # a client that did connect would have by now
+        done.set()
+        thread.join()
+        for c in accepted:
+            c.close()
+    assert accepted == []
+    with pytest.raises(KafkaSetupError, match='No such configuration property: "bogus"'):
+        check_settings({"bootstrap.servers": where, "bogus": 1})
+    with pytest.raises(KafkaSetupError, match=r"kafka\.bootstrap\.servers: not set"):
+        check_settings({"bootstrap.servers": " "})
