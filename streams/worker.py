@@ -231,11 +231,12 @@ class Worker:
         self.health = Health()
         self.stopping = False
         self._http = None
+        self._admin: AdminClient | None = None    # made by ensure_topics, kept for metadata
 
     # -- set-up -----------------------------------------------------------------------------
 
     def ensure_topics(self) -> None:
-        admin = AdminClient(admin_config(self.settings))
+        admin = self._admin = AdminClient(admin_config(self.settings))
         try:
             meta = admin.list_topics(timeout=15)
         except KafkaException as exc:
@@ -286,7 +287,11 @@ class Worker:
             time.sleep(0.1)
 
     def _refresh_partition_counts(self, meta=None) -> None:
-        meta = meta or self.consumer.list_topics(timeout=10)
+        # Not the consumer's list_topics: this runs inside its rebalance callback, and a nested
+        # call on the consumer that blocks (confluent-kafka's CallState_begin / end) leaves it
+        # with no call state when it returns, so its next callback (a log line under
+        # kafka.debug, or by chance) aborts the process: `CallState_get: Assertion 'cs != NULL'`.
+        meta = meta or self._admin.list_topics(timeout=10)
         for topic in self.by_topic:
             if topic in meta.topics:
                 self.partition_counts[topic] = len(meta.topics[topic].partitions)

@@ -61,11 +61,14 @@ def _key(line: bytes) -> bytes:
 
 
 def _expect_and_feed(kafka, topic: str, tmp_path, cfg, lines: list[bytes],
-                     flowing: threading.Event) -> tuple[dict, threading.Thread]:
+                     flowing: threading.Event | None = None) -> tuple[dict, threading.Thread]:
     """The reports of replay over ``lines`` (what a run must give), and a feeder thread (not
     started) producing them to ``topic`` as a live stream, 1,000 events a second, in order,
-    paused while ``flowing`` is clear (a worker restarting): however slow a loaded machine
-    restarts workers, the stream outlasts the kills."""
+    paused while ``flowing`` (if given) is clear (a worker restarting): however slow a loaded
+    machine restarts workers, the stream outlasts the kills."""
+    if flowing is None:
+        flowing = threading.Event()
+        flowing.set()
     synth.write_lines(tmp_path / "events.jsonl", lines)
     want = by_id(replay_reports(cfg, tmp_path / "events.jsonl", tmp_path / "replay"))
 
