@@ -272,6 +272,8 @@ def event_size(value: bytes) -> int:
 def parse_object(value: bytes, fallback: Callable[[bytes], dict | None] | None = None) -> dict:
     """One event parsed by ``orjson`` (where it refuses, ``fallback``'s reading, if any), or
     ``_Bad`` with its reason: ``non_finite``, ``invalid_json`` or ``not_an_object``."""
+    if not value:
+        raise _Bad("invalid_json", "the value is empty (a Kafka tombstone, whose value is null, reads as empty)")
     try:
         obj = orjson.loads(value)
     except orjson.JSONDecodeError as exc:

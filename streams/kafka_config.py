@@ -23,6 +23,11 @@ from .logs import kafka_logger
 # ``max.message.bytes``; messages are compressed (lz4), so far fewer bytes reach the broker.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
+# How often the worker's consumer refreshes its metadata (ms; librdkafka's default is 5
+# minutes), so partitions added to a source topic join the windows within ~10 s; one small
+# metadata request each time.
+NEW_PARTITIONS_SEEN_MS = 10_000
+
 # Settings only a consumer understands; librdkafka warns when a producer gets them.
 _CONSUMER_ONLY = frozenset({
     "group.id", "group.instance.id", "auto.offset.reset", "enable.auto.commit",
@@ -49,6 +54,9 @@ def consumer_config(settings: dict[str, Any], *, auto_commit: bool = False,
     # driftline commits itself, and only after the checkpoint that matches the offsets
     conf["enable.auto.commit"] = auto_commit
     conf.setdefault("enable.partition.eof", False)
+    # partitions added to a source topic are seen (and assigned) within this, not librdkafka's
+    # 5 minutes: until then tier 2 judges windows without them
+    conf.setdefault("topic.metadata.refresh.interval.ms", NEW_PARTITIONS_SEEN_MS)
     if read_committed:
         conf["isolation.level"] = "read_committed"
     return _logging(conf)

@@ -167,7 +167,7 @@ class MonitorRuntime:
         perf = self._judge_performance(out, None, total)
         out.reports.append(window_report(name, None, start, end, total.events, merged.invalid,
                                          merged.late, overall, performance_entry(perf, joined),
-                                         pooled_events))
+                                         pooled_events, self.state_fingerprint))
         per_version: dict[str, WindowJudgement] = {}
         for v in versions:
             if v is None:
@@ -179,7 +179,8 @@ class MonitorRuntime:
                 out.performance[v] = perf
             v_perf = self._judge_performance(out, v, sketches[v])
             out.reports.append(window_report(name, v, start, end, sketches[v].events, 0, 0,
-                                             per_version[v], performance_entry(v_perf)))
+                                             per_version[v], performance_entry(v_perf),
+                                             basis=self.state_fingerprint))
         self._alert(out, None, start, end, overall)
         if self.cfg.alerts.per_version:
             for v, judgement in per_version.items():

@@ -62,12 +62,16 @@ def window_report(
     judgement: WindowJudgement,
     performance: dict[str, Any] | None = None,
     pooled_events: int = 0,
+    basis: str = "",
 ) -> dict[str, Any]:
     """``pooled_events`` (all-versions report only): events of the window's model versions
-    beyond ``limits.max_model_versions``, counted only in this report; written when > 0."""
+    beyond ``limits.max_model_versions``, counted only in this report; written when > 0.
+    ``basis``: what the window's state depends on (the monitor's state fingerprint), part of
+    the id: a window judged again after its state was discarded for a new reference gets
+    another id, so deduplicating on ids keeps both reports."""
     report = {
         "type": "window_report",
-        "report_id": stable_id(monitor, version, window_start, window_end),
+        "report_id": stable_id(monitor, version, window_start, window_end, basis),
         "monitor": monitor,
         "model_version": version,
         "window_start": rfc3339(window_start),

@@ -292,7 +292,7 @@ class Worker:
         # with no call state when it returns, so its next callback (a log line under
         # kafka.debug, or by chance) aborts the process: `CallState_get: Assertion 'cs != NULL'`.
         meta = meta or self._admin.list_topics(timeout=10)
-        for topic in self.by_topic:
+        for topic in [*self.by_topic, *self.label_topics]:
             if topic in meta.topics:
                 self.partition_counts[topic] = len(meta.topics[topic].partitions)
 
@@ -705,7 +705,8 @@ class Worker:
                 with self.stats.lock:
                     self.stats.late[m.cfg.name] += late
                 log.warning("events reached tier 2 after their window was judged without them (their "
-                            "partition had been idle): counted as late, once per window they were in", extra=fields(
+                            "partition had been idle, or was added to the topic after the window was judged): "
+                            "counted as late, once per window they were in", extra=fields(
                                 monitor=m.cfg.name, topic=d["topic"], partition=p, events=late))
             self._emitted = self._emitted or bool(merged)
             for window in merged:
@@ -984,30 +985,51 @@ class Worker:
 
     def _start_offsets(self, consumer: Consumer, fresh: list[TopicPartition]) -> None:
         """Where partitions without a snapshot start (committed offset, else the reset policy),
-        so an empty state knows which offset it reflects."""
+        set on ``fresh`` (to be assigned) and in their state, so the state knows which offset
+        it reflects (left to librdkafka, `latest` would be looked up later, skipping the events
+        written in between)."""
         if not fresh:
             return
         earliest = str(consumer_config(self.settings)["auto.offset.reset"]) in ("earliest", "smallest", "beginning")
         # exactly-once: offsets in a transaction still open (a dead worker's, until the broker
         # aborts it at transaction.timeout.ms) are unstable and not answered before then
         wait = self._settle_seconds() if self.exactly_once else 10
-        try:
-            committed = consumer.committed([TopicPartition(t.topic, t.partition) for t in fresh], timeout=wait)
-        except KafkaException as exc:
-            raise KafkaSetupError(f"cannot read the group's committed offsets ({exc.args[0].str()}); "
-                                  f"check the brokers and the group's ACLs") from None
+        committed = self._committed(consumer, [TopicPartition(t.topic, t.partition) for t in fresh], wait)
+        read = self._topics_read(consumer, {tp.topic for tp in committed if tp.offset < 0} - {self.partials_topic}, wait)
+        assigned = {(tp.topic, tp.partition): tp for tp in fresh}
         for tp in committed:
             offset = tp.offset
             if offset < 0:
                 low, high = changelog.watermarks(consumer, TopicPartition(tp.topic, tp.partition),
                                                  "finding the start of")
-                offset = low if earliest else high
+                # a source partition the group never read, of a topic whose other partitions it
+                # reads, was added to the topic since: all its events are new, so it starts at
+                # its beginning whatever auto.offset.reset says (`latest` would skip its first ones)
+                added = tp.topic in read
+                if added:
+                    log.info("a partition added to the topic since the group last read it starts at its beginning",
+                             extra=fields(worker=self.index, topic=tp.topic, partition=tp.partition, offset=low))
+                offset = low if earliest or added else high
+            assigned[(tp.topic, tp.partition)].offset = offset
             if tp.topic == self.partials_topic:
                 self.tier2[tp.partition].next_offset = offset
             elif tp.topic in self.label_topics:
                 self.tier1[(self.label_topics[tp.topic], tp.partition)].label_offsets[tp.topic] = offset
             else:
                 self.tier1[(tp.topic, tp.partition)].next_offset = offset
+
+    @staticmethod
+    def _committed(consumer: Consumer, partitions: list[TopicPartition], wait: float) -> list[TopicPartition]:
+        try:
+            return consumer.committed(partitions, timeout=wait)
+        except KafkaException as exc:
+            raise KafkaSetupError(f"cannot read the group's committed offsets ({exc.args[0].str()}); "
+                                  f"check the brokers and the group's ACLs") from None
+
+    def _topics_read(self, consumer: Consumer, topics: set[str], wait: float) -> set[str]:
+        """Those of ``topics`` of which the group has committed an offset for some partition."""
+        every = [TopicPartition(t, p) for t in sorted(topics) for p in range(self.partition_counts.get(t, 0))]
+        return {tp.topic for tp in self._committed(consumer, every, wait) if tp.offset >= 0} if every else set()
 
     def _settle_seconds(self) -> float:
         """How long a restore waits for transactions left open (a dead worker's): the brokers

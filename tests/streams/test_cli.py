@@ -100,6 +100,25 @@ def test_replay_is_deterministic(demo, tmp_path):
         assert (tmp_path / "a" / f"{f}.jsonl").read_bytes() == (tmp_path / "b" / f"{f}.jsonl").read_bytes()
 
 
+def test_a_rebuilt_reference_gives_the_same_windows_other_report_ids(demo, tmp_path):
+    """A report id names one content: a window judged under another reference (after
+    `run --discard-mismatched-state`, say) is another report."""
+    cfg = tmp_path / "driftline.yaml"
+    cfg.write_text((demo / "driftline.yaml").read_text())
+    train = demo / "training.jsonl"
+    (tmp_path / "t.jsonl").write_bytes(b"\n".join(train.read_bytes().splitlines()[:5000]))
+    assert main(["reference", "build", "--config", str(cfg), "--monitor", "fraud", "--input", str(tmp_path / "t.jsonl"),
+                 "--out", str(tmp_path / "reference.json")]) == 0
+    reports = {}
+    for name, config in (("old", demo / "driftline.yaml"), ("new", cfg)):
+        assert main(["replay", "--config", str(config), "--input", str(demo / "events.jsonl"),
+                     "--out", str(tmp_path / name)]) == 0
+        reports[name] = read(tmp_path / name / "reports.jsonl")
+    windows = [[(r["window_start"], r["model_version"], r["count"]) for r in reports[n]] for n in ("old", "new")]
+    assert windows[0] == windows[1]
+    assert not {r["report_id"] for r in reports["old"]} & {r["report_id"] for r in reports["new"]}
+
+
 BAD_LINES = st.sampled_from([
     b"not json", b"[1]", b"42", b'"text"', b"{", b'{"timestamp": 1}', b'{"event_id": "x"}',
     b'{"event_id": "x", "timestamp": "soon"}', b'{"event_id": "x", "timestamp": NaN}',

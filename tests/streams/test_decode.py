@@ -528,3 +528,10 @@ def test_an_integer_model_version_is_its_text_on_both_paths() -> None:
     fast = DECODER._fast(values)
     assert columns(fast) == columns(careful(values))
     assert fast.versions.tolist() == ["3", "3", None]
+
+
+def test_an_empty_value_is_a_dead_letter_that_says_what_a_tombstone_becomes() -> None:
+    out = DECODER.decode([b""])
+    (d,) = out.dead
+    assert (d.reason, d.record.value) == ("invalid_json", b"")
+    assert "tombstone" in d.detail
