@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import errno
 import logging
+import math
 import os
 import signal
 import time
@@ -161,6 +162,18 @@ def _newer(before: int | None, ms: int) -> int | None:
     return ms if before is None else max(before, ms)
 
 
+def _known_partitions(snaps: dict[str, Any]) -> dict[str, int]:
+    """How many partitions each source topic had when the group's tier-1 snapshots were taken
+    (the most any of them says; snapshots of older versions say nothing)."""
+    known: dict[str, int] = {}
+    for key, snap in snaps.items():
+        count = snap.get("partitions") if key.startswith("tier1|") else None
+        if isinstance(count, int):
+            topic = key.split("|")[1]
+            known[topic] = max(known.get(topic, 0), count)
+    return known
+
+
 def _values(run: list[Message]) -> tuple[list[bytes], list[int]]:
     """The values (a tombstone as empty bytes: an invalid event) and offsets of messages."""
     values = list(map(Message.value, run))
@@ -291,7 +304,9 @@ class Worker:
         # call on the consumer that blocks (confluent-kafka's CallState_begin / end) leaves it
         # with no call state when it returns, so its next callback (a log line under
         # kafka.debug, or by chance) aborts the process: `CallState_get: Assertion 'cs != NULL'`.
-        meta = meta or self._admin.list_topics(timeout=10)
+        if meta is None:
+            meta = self._admin.list_topics(timeout=10)
+            self._admin.poll(0)    # its log lines (queued for the client's own poll)
         for topic in [*self.by_topic, *self.label_topics]:
             if topic in meta.topics:
                 self.partition_counts[topic] = len(meta.topics[topic].partitions)
@@ -526,6 +541,8 @@ class Worker:
             n: {**state_codec.windows_to_dict(w), "fingerprint": self.monitors[n].state_fingerprint,
                 **({"join": st.joins[n].to_state()} if n in st.joins else {})}
             for n, w in st.windows.items()}}
+        if st.topic in self.partition_counts:   # how many partitions its topic had: a higher one was added since
+            snap["partitions"] = self.partition_counts[st.topic]
         if st.label_offsets:
             snap["label_offsets"] = st.label_offsets
         if st.outbox:
@@ -922,7 +939,7 @@ class Worker:
             if snap is not None and not self.broken:
                 tp.offset = snap["offset"]
         self._check_pairs(partitions)
-        self._start_offsets(consumer, [tp for tp in partitions if tp.offset < 0])
+        self._start_offsets(consumer, [tp for tp in partitions if tp.offset < 0], _known_partitions(snaps))
         consumer.assign(partitions)
         self._paused.clear()     # a new assignment starts unpaused
         self._lost = False
@@ -983,34 +1000,37 @@ class Worker:
                 self.stats.discarded[m.cfg.name] += 1
         return None
 
-    def _start_offsets(self, consumer: Consumer, fresh: list[TopicPartition]) -> None:
+    def _start_offsets(self, consumer: Consumer, fresh: list[TopicPartition], known: dict[str, int]) -> None:
         """Where partitions without a snapshot start (committed offset, else the reset policy),
         set on ``fresh`` (to be assigned) and in their state, so the state knows which offset
         it reflects (left to librdkafka, `latest` would be looked up later, skipping the events
-        written in between)."""
+        written in between). ``known``: how many partitions each source topic had when the
+        group's snapshots were taken."""
         if not fresh:
             return
-        earliest = str(consumer_config(self.settings)["auto.offset.reset"]) in ("earliest", "smallest", "beginning")
+        policy = str(consumer_config(self.settings)["auto.offset.reset"])
+        earliest = policy in ("earliest", "smallest", "beginning")
         # exactly-once: offsets in a transaction still open (a dead worker's, until the broker
         # aborts it at transaction.timeout.ms) are unstable and not answered before then
         wait = self._settle_seconds() if self.exactly_once else 10
         committed = self._committed(consumer, [TopicPartition(t.topic, t.partition) for t in fresh], wait)
-        read = self._topics_read(consumer, {tp.topic for tp in committed if tp.offset < 0} - {self.partials_topic}, wait)
         assigned = {(tp.topic, tp.partition): tp for tp in fresh}
         for tp in committed:
             offset = tp.offset
             if offset < 0:
                 low, high = changelog.watermarks(consumer, TopicPartition(tp.topic, tp.partition),
                                                  "finding the start of")
-                # a source partition the group never read, of a topic whose other partitions it
-                # reads, was added to the topic since: all its events are new, so it starts at
-                # its beginning whatever auto.offset.reset says (`latest` would skip its first ones)
-                added = tp.topic in read
+                # a source partition numbered past the partitions its topic had when the group
+                # took its snapshots was added since: all its events are new, so it starts at its
+                # beginning whatever auto.offset.reset says (`latest` would skip its first ones)
+                topic = self.label_topics.get(tp.topic, tp.topic)   # labels: as their predictions
+                added = tp.topic != self.partials_topic and tp.partition >= known.get(topic, math.inf)
                 if added:
-                    log.info("a partition added to the topic since the group last read it starts at its beginning",
+                    log.info("a partition added to the topic since the group's snapshots starts at its beginning",
                              extra=fields(worker=self.index, topic=tp.topic, partition=tp.partition, offset=low))
                 offset = low if earliest or added else high
-            assigned[(tp.topic, tp.partition)].offset = offset
+            if policy != "error":    # (with "error", librdkafka refuses a partition without an offset)
+                assigned[(tp.topic, tp.partition)].offset = offset
             if tp.topic == self.partials_topic:
                 self.tier2[tp.partition].next_offset = offset
             elif tp.topic in self.label_topics:
@@ -1025,11 +1045,6 @@ class Worker:
         except KafkaException as exc:
             raise KafkaSetupError(f"cannot read the group's committed offsets ({exc.args[0].str()}); "
                                   f"check the brokers and the group's ACLs") from None
-
-    def _topics_read(self, consumer: Consumer, topics: set[str], wait: float) -> set[str]:
-        """Those of ``topics`` of which the group has committed an offset for some partition."""
-        every = [TopicPartition(t, p) for t in sorted(topics) for p in range(self.partition_counts.get(t, 0))]
-        return {tp.topic for tp in self._committed(consumer, every, wait) if tp.offset >= 0} if every else set()
 
     def _settle_seconds(self) -> float:
         """How long a restore waits for transactions left open (a dead worker's): the brokers

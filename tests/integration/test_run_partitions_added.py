@@ -13,7 +13,15 @@ from confluent_kafka.admin import AdminClient, NewPartitions
 
 from driftline import synth
 
-from .harness import events_seen, produce, read_json, start_worker, stop, wait_ready, write_setup
+from .harness import (
+    events_seen,
+    produce,
+    read_json,
+    start_worker,
+    stop,
+    wait_ready,
+    write_setup,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -21,10 +29,9 @@ pytestmark = pytest.mark.kafka
 def _committed_everywhere(bootstrap: str, group: str, topic: str, partitions: int) -> bool:
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
-        got = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        return all(tp.offset >= 0 for tp in c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10))
     finally:
         c.close()
-    return all(tp.offset >= 0 for tp in got)
 
 
 def test_partitions_added_while_running_are_read_from_their_beginning(kafka, topic_factory, tmp_path):
@@ -45,6 +52,9 @@ def test_partitions_added_while_running_are_read_from_their_beginning(kafka, top
             time.sleep(0.2)
         admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
         admin.create_partitions([NewPartitions(topic, 4)])[topic].result(timeout=30)
+        while len(admin.list_topics(topic, timeout=10).topics[topic].partitions) < 4:   # (published)
+            assert time.monotonic() < deadline, "the broker did not show the new partitions"
+            time.sleep(0.1)
         # at once, before the worker can know of them: with `latest` these would be skipped
         produce(kafka.bootstrap, topic, lines[3000:], partition_of=lambda i, _line: i % 4)
         deadline = time.monotonic() + 90

@@ -1,0 +1,68 @@
+"""Where partitions without a snapshot start (streams/worker.py ``Worker._start_offsets``),
+against a fake consumer: the committed offset, else the reset policy; and a partition numbered
+past the partitions its topic had when the group's snapshots were taken (one added to the
+topic since) from its beginning, whatever the policy."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from confluent_kafka import TopicPartition
+from driftline.streams.worker import Worker, _known_partitions
+
+LOW, HIGH = 100, 5000
+
+
+class FakeConsumer:
+    def __init__(self, committed: dict[tuple[str, int], int]) -> None:
+        self.offsets = dict(committed)
+
+    def committed(self, partitions, timeout=None):
+        return [TopicPartition(tp.topic, tp.partition, self.offsets.get((tp.topic, tp.partition), -1001))
+                for tp in partitions]
+
+    def get_watermark_offsets(self, tp, timeout=None):
+        return LOW, HIGH
+
+
+def _worker(reset: str) -> Worker:
+    w = Worker.__new__(Worker)
+    w.settings = {"bootstrap.servers": "x", "auto.offset.reset": reset}
+    w.exactly_once, w.broken, w.index = False, False, 0
+    w.partials_topic, w.label_topics = "driftline.g.partials", {"labels": "t"}
+    w.tier1 = {("t", p): SimpleNamespace(next_offset=None, label_offsets={}) for p in range(4)}
+    w.tier2 = {}
+    return w
+
+
+def _start(w: Worker, consumer: FakeConsumer, partitions: list[tuple[str, int]], known: dict[str, int]) -> list[int]:
+    fresh = [TopicPartition(t, p, -1001) for t, p in partitions]
+    w._start_offsets(consumer, fresh, known)
+    for tp in fresh:
+        state = w.tier1[("t", tp.partition)]
+        assert tp.offset == (state.label_offsets[tp.topic] if tp.topic == "labels" else state.next_offset)
+    return [tp.offset for tp in fresh]
+
+
+@pytest.mark.parametrize(("reset", "start"), [("latest", HIGH), ("earliest", LOW)])
+def test_a_partition_never_read_starts_by_the_reset_policy(reset, start):
+    # a new group (no snapshot says anything), or partitions the topic had (a worker that died
+    # before its first checkpoint left no offset for them)
+    for known in ({}, {"t": 2}, {"t": 4}):
+        assert _start(_worker(reset), FakeConsumer({}), [("t", 0), ("t", 1)], known) == [start, start]
+
+
+def test_a_committed_partition_resumes_there():
+    assert _start(_worker("latest"), FakeConsumer({("t", 0): 700}), [("t", 0)], {"t": 2}) == [700]
+
+
+def test_a_partition_added_to_the_topic_starts_at_its_beginning_and_so_do_its_labels():
+    got = _start(_worker("latest"), FakeConsumer({}), [("t", 1), ("t", 2), ("t", 3), ("labels", 3)], {"t": 2})
+    assert got == [HIGH, LOW, LOW, LOW]
+
+
+def test_the_partition_count_comes_from_the_tier1_snapshots():
+    snaps = {"tier1|t|0": {"offset": 5, "partitions": 2}, "tier1|t|1": {"offset": 5, "partitions": 4},
+             "tier1|u|0": {"offset": 1}, "tier2|0": {"offset": 9, "partitions": 99}}
+    assert _known_partitions(snaps) == {"t": 4}
