@@ -939,6 +939,7 @@ class Worker:
             if snap is not None and not self.broken:
                 tp.offset = snap["offset"]
         self._check_pairs(partitions)
+        self._within_retention(consumer, [tp for tp in partitions if tp.offset >= 0 and not self.broken])
         self._start_offsets(consumer, [tp for tp in partitions if tp.offset < 0], _known_partitions(snaps))
         consumer.assign(partitions)
         self._paused.clear()     # a new assignment starts unpaused
@@ -1031,12 +1032,33 @@ class Worker:
                 offset = low if earliest or added else high
             if policy != "error":    # (with "error", librdkafka refuses a partition without an offset)
                 assigned[(tp.topic, tp.partition)].offset = offset
-            if tp.topic == self.partials_topic:
-                self.tier2[tp.partition].next_offset = offset
-            elif tp.topic in self.label_topics:
-                self.tier1[(self.label_topics[tp.topic], tp.partition)].label_offsets[tp.topic] = offset
-            else:
-                self.tier1[(tp.topic, tp.partition)].next_offset = offset
+            self._set_start(tp.topic, tp.partition, offset)
+
+    def _set_start(self, topic: str, partition: int, offset: int) -> None:
+        """The offset a partition's state reflects (where its reading starts)."""
+        if topic == self.partials_topic:
+            self.tier2[partition].next_offset = offset
+        elif topic in self.label_topics:
+            self.tier1[(self.label_topics[topic], partition)].label_offsets[topic] = offset
+        else:
+            self.tier1[(topic, partition)].next_offset = offset
+
+    def _within_retention(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """A saved offset the topic no longer holds (its events deleted by retention while the
+        group was away, or the topic recreated) moves to the partition's first offset, said in
+        a warning: left to librdkafka, `latest` would skip all the events still there."""
+        for tp in partitions:
+            if tp.offset < 0:
+                continue
+            low, high = changelog.watermarks(consumer, TopicPartition(tp.topic, tp.partition), "reading the offsets of")
+            if low <= tp.offset <= high:
+                continue
+            log.warning("the saved offset is not in the partition any more (retention deleted its events, or the "
+                        "topic was recreated): reading from its first offset", extra=fields(
+                            worker=self.index, topic=tp.topic, partition=tp.partition, saved=tp.offset, first=low,
+                            lost=max(0, low - tp.offset)))
+            tp.offset = low
+            self._set_start(tp.topic, tp.partition, low)
 
     @staticmethod
     def _committed(consumer: Consumer, partitions: list[TopicPartition], wait: float) -> list[TopicPartition]:

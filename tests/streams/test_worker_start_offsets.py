@@ -66,3 +66,18 @@ def test_the_partition_count_comes_from_the_tier1_snapshots():
     snaps = {"tier1|t|0": {"offset": 5, "partitions": 2}, "tier1|t|1": {"offset": 5, "partitions": 4},
              "tier1|u|0": {"offset": 1}, "tier2|0": {"offset": 9, "partitions": 99}}
     assert _known_partitions(snaps) == {"t": 4}
+
+
+def test_a_saved_offset_the_partition_no_longer_holds_moves_to_its_first(caplog):
+    w = _worker("latest")
+    w.tier2 = {0: SimpleNamespace(next_offset=None)}
+    parts = [TopicPartition("t", 0, 40), TopicPartition("t", 1, 700), TopicPartition("labels", 1, 90),
+             TopicPartition("driftline.g.partials", 0, 9000), TopicPartition("t", 2, -1001)]
+    with caplog.at_level("WARNING", logger="driftline"):
+        w._within_retention(FakeConsumer({}), parts)
+    assert [tp.offset for tp in parts] == [LOW, 700, LOW, LOW, -1001]
+    assert (w.tier1[("t", 0)].next_offset, w.tier1[("t", 1)].label_offsets, w.tier2[0].next_offset) == (
+        LOW, {"labels": LOW}, LOW)
+    assert w.tier1[("t", 1)].next_offset is None      # in range: left as it was restored
+    lost = [r.fields["lost"] for r in caplog.records if r.getMessage().startswith("the saved offset")]
+    assert lost == [LOW - 40, LOW - 90, 0]
