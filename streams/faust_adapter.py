@@ -261,9 +261,9 @@ class DriftlineFaustMonitor:
     def check_idle(self, now: float | None = None) -> None:
         """Move on the watermark of every partition whose event time has not moved for a
         monitor's ``window.idle_timeout`` (see the module notes); ``now``: the monitor's clock
-        (``time.monotonic()``) by default. ``consume`` calls it every second; call it about as often if you feed the
-        monitor through :meth:`feed` yourself (a partition claims to be idle at most once a
-        second, however often it is called)."""
+        (``time.monotonic()``) by default. ``consume`` calls it every second; call it about as
+        often if you feed the monitor through :meth:`feed` yourself (a partition claims to be
+        idle at most once a second, however often it is called)."""
         if self.closed or self._pipeline is None:
             return
         now = self._clock() if now is None else now
