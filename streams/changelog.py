@@ -20,6 +20,12 @@ def tier1_key(topic: str, partition: int) -> str:
     return f"tier1|{topic}|{partition}"
 
 
+def tier1_topic(key: str) -> str | None:
+    """The source topic of a ``tier1_key``; None for other keys."""
+    kind, _, rest = key.partition("|")
+    return rest.rpartition("|")[0] if kind == "tier1" else None
+
+
 def tier2_key(partition: int) -> str:
     return f"tier2|{partition}"
 

@@ -267,10 +267,10 @@ class DriftlineFaustMonitor:
         if self.closed or self._pipeline is None:
             return
         now = self._clock() if now is None else now
+        idle_timeout = min(m.cfg.window.idle_timeout for m in self.monitors)
         for partition, moved_at in self._moved_at.items():
             if now - self._claimed_at.get(partition, -math.inf) < IDLE_CHECK_INTERVAL:
                 continue   # claimed less than a second ago
-            idle_timeout = min(m.cfg.window.idle_timeout for m in self.monitors)
             if now - moved_at >= idle_timeout:
                 self._claimed_at[partition] = now
                 self._pipeline.advance_idle(partition, now - moved_at)

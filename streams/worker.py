@@ -167,9 +167,8 @@ def _known_partitions(snaps: dict[str, Any]) -> dict[str, int]:
     (the most any of them says; snapshots of older versions say nothing)."""
     known: dict[str, int] = {}
     for key, snap in snaps.items():
-        count = snap.get("partitions") if key.startswith("tier1|") else None
-        if isinstance(count, int):
-            topic = key.split("|")[1]
+        topic, count = changelog.tier1_topic(key), snap.get("partitions")
+        if topic is not None and isinstance(count, int):
             known[topic] = max(known.get(topic, 0), count)
     return known
 
@@ -939,7 +938,8 @@ class Worker:
             if snap is not None and not self.broken:
                 tp.offset = snap["offset"]
         self._check_pairs(partitions)
-        self._within_retention(consumer, [tp for tp in partitions if tp.offset >= 0 and not self.broken])
+        if not self.broken:   # (its offsets are librdkafka's, from the group)
+            self._within_retention(consumer, partitions)
         self._start_offsets(consumer, [tp for tp in partitions if tp.offset < 0], _known_partitions(snaps))
         consumer.assign(partitions)
         self._paused.clear()     # a new assignment starts unpaused
@@ -1048,7 +1048,7 @@ class Worker:
         group was away, or the topic recreated) moves to the partition's first offset, said in
         a warning: left to librdkafka, `latest` would skip all the events still there."""
         for tp in partitions:
-            if tp.offset < 0:
+            if tp.offset < 0:   # none saved: _start_offsets decides
                 continue
             low, high = changelog.watermarks(consumer, TopicPartition(tp.topic, tp.partition), "reading the offsets of")
             if low <= tp.offset <= high:
