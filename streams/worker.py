@@ -18,6 +18,11 @@ consumers read committed data only. A crash then leaves no trace downstream at a
 its work from the snapshot. So that outputs do not wait for the periodic checkpoint, a
 checkpoint also follows soon after any window closes or is judged (unless the worker is
 working through a backlog).
+
+The ``Worker`` class is assembled from parts kept in their own modules: ``topic_setup``
+(topics checked and created at start-up), ``restore`` (state restored and start offsets
+chosen on assignment), ``label_flow`` (flow control of the label join) and ``transactions``
+(exactly-once mode); ``messages`` holds the helpers over consumed batches.
 """
 
 from __future__ import annotations
@@ -26,17 +31,15 @@ import contextlib
 import dataclasses
 import errno
 import logging
-import math
 import os
 import signal
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from confluent_kafka import (
-    TIMESTAMP_NOT_AVAILABLE,
     Consumer,
     KafkaError,
     KafkaException,
@@ -44,34 +47,34 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
+from confluent_kafka.admin import AdminClient
 from driftline.schemas.config import Config, internal_topics
 
 from . import changelog, state_codec
 from .batching import byte_slices
-from .exceptions import KafkaSetupError, ListenError, StateMismatch, TransactionFailed
+from .exceptions import KafkaSetupError, ListenError
 from .http import Health, serve
 from .kafka_config import (
-    MAX_MESSAGE_BYTES,
-    admin_config,
     client,
     consumer_config,
     group_id,
     producer_config,
-    reader_config,
     require_brokers,
     transactional_id,
 )
 from .kafka_sink import KafkaSink
+from .label_flow import LabelFlow
 from .logs import fields
 from .merge import WindowMerger
+from .messages import by_partition, newer, record_times, values_and_offsets
 from .metrics import RuntimeStats, build_registry
 from .monitor import MonitorRuntime
+from .restore import Restore
 from .stream_join import StreamJoin
 from .tiers import Tier1Partition, Tier2Partition
+from .topic_setup import TopicSetup
+from .transactions import MEMBERSHIP_LOST, Transactions
 from .windows import event_ms
-
-T = TypeVar("T")
 
 log = logging.getLogger("driftline.worker")
 
@@ -90,107 +93,19 @@ POLL_TIMEOUT = 0.1
 # backlog (a full batch was waiting): there each commit, with every partition's snapshot,
 # measured 21% of the throughput, and the periodic checkpoint makes the outputs visible.
 EAGER_CHECKPOINT = 0.2
-# Flow control of the label join while reading a backlog of both topics: a labels partition is
-# paused once a join holds this share of limits.max_join_waiting labels waiting for their
-# predictions (while fewer than the lower share of predictions wait for labels), and resumed
-# at the lower share, once as many predictions wait, or once its predictions partition is read
-# to its end (nothing more could pair then); the same for a predictions partition whose
-# predictions wait for labels. Never both sides of a partition at once. So the events wait in
-# their topic, not in memory, and none is evicted while its partner is still to be read. The
-# gap leaves room for one more batch before the cap.
-LABELS_PAUSE_SHARE = 0.5
-LABELS_RESUME_SHARE = 0.25
-# Seconds a transactional call may block before the worker gives up on the transaction.
-TRANSACTION_TIMEOUT = 30.0
 # Test hook (tests/integration/test_run_labels.py): the worker dies right after it sent the
 # partials of an outbox (before any later checkpoint), as a crash there would.
 EXIT_AFTER_OUTBOX_ENV = "DRIFTLINE_TEST_EXIT_AFTER_OUTBOX"
 # What the label join counts (label_join.JoinCounts), exported as driftline_labels_total{outcome}.
 _LABEL_OUTCOMES = ("pairs", "unmatched", "late", "null_prediction", "duplicate", "invalid")
-# Commit errors that mean this worker is no longer the group member it was; checkpoint
-# snapshots hold the offsets, so losing such a commit loses nothing.
-_MEMBERSHIP_LOST = frozenset({KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION,
-                              KafkaError.REBALANCE_IN_PROGRESS})
-# ... or no coordinator answers (the broker was away): the same holds, and the next checkpoint
-# commits again
+# Commit errors that mean no coordinator answers (the broker was away): the checkpoint's
+# snapshots hold the offsets, and the next checkpoint commits again (see also MEMBERSHIP_LOST)
 _COORDINATOR_AWAY = frozenset({KafkaError._WAIT_COORD, KafkaError.COORDINATOR_NOT_AVAILABLE,
                                KafkaError.NOT_COORDINATOR, KafkaError.REQUEST_TIMED_OUT,
                                KafkaError._TIMED_OUT, KafkaError._TRANSPORT})
 
 
-def _topic_limit(admin: AdminClient, topic: str) -> int:
-    """The topic's ``max.message.bytes``; Kafka's default (1 MB) when it cannot be read."""
-    resource = ConfigResource(ResourceType.TOPIC, topic)
-    try:
-        entries = admin.describe_configs([resource])[resource].result(timeout=15)
-        return int(entries["max.message.bytes"].value)
-    except Exception:   # no DescribeConfigs permission, say: assume the broker's default
-        return 1_048_588
-
-
-def _retried(call: Any, attempts: int = 3) -> Any:
-    """``call()``, called again while it raises an error librdkafka calls retriable."""
-    for attempt in range(attempts):
-        try:
-            return call()
-        except KafkaException as exc:
-            if attempt == attempts - 1 or not exc.args[0].retriable():
-                raise
-    raise AssertionError("unreachable")
-
-
-def _by_partition(msgs: list[Message]) -> list[tuple[tuple[str | None, int], list[Message]]]:
-    """The messages of each (topic, partition), in their order, partitions in order of first
-    appearance; C-level maps and one stable argsort instead of a Python loop per message."""
-    if not msgs:   # a batch of nothing but consumer errors
-        return []
-    keys = list(zip(map(Message.topic, msgs), map(Message.partition, msgs), strict=True))
-    index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
-    if len(index) == 1:
-        return [(keys[0], msgs)]
-    codes = np.fromiter(map(index.__getitem__, keys), dtype=np.int64, count=len(keys))
-    order = np.argsort(codes, kind="stable")
-    bounds = np.flatnonzero(np.diff(codes[order])) + 1
-    return [(keys[int(rows[0])], [msgs[i] for i in rows.tolist()])
-            for rows in np.split(order, bounds)]
-
-
-def _newer(before: int | None, ms: int) -> int | None:
-    """The newer of ``before`` and the record time ``ms`` (from ``_record_ms``; -1: none)."""
-    if ms < 0:
-        return before
-    return ms if before is None else max(before, ms)
-
-
-def _known_partitions(snaps: dict[str, Any]) -> dict[str, int]:
-    """How many partitions each source topic had when the group's tier-1 snapshots were taken
-    (the most any of them says; snapshots of older versions say nothing)."""
-    known: dict[str, int] = {}
-    for key, snap in snaps.items():
-        topic, count = changelog.tier1_topic(key), snap.get("partitions")
-        if topic is not None and isinstance(count, int):
-            known[topic] = max(known.get(topic, 0), count)
-    return known
-
-
-def _values(run: list[Message]) -> tuple[list[bytes], list[int]]:
-    """The values (a tombstone as empty bytes: an invalid event) and offsets of messages."""
-    values = list(map(Message.value, run))
-    if None in values:
-        values = [b"" if v is None else v for v in values]
-    return values, list(map(Message.offset, run))
-
-
-def _record_ms(run: list[Message]) -> np.ndarray:
-    """The Kafka timestamp of each message in ms, -1 where it has none."""
-    kinds, ms = zip(*map(Message.timestamp, run), strict=True)
-    out = np.fromiter(ms, dtype=np.int64, count=len(ms))
-    if TIMESTAMP_NOT_AVAILABLE in kinds:
-        out[np.fromiter(kinds, dtype=np.int64, count=len(kinds)) == TIMESTAMP_NOT_AVAILABLE] = -1
-    return out
-
-
-class Worker:
+class Worker(TopicSetup, LabelFlow, Restore, Transactions):
     def __init__(self, config: Config, monitors: list[MonitorRuntime], *, index: int = 0,
                  commit_before_checkpoint: bool = False, discard_mismatched_state: bool = False) -> None:
         self.config = config
@@ -244,71 +159,6 @@ class Worker:
         self.stopping = False
         self._http = None
         self._admin: AdminClient | None = None    # made by ensure_topics, kept for metadata
-
-    # -- set-up -----------------------------------------------------------------------------
-
-    def ensure_topics(self) -> None:
-        admin = self._admin = AdminClient(admin_config(self.settings))
-        try:
-            meta = admin.list_topics(timeout=15)
-        except KafkaException as exc:
-            servers = self.settings.get("bootstrap.servers", "(bootstrap.servers not set)")
-            raise KafkaSetupError(f"kafka: cannot reach the brokers at {servers} ({exc.args[0].str()}); "
-                                  f"check kafka.bootstrap.servers and the security settings") from None
-        missing_sources = [t for t in [*self.by_topic, *self.label_topics] if t not in meta.topics]
-        if missing_sources:
-            raise KafkaSetupError(f"source topic(s) {', '.join(missing_sources)} do not exist; "
-                                  f"create them or fix monitors[].source in the config")
-        for labels, predictions in self.label_topics.items():
-            n_labels, n_predictions = len(meta.topics[labels].partitions), len(meta.topics[predictions].partitions)
-            if n_labels != n_predictions:
-                raise KafkaSetupError(
-                    f"labels topic {labels!r} has {n_labels} partition(s) and predictions topic {predictions!r} "
-                    f"{n_predictions}: a label joins its prediction in the partition of the same number, so "
-                    f"both topics need as many partitions (and the same key, the event id)")
-        o = self.config.outputs
-        size = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}   # checkpoints, partials, dead letters
-        wanted = {t: NewTopic(t, 1, config=size) for t in (o.reports, o.alerts, o.retrain, o.dlq, self.partials_topic)}
-        wanted[self.changelog_topic] = NewTopic(self.changelog_topic, 1, config={
-            "cleanup.policy": "compact", "min.compaction.lag.ms": "60000", **size})
-        create = [t for name, t in wanted.items() if name not in meta.topics]
-        if create:
-            for name, fut in admin.create_topics(create, operation_timeout=15).items():
-                try:
-                    fut.result()
-                except Exception as exc:
-                    if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                        raise KafkaSetupError(f"cannot create topic {name!r}: {exc}") from None
-                log.info("created topic", extra=fields(topic=name))
-            meta = self._wait_for_leaders(admin, [t.topic for t in create])
-        self._refresh_partition_counts(meta)
-        self.sink = KafkaSink(self.producer, o, min(self.max_message_bytes, _topic_limit(admin, o.dlq)))
-        self.sink.stopping = lambda: self.stopping
-
-
-    def _wait_for_leaders(self, admin: AdminClient, topics: list[str], timeout: float = 30.0):
-        """New topics serve reads only once every partition has a leader (the changelog is read
-        in the first rebalance right after): wait for that, bounded."""
-        deadline = time.monotonic() + timeout
-        while True:
-            meta = admin.list_topics(timeout=10)
-            ready = all(t in meta.topics and meta.topics[t].partitions
-                        and all(p.leader >= 0 for p in meta.topics[t].partitions.values()) for t in topics)
-            if ready or time.monotonic() > deadline:
-                return meta
-            time.sleep(0.1)
-
-    def _refresh_partition_counts(self, meta=None) -> None:
-        # Not the consumer's list_topics: this runs inside its rebalance callback, and a nested
-        # call on the consumer that blocks (confluent-kafka's CallState_begin / end) leaves it
-        # with no call state when it returns, so its next callback (a log line under
-        # kafka.debug, or by chance) aborts the process: `CallState_get: Assertion 'cs != NULL'`.
-        if meta is None:
-            meta = self._admin.list_topics(timeout=10)
-            self._admin.poll(0)    # its log lines (queued for the client's own poll)
-        for topic in [*self.by_topic, *self.label_topics]:
-            if topic in meta.topics:
-                self.partition_counts[topic] = len(meta.topics[topic].partitions)
 
     # -- main loop --------------------------------------------------------------------------
 
@@ -387,7 +237,7 @@ class Worker:
         # group the whole batch by partition, keeping each partition's order: librdkafka
         # interleaves small fetches, and tier 1 pays a fixed cost per call (measured: a live
         # stream fell behind when runs of consecutive messages were processed one by one)
-        for (topic, partition), run in _by_partition(msgs):
+        for (topic, partition), run in by_partition(msgs):
             if topic == self.partials_topic:
                 self._tier2(partition, run)
             elif topic in self.by_topic:
@@ -409,16 +259,16 @@ class Worker:
     # -- tier 1 -----------------------------------------------------------------------------
 
     def _tier1(self, topic: str, partition: int, run: list[Message]) -> None:
-        values, offsets = _values(run)
+        values, offsets = values_and_offsets(run)
         st = self.tier1.get((topic, partition))
         joined = st is not None and bool(st.joins)
         checked = self.config.limits.max_future is not None
         # record times: for limits.max_future (events far ahead of them are dead letters), and
         # for the label join (windows wait for labels produced before: see _labels_behind)
-        record_ms = _record_ms(run) if joined or checked else None
+        record_ms = record_times(run) if joined or checked else None
         for part in byte_slices(values, self.config.limits.batch_bytes):
             if joined:
-                st.record_ms = _newer(st.record_ms, int(record_ms[part.stop - 1]))
+                st.record_ms = newer(st.record_ms, int(record_ms[part.stop - 1]))
             self._tier1_batch(topic, partition, values[part], offsets[part], record_ms[part] if checked else None)
 
     def _labels(self, topic: str, partition: int, run: list[Message]) -> None:
@@ -429,7 +279,7 @@ class Worker:
             log.warning("labels of a partition this worker does not hold ignored", extra=fields(
                 topic=topic, partition=partition, events=len(run)))
             return
-        values, offsets = _values(run)
+        values, offsets = values_and_offsets(run)
         stats = self.stats
         decoded = {}
         for m in self.by_topic[predictions]:
@@ -447,7 +297,7 @@ class Worker:
                 for d in batch.dead:
                     stats.invalid[(m.cfg.name, d.reason)] += 1
         st.label_offsets[topic] = offsets[-1] + 1
-        newest = _newer(st.label_record_ms.get(topic), int(_record_ms(run[-1:])[0]))
+        newest = newer(st.label_record_ms.get(topic), int(record_times(run[-1:])[0]))
         if newest is not None:
             st.label_record_ms[topic] = newest
         st.dirty = True
@@ -599,71 +449,6 @@ class Worker:
         # tier 2 sees the claim only once it is committed: soon, not at the periodic checkpoint)
         self._emitted = True
 
-    def _flow(self) -> None:
-        """Flow control of the label join (see LABELS_PAUSE_SHARE): a labels partition whose
-        labels wait for predictions still unread, or a predictions partition whose predictions
-        wait for labels still unread, is paused until the other side has caught up."""
-        cap = self.config.limits.max_join_waiting
-        for (topic, p), st in self.tier1.items():
-            if not st.joins:
-                continue
-            labels_waiting = max(join.pending_labels for join in st.joins.values())
-            predictions_waiting = max(join.pending_predictions for join in st.joins.values())
-            predictions = TopicPartition(topic, p)
-            for labels in sorted({m.cfg.labels_topic for m in self.by_topic[topic] if m.cfg.name in st.joins}):
-                lt = TopicPartition(labels, p)
-                self._hold(lt, labels_waiting, predictions_waiting, predictions, st.next_offset, cap)
-                self._hold(predictions, predictions_waiting, labels_waiting, lt, st.label_offsets.get(labels), cap)
-
-    def _hold(self, tp: TopicPartition, ahead: int, behind: int, other: TopicPartition, other_start: int | None,
-              cap: int) -> None:
-        """Pause ``tp`` while ``ahead`` of its entries wait in the join for ``other``'s (few of
-        ``other``'s waiting for it, ``other`` not paused nor read to its end); resume it when
-        they are few, when as many of ``other``'s wait, or once ``other`` is read to its end."""
-        key, other_key = (tp.topic, tp.partition), (other.topic, other.partition)
-        if key not in self._paused:
-            if (ahead >= cap * LABELS_PAUSE_SHARE and behind < cap * LABELS_RESUME_SHARE
-                    and other_key not in self._paused and not self._read_to_end(other, other_start)):
-                self.consumer.pause([tp])
-                self._paused.add(key)
-                log.debug("partition paused: its events wait in the label join for the other topic's",
-                          extra=fields(topic=tp.topic, partition=tp.partition, waiting=ahead))
-        elif (ahead <= cap * LABELS_RESUME_SHARE or behind >= cap * LABELS_RESUME_SHARE
-              or self._read_to_end(other, other_start)):
-            self.consumer.resume([tp])
-            self._paused.discard(key)
-            log.debug("partition resumed", extra=fields(topic=tp.topic, partition=tp.partition, waiting=ahead))
-
-    def _labels_behind(self, st: Tier1Partition, m: MonitorRuntime) -> bool:
-        """Whether the windows of ``m`` must wait for labels before they close: labels that
-        were produced before the newest prediction read (by Kafka record time) are still
-        unread. Live, the labels partition is read to its end and nothing waits; reading a
-        backlog, the predictions partition can get far ahead of its labels, and windows
-        would close without labels that were there, in time, when they were produced."""
-        topic = m.cfg.labels_topic
-        if st.record_ms is None or topic is None or m.cfg.name not in st.joins:
-            return False
-        read = st.label_record_ms.get(topic)
-        if read is not None and read >= st.record_ms:
-            return False
-        return not self._read_to_end(TopicPartition(topic, st.partition), st.label_offsets.get(topic))
-
-    def _caught_up(self, st: Tier1Partition) -> bool:
-        """True when nothing is left to read in the partition, nor in the labels partition
-        joined to it (silence is not mere lag: windows must not close on labels still unread)."""
-        ends = [(st.topic, st.next_offset), *st.label_offsets.items()]
-        return all(self._read_to_end(TopicPartition(topic, st.partition), start) for topic, start in ends)
-
-    def _read_to_end(self, tp: TopicPartition, start: int | None) -> bool:
-        try:
-            _, high = self.consumer.get_watermark_offsets(tp, cached=True)
-            position = self.consumer.position([tp])[0].offset
-        except Exception:
-            return False
-        if position < 0:   # nothing consumed since assignment: we start where the state ends
-            position = -1 if start is None else start
-        return high >= 0 and position >= 0 and position >= high
-
     def check_idle(self, now: float) -> None:
         for st in self.tier1.values():
             silent = now - st.last_event_wall
@@ -785,7 +570,7 @@ class Worker:
             try:
                 self.consumer.commit(offsets=commits, asynchronous=not wait)
             except KafkaException as exc:
-                if exc.args[0].code() not in _MEMBERSHIP_LOST | _COORDINATOR_AWAY:
+                if exc.args[0].code() not in MEMBERSHIP_LOST | _COORDINATOR_AWAY:
                     raise
                 # The group moved on (e.g. while leaving on SIGTERM): the snapshots above already
                 # carry these offsets, and whoever owns the partitions now resumes from them.
@@ -805,274 +590,11 @@ class Worker:
         log.warning("offset commit refused, state is in the changelog", extra=fields(
             worker=self.index, error=reason.str(), partitions=len(failed) or len(partitions)))
 
-    # -- exactly-once: transactions ----------------------------------------------------------
-
-    def _start_transactions(self) -> None:
-        """Register the transactional id (aborting what a predecessor with this id left open)
-        and open the first transaction."""
-        try:
-            self.producer.init_transactions(TRANSACTION_TIMEOUT)
-        except KafkaException as exc:
-            raise KafkaSetupError(
-                f"exactly_once: cannot start Kafka transactions ({exc.args[0].str()}); the brokers must "
-                f"allow transactions (transaction.state.log.* settings, and a WRITE ACL on the "
-                f"transactional id where ACLs are on)") from None
-        self._begin()
-
-    def _begin(self) -> None:
-        try:
-            self.producer.begin_transaction()
-        except KafkaException as exc:
-            raise TransactionFailed(f"exactly_once: cannot open a transaction ({exc.args[0].str()}); "
-                                    f"restart the worker") from None
-
-    def _commit_transaction(self, offsets: list[TopicPartition]) -> None:
-        """Commit the consumed offsets with everything produced since the last checkpoint, then
-        open the next transaction. Each step is retried while librdkafka calls its error
-        retriable (a retried commit resumes the same commit). Any other failure stops the
-        worker: its in-memory state is ahead of what is committed, so it must restart from its
-        snapshot (a transaction left undecided is settled when its id registers again)."""
-        try:
-            if offsets:
-                _retried(lambda: self.producer.send_offsets_to_transaction(
-                    offsets, self.consumer.consumer_group_metadata(), TRANSACTION_TIMEOUT))
-            _retried(lambda: self.producer.commit_transaction(TRANSACTION_TIMEOUT))
-        except KafkaException as exc:
-            err = exc.args[0]
-            if err.code() in _MEMBERSHIP_LOST and err.txn_requires_abort():
-                # the group has moved on (we were frozen, or too slow): the offsets are not ours
-                # to commit any more, nor the outputs that go with them
-                self._drop_uncommitted(f"offsets refused ({err.name()})")
-                return
-            if err.txn_requires_abort():
-                self._abort_quietly()
-                outcome = "it was aborted and its outputs discarded"
-            else:
-                outcome = "it is settled when the worker's transactional id registers again"
-            raise TransactionFailed(
-                f"exactly_once: a checkpoint's transaction failed ({err.str()}); {outcome}. This worker "
-                f"stops: restart it and it resumes from its last committed checkpoint") from None
-        self._begin()
-
-    def _drop_uncommitted(self, why: str) -> None:
-        """Abort the open transaction (it holds outputs of every partition since the last
-        checkpoint: committed later without their snapshots, the partitions' new owners would
-        emit them again), drop all state, and process nothing until the next assignment
-        restores every partition from its committed snapshot."""
-        log.warning("partitions lost, aborting the open transaction; state is restored on the next "
-                    "assignment", extra=fields(worker=self.index, cause=why))
-        self._abort_quietly()
-        self.sink.failures.clear()   # the purged messages of the aborted transaction
-        self._forget(set(self.tier1) | {(self.partials_topic, p) for p in self.tier2})
-        for m in self.monitors.values():   # alert state too: it may hold what was just aborted
-            m.alerts.reset()
-        self._lost = True
-        self._begin()
-
-    def _abort_quietly(self) -> None:
-        # KafkaException: nothing open, or fenced (the broker aborts it at its timeout); a
-        # timed-out abort is resumed by calling it again
-        with contextlib.suppress(KafkaException):
-            _retried(lambda: self.producer.abort_transaction(TRANSACTION_TIMEOUT / 3))
-
     def _new_tier1(self, topic: str, partition: int) -> Tier1Partition:
         monitors = self.by_topic[topic]
         return Tier1Partition(topic, partition, {m.cfg.name: m.new_partition() for m in monitors},
                               last_event_wall=time.monotonic(),
                               joins={m.cfg.name: m.new_join() for m in monitors if m.label_decoder is not None})
-
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        snaps = changelog.read_all(reader_config(self.settings, read_committed=self.exactly_once),
-                                   self.changelog_topic, settle=self._settle_seconds())
-        self._refresh_partition_counts()
-        # predictions partitions first: a labels partition starts where their state says
-        for tp in sorted(partitions, key=lambda tp: tp.topic in self.label_topics):
-            if tp.topic in self.label_topics:
-                snap = self._label_start(tp)
-            elif tp.topic == self.partials_topic:
-                st = self.tier2[tp.partition] = Tier2Partition(tp.partition)
-                snap = snaps.get(changelog.tier2_key(tp.partition))
-                if snap is not None:
-                    for name, d in snap["monitors"].items():
-                        m = self.monitors.get(name)
-                        if m is None:
-                            continue
-                        merger = self._restored(
-                            m, d, f"the tier-2 checkpoint {changelog.tier2_key(tp.partition)!r}",
-                            lambda m, d: state_codec.merger_from_dict(d["merger"], m.window_spec.size_ms,
-                                                                      self._all_partitions(m), m.layout))
-                        if merger is not None:
-                            st.mergers[name] = merger
-                        else:   # the next checkpoint saves the fresh state: a restart needs no flag
-                            st.dirty = True
-                        # alert states depend on no reference or window: kept through a discard,
-                        # so a firing alert goes on, and resolves once windows judged under the
-                        # new reference are fine
-                        self._restored(m, d, f"the alerts of {changelog.tier2_key(tp.partition)!r}",
-                                       lambda m, d: m.alerts.load_state(d["alerts"]), any_fingerprint=True)
-                    st.next_offset = snap["offset"]
-            else:
-                st1 = self.tier1[(tp.topic, tp.partition)] = self._new_tier1(tp.topic, tp.partition)
-                snap = snaps.get(changelog.tier1_key(tp.topic, tp.partition))
-                if snap is not None:
-                    for m in self.by_topic[tp.topic]:
-                        d = snap["monitors"].get(m.cfg.name)
-                        if d is not None:
-                            key = changelog.tier1_key(tp.topic, tp.partition)
-                            saved = self._restored(m, d, f"the checkpoint {key!r}", lambda m, d: (
-                                state_codec.windows_from_dict(d, m.window_spec, m.layout,
-                                                              m.limits.max_model_versions),
-                                None if m.label_decoder is None else m.new_join(d["join"])))
-                            if saved is not None:
-                                st1.windows[m.cfg.name], join = saved
-                                if join is not None:
-                                    st1.joins[m.cfg.name] = join
-                            else:   # the next checkpoint saves the fresh state, even if no event comes
-                                st1.dirty = True
-                            st1.base_max_ms[m.cfg.name] = st1.windows[m.cfg.name].max_event_ms
-                    st1.next_offset = snap["offset"]
-                    st1.label_offsets = dict(snap.get("label_offsets", {}))
-                    # partials saved with the state that made them may not have left: send them
-                    # (again: tier 2 ignores repeats); not as idle claims, the partition restarts
-                    self._produce_progress([{**message, "idle_open": None} for message in snap.get("outbox", [])])
-            if snap is not None and not self.broken:
-                tp.offset = snap["offset"]
-        self._check_pairs(partitions)
-        if not self.broken:   # (its offsets are librdkafka's, from the group)
-            self._within_retention(consumer, partitions)
-        self._start_offsets(consumer, [tp for tp in partitions if tp.offset < 0], _known_partitions(snaps))
-        consumer.assign(partitions)
-        self._paused.clear()     # a new assignment starts unpaused
-        self._lost = False
-        self.health.ready = True
-        log.info("partitions assigned", extra=fields(
-            worker=self.index, partitions=[f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions]))
-
-    def _check_pairs(self, partitions: list[TopicPartition]) -> None:
-        """A predictions partition joined to labels comes with its labels partition (and the
-        reverse is checked in :meth:`_label_start`)."""
-        assigned = {(tp.topic, tp.partition) for tp in partitions}
-        for labels, predictions in self.label_topics.items():
-            for topic, p in assigned:
-                if topic == predictions and (labels, p) not in assigned:
-                    raise KafkaSetupError(
-                        f"partition {p} of predictions topic {predictions!r} was assigned without partition {p} "
-                        f"of labels topic {labels!r}: the join needs both on one worker; use the default "
-                        f"partition.assignment.strategy (range) in the kafka settings")
-
-    def _label_start(self, tp: TopicPartition) -> dict | None:
-        """A labels partition resumes at the offset its predictions partition's state holds
-        (returned as a snapshot-like ``{"offset": ...}``; None: that state starts fresh)."""
-        predictions = self.label_topics[tp.topic]
-        st = self.tier1.get((predictions, tp.partition))
-        if st is None:
-            raise KafkaSetupError(
-                f"partition {tp.partition} of labels topic {tp.topic!r} was assigned without partition "
-                f"{tp.partition} of predictions topic {predictions!r}: the join needs both on one worker; use "
-                f"the default partition.assignment.strategy (range) in the kafka settings")
-        offset = st.label_offsets.get(tp.topic)
-        return None if offset is None else {"offset": offset}
-
-    def _restored(self, m: MonitorRuntime, d: dict[str, Any], what: str,
-                  build: Callable[[MonitorRuntime, dict[str, Any]], T], any_fingerprint: bool = False) -> T | None:
-        """``build(m, d)``: saved state of ``m`` restored, only if it was saved under the monitor's
-        current reference, features and window (its fingerprint, unless ``any_fingerprint``:
-        state that depends on none of them; state from before fingerprints is tried, and
-        refused if it does not fit). Otherwise stop with what to do or, with
-        ``--discard-mismatched-state``, None: the caller starts that state afresh."""
-        saved = None if any_fingerprint else d.get("fingerprint")
-        try:
-            if saved is not None and saved != m.state_fingerprint:
-                raise ValueError("another fingerprint")
-            return build(m, d)
-        except (ValueError, KeyError, TypeError, IndexError):
-            if not self.discard_mismatched:
-                raise StateMismatch(
-                    f"monitor {m.cfg.name!r}: {what} was saved under another reference, feature list or window "
-                    f"size than the monitor now has, so its open windows cannot go on; to start them afresh "
-                    f"(without the events already counted in them) restart with `driftline run "
-                    f"--discard-mismatched-state`, or run the new config under a new kafka group.id") from None
-        if (m.cfg.name, what) not in self._discards:     # each partial in flight says the same
-            self._discards.add((m.cfg.name, what))
-            log.warning("state saved under another reference, feature list or window size discarded: the monitor's "
-                        "open windows start afresh, without the events counted in them before",
-                        extra=fields(monitor=m.cfg.name, state=what))
-            with self.stats.lock:
-                self.stats.discarded[m.cfg.name] += 1
-        return None
-
-    def _start_offsets(self, consumer: Consumer, fresh: list[TopicPartition], known: dict[str, int]) -> None:
-        """Where partitions without a snapshot start (committed offset, else the reset policy),
-        set on ``fresh`` (to be assigned) and in their state, so the state knows which offset
-        it reflects (left to librdkafka, `latest` would be looked up later, skipping the events
-        written in between). ``known``: how many partitions each source topic had when the
-        group's snapshots were taken."""
-        if not fresh:
-            return
-        policy = str(consumer_config(self.settings)["auto.offset.reset"])
-        earliest = policy in ("earliest", "smallest", "beginning")
-        # exactly-once: offsets in a transaction still open (a dead worker's, until the broker
-        # aborts it at transaction.timeout.ms) are unstable and not answered before then
-        wait = self._settle_seconds() if self.exactly_once else 10
-        committed = self._committed(consumer, [TopicPartition(t.topic, t.partition) for t in fresh], wait)
-        assigned = {(tp.topic, tp.partition): tp for tp in fresh}
-        for tp in committed:
-            offset = tp.offset
-            if offset < 0:
-                low, high = changelog.watermarks(consumer, TopicPartition(tp.topic, tp.partition),
-                                                 "finding the start of")
-                # a source partition numbered past the partitions its topic had when the group
-                # took its snapshots was added since: all its events are new, so it starts at its
-                # beginning whatever auto.offset.reset says (`latest` would skip its first ones)
-                topic = self.label_topics.get(tp.topic, tp.topic)   # labels: as their predictions
-                added = tp.topic != self.partials_topic and tp.partition >= known.get(topic, math.inf)
-                if added:
-                    log.info("a partition added to the topic since the group's snapshots starts at its beginning",
-                             extra=fields(worker=self.index, topic=tp.topic, partition=tp.partition, offset=low))
-                offset = low if earliest or added else high
-            if policy != "error":    # (with "error", librdkafka refuses a partition without an offset)
-                assigned[(tp.topic, tp.partition)].offset = offset
-            self._set_start(tp.topic, tp.partition, offset)
-
-    def _set_start(self, topic: str, partition: int, offset: int) -> None:
-        """The offset a partition's state reflects (where its reading starts)."""
-        if topic == self.partials_topic:
-            self.tier2[partition].next_offset = offset
-        elif topic in self.label_topics:
-            self.tier1[(self.label_topics[topic], partition)].label_offsets[topic] = offset
-        else:
-            self.tier1[(topic, partition)].next_offset = offset
-
-    def _within_retention(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """A saved offset the topic no longer holds (its events deleted by retention while the
-        group was away, or the topic recreated) moves to the partition's first offset, said in
-        a warning: left to librdkafka, `latest` would skip all the events still there."""
-        for tp in partitions:
-            if tp.offset < 0:   # none saved: _start_offsets decides
-                continue
-            low, high = changelog.watermarks(consumer, TopicPartition(tp.topic, tp.partition), "reading the offsets of")
-            if low <= tp.offset <= high:
-                continue
-            log.warning("the saved offset is not in the partition any more (retention deleted its events, or the "
-                        "topic was recreated): reading from its first offset", extra=fields(
-                            worker=self.index, topic=tp.topic, partition=tp.partition, saved=tp.offset, first=low,
-                            lost=max(0, low - tp.offset)))
-            tp.offset = low
-            self._set_start(tp.topic, tp.partition, low)
-
-    @staticmethod
-    def _committed(consumer: Consumer, partitions: list[TopicPartition], wait: float) -> list[TopicPartition]:
-        try:
-            return consumer.committed(partitions, timeout=wait)
-        except KafkaException as exc:
-            raise KafkaSetupError(f"cannot read the group's committed offsets ({exc.args[0].str()}); "
-                                  f"check the brokers and the group's ACLs") from None
-
-    def _settle_seconds(self) -> float:
-        """How long a restore waits for transactions left open (a dead worker's): the brokers
-        abort them after transaction.timeout.ms, then clean up (every 10 s by default)."""
-        timeout_ms = float(self.settings.get("transaction.timeout.ms", 60_000))
-        return max(120.0, timeout_ms / 1000 + 30.0)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = {(tp.topic, tp.partition) for tp in partitions}

@@ -18,8 +18,8 @@ from driftline.detectors.reference import CategoricalReference, NumericReference
 from driftline.detectors.window_sketch import MonitorLayout
 from driftline.streams import future_check
 from driftline.streams.decode import BatchDecoder
+from driftline.streams.messages import record_times
 from driftline.streams.windows import PartitionWindows, WindowSpec
-from driftline.streams.worker import _record_ms
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -110,7 +110,7 @@ def test_the_worker_reads_record_times_and_no_timestamp_as_unknown() -> None:
     msgs = [Message(topic="t", partition=0, value=b"{}", offset=0, timestamp=(TIMESTAMP_CREATE_TIME, 1234)),
             Message(topic="t", partition=0, value=b"{}", offset=1),      # (TIMESTAMP_NOT_AVAILABLE, 0)
             Message(topic="t", partition=0, value=b"{}", offset=2, timestamp=(TIMESTAMP_LOG_APPEND_TIME, 99))]
-    assert _record_ms(msgs).tolist() == [1234, -1, 99]
+    assert record_times(msgs).tolist() == [1234, -1, 99]
 
 
 def test_doctests() -> None:

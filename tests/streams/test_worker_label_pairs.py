@@ -1,7 +1,8 @@
 """The label join needs partition n of the labels topic and partition n of the predictions
-topic on one worker (streams/worker.py ``_check_pairs``, ``_label_start``): an assignment that
-splits them is refused with what to do, in both directions. (The assignments that pair them
-are exercised on the broker in tests/integration/test_run_labels.py.)"""
+topic on one worker (streams/restore.py ``_check_pairs``, ``_label_start``, mixed into
+``Worker``): an assignment that splits them is refused with what to do, in both directions.
+(The assignments that pair them are exercised on the broker in
+tests/integration/test_run_labels.py.)"""
 
 from __future__ import annotations
 

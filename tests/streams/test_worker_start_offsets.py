@@ -1,4 +1,4 @@
-"""Where partitions without a snapshot start (streams/worker.py ``Worker._start_offsets``),
+"""Where partitions without a snapshot start (streams/restore.py ``Restore._start_offsets``, mixed into ``Worker``),
 against a fake consumer: the committed offset, else the reset policy; and a partition numbered
 past the partitions its topic had when the group's snapshots were taken (one added to the
 topic since) from its beginning, whatever the policy."""
@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 from confluent_kafka import TopicPartition
-from driftline.streams.worker import Worker, _known_partitions
+from driftline.streams.restore import known_partitions
+from driftline.streams.worker import Worker
 
 LOW, HIGH = 100, 5000
 
@@ -65,7 +66,7 @@ def test_a_partition_added_to_the_topic_starts_at_its_beginning_and_so_do_its_la
 def test_the_partition_count_comes_from_the_tier1_snapshots():
     snaps = {"tier1|t|0": {"offset": 5, "partitions": 2}, "tier1|t|1": {"offset": 5, "partitions": 4},
              "tier1|u|0": {"offset": 1}, "tier2|0": {"offset": 9, "partitions": 99}}
-    assert _known_partitions(snaps) == {"t": 4}
+    assert known_partitions(snaps) == {"t": 4}
 
 
 def test_a_saved_offset_the_partition_no_longer_holds_moves_to_its_first(caplog):

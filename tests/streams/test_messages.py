@@ -1,10 +1,10 @@
-"""Worker batch grouping (streams/worker.py ``_by_partition``): each (topic, partition) keeps its
+"""Worker batch grouping (streams/messages.py ``by_partition``): each (topic, partition) keeps its
 messages in order, partitions come in order of first appearance, nothing is lost or doubled."""
 
 from __future__ import annotations
 
 from confluent_kafka import Message
-from driftline.streams.worker import _by_partition
+from driftline.streams.messages import by_partition
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,7 +16,7 @@ def msg(topic: str, partition: int, offset: int) -> Message:
 @given(st.lists(st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 3)), max_size=60))
 def test_groups_keep_order_and_every_message(keys: list[tuple[str, int]]) -> None:
     msgs = [msg(t, p, i) for i, (t, p) in enumerate(keys)]
-    groups = _by_partition(msgs)
+    groups = by_partition(msgs)
     assert [k for k, _ in groups] == list(dict.fromkeys(keys))
     for (topic, partition), run in groups:
         assert all(m.topic() == topic and m.partition() == partition for m in run)
@@ -25,4 +25,4 @@ def test_groups_keep_order_and_every_message(keys: list[tuple[str, int]]) -> Non
 
 
 def test_a_batch_of_only_errors_leaves_nothing_to_group() -> None:
-    assert _by_partition([]) == []
+    assert by_partition([]) == []
