@@ -32,9 +32,11 @@ from .calibration import (
     simulated_pvalue,
 )
 from .categorical_sketch import CategoricalSketch
+from .discrete_ks import DiscreteKS
 from .fdr import bh_adjust
 from .judgement import FeatureResult, QualityIssue, WindowJudgement
 from .numeric_sketch import NumericSketch
+from .rare_categories import TestedBuckets, pool_rare
 from .reference import CategoricalReference, NumericReference, ReferenceProfile
 from .statistics import js_distance, psi
 from .window_sketch import WindowSketch
@@ -74,12 +76,17 @@ class DriftJudge:
         self._quality = quality or QualityParams()
         # simulated null laws by (feature, window size): derived data, bounded, never state
         self._null_cache: dict[tuple[str, str, int], np.ndarray] = {}
+        # the tested buckets of each categorical (feature or prediction): derived from the reference
+        self._buckets: dict[tuple[str, str], TestedBuckets] = {}
         self._numeric_block = NumericBlockReference.build(list(reference.numeric.values()))
         self._prediction_block = (NumericBlockReference.build([reference.prediction])
                                   if isinstance(reference.prediction, NumericReference) else None)
+        # the KS law of the numeric features (and prediction) on few levels, by position
+        self._discrete = _discrete_tests(self._numeric_block)
+        self._prediction_discrete = {} if self._prediction_block is None else _discrete_tests(self._prediction_block)
 
     def judge(self, sketch: WindowSketch) -> WindowJudgement:
-        numeric = self._numeric_all(sketch.layout.numeric.names, sketch.numeric, self._numeric_block)
+        numeric = self._numeric_all(sketch.layout.numeric.names, sketch.numeric, self._numeric_block, self._discrete)
         categorical = [
             self._categorical(("feature", name), sketch.categorical, j, self._ref.categorical[name])
             for j, name in enumerate(sketch.layout.categorical.names)
@@ -88,7 +95,8 @@ class DriftJudge:
         prediction = None
         if sketch.prediction is not None and self._ref.prediction is not None:
             if isinstance(sketch.prediction, NumericSketch):
-                raw = self._numeric_all(("prediction",), sketch.prediction, self._prediction_block)[0]
+                raw = self._numeric_all(("prediction",), sketch.prediction, self._prediction_block,
+                                        self._prediction_discrete)[0]
             else:
                 raw = self._categorical(("prediction", "prediction"), sketch.prediction, 0, self._ref.prediction)
             prediction = self._decide_single(raw)
@@ -96,12 +104,18 @@ class DriftJudge:
 
     # -- statistics per feature -------------------------------------------------------------
 
-    def _numeric_all(self, names: tuple[str, ...], s: NumericSketch,
-                     block: NumericBlockReference) -> list[FeatureResult]:
-        stats = block_stats(block, s.flat_bins, s.all_tail_means())
+    def _numeric_all(self, names: tuple[str, ...], s: NumericSketch, block: NumericBlockReference,
+                     discrete: dict[int, DiscreteKS]) -> list[FeatureResult]:
+        bins = s.flat_bins
+        stats = block_stats(block, bins, s.all_tail_means())
         means, stds = s.mean_std()
         nulls, oor = s.nulls.tolist(), s.out_of_range.tolist()
         enough = stats.n >= self._drift.min_count
+        p_values = stats.p_value.copy()
+        for j, test in discrete.items():
+            if enough[j]:
+                p = test.pvalue(bins[block.offsets[j]:block.offsets[j + 1]])
+                p_values[j] = p_values[j] if p is None else p
         out = []
         for j, name in enumerate(names):
             n = int(stats.n[j])
@@ -118,7 +132,7 @@ class DriftJudge:
                 statistic, effect = "ks", float(stats.ks[j])
             out.append(FeatureResult(
                 name, "numeric", n, nulls[j], psi=float(stats.psi[j]), js=float(stats.js[j]),
-                p_value=float(stats.p_value[j]) if enough[j] else None,
+                p_value=float(p_values[j]) if enough[j] else None,
                 effect_statistic=statistic, effect=effect, ks=float(stats.ks[j]), wasserstein=w1,
                 mean=_finite(means[j]), std=_finite(stds[j]), out_of_range=oor[j],
             ))
@@ -140,19 +154,13 @@ class DriftJudge:
         )
 
     def _chi2_pvalue(self, key: tuple[str, str], counts: np.ndarray, ref: CategoricalReference) -> float | None:
-        """The homogeneity test's p-value; None below ``min_count`` tested values.
-
-        When the reference has no "other" share (it kept every category it saw), values of
-        categories it never saw are left out of the test. The categories were picked by the
-        reference sample itself: a stationary stream keeps showing rare ones it missed, which
-        the test would read as strong evidence (a bucket the reference holds none of; measured:
-        19% of stationary windows flagged, 300 Zipf-distributed categories, windows of 20,000
-        against a reference of 5,000). Such values are judged by the data-quality
-        ``new_category_rate`` rule instead.
-        """
-        probs = ref.probs
-        if probs[-1] == 0 and key[0] == "feature":   # the prediction has no new_category_rate rule
-            counts, probs = counts[:-1], probs[:-1]
+        """The homogeneity test's p-value over the tested buckets (the reference's rare
+        categories pooled with its "other" share and the unseen values: see
+        ``rare_categories``); None below ``min_count`` values."""
+        buckets = self._buckets.get(key)
+        if buckets is None:
+            buckets = self._buckets[key] = pool_rare(ref.probs, ref.count)
+        counts, probs = buckets.counts(counts), buckets.probs
         n = int(counts.sum())
         if n < self._drift.min_count:
             return None
@@ -225,6 +233,16 @@ class DriftJudge:
             QualityIssue(t[0], t[1], float(value[i]), float(threshold[i]), float(p[i]))
             for i, t in enumerate(tests) if bad[i]
         )
+
+
+def _discrete_tests(block: NumericBlockReference) -> dict[int, DiscreteKS]:
+    """The features of a block whose reference sits on few levels, with their KS test."""
+    tests = {}
+    for j in range(block.offsets.size - 1):
+        probs = block.probs[block.offsets[j]:block.offsets[j + 1]]
+        if DiscreteKS.applies(probs):
+            tests[j] = DiscreteKS(probs, int(block.counts[j]))
+    return tests
 
 
 def _with_drift(r: FeatureResult) -> FeatureResult:

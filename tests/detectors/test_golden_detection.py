@@ -78,11 +78,10 @@ def test_first_window_after_change_is_flagged(reference, case, seed):
 
 # A long-tailed categorical feature: 300 categories with Zipf(1.1) shares and a reference of
 # 5,000 values that misses many of the rare ones. The effect floor does not help here (sampling
-# noise alone puts JS above it), so the rate is the test's own: near its level q = 1% while the
-# window is no larger than the reference (measured 0.8% over 1,500 windows at 100 and at 1,000
-# events), above it when the window is 4x the reference (2.4%: the rare categories the
-# reference did see are over-represented in it). Before never-seen categories were left out of
-# the test, 12-19% of the windows of 20,000 were flagged.
+# noise alone puts JS above it), so the rate is the test's own: near its level q = 1% (measured
+# 0.67% and 0.47% of 1,500 windows of 100 and of 1,000 events, 1.75% of 400 windows of 20,000,
+# a window 4x the reference; before the rare categories were pooled: 0.8%, 0.8% and 2.4%). See
+# also tests/detectors/test_rare_categories.py for thousands of categories.
 LONG_TAIL_CASES = [(100, 400, 0.02), (1_000, 400, 0.02), (20_000, 200, 0.04)]
 
 
@@ -130,7 +129,10 @@ def test_a_feature_named_prediction_does_not_share_the_predictions_null_law():
     assert results["prediction"] == results["renamed"]
 
 
-def test_never_seen_categories_are_a_quality_issue_not_a_drift_of_the_known_shares():
+def test_never_seen_categories_are_a_drift_and_a_quality_issue():
+    # DESIGN 3.4: the categories "plus one bucket for unseen values". A fifth of the window in
+    # categories the reference never saw moves the distribution (data drift), and is a
+    # data-quality issue too (new_category_rate)
     rng = np.random.default_rng(11)
     known = np.array(["a", "b", "c"], dtype=object)
     ref = ReferenceProfile({}, {"c": CategoricalReference.build(known[rng.choice(3, 20_000, p=[0.5, 0.3, 0.2])])})
@@ -139,11 +141,12 @@ def test_never_seen_categories_are_a_quality_issue_not_a_drift_of_the_known_shar
     result = DriftJudge(ref).judge(_sketch(ref, window))
     feature = result.features[0]
     assert (feature.unseen, feature.new_categories) == (200, tuple(sorted(f"new{i}" for i in range(7))))
-    assert not result.drift                      # a, b and c keep their shares among themselves
+    assert result.drifted_features == ("c",) and feature.js >= 0.1
     assert [(q.feature, q.statistic, q.value) for q in result.quality] == [("c", "new_category_rate", 0.2)]
-    # the same window with the known shares moved is a drift as well
-    window[200:] = known[rng.choice(3, 800, p=[0.2, 0.3, 0.5])]
-    assert DriftJudge(ref).judge(_sketch(ref, window)).drifted_features == ("c",)
+    # a handful of new values (a typo now and then) is no drift: below the effect floor
+    window = known[rng.choice(3, 1_000, p=[0.5, 0.3, 0.2])]
+    window[:3] = "typo"
+    assert not DriftJudge(ref).judge(_sketch(ref, window)).drift
 
 
 def test_a_discrete_level_replaced_by_one_the_reference_never_had_is_flagged():
