@@ -62,6 +62,19 @@ class Hysteresis:
             return "resolved"
         return None
 
+    def expire(self) -> Transition | None:
+        """End the episode without a verdict (its condition went unjudged for too long): returns
+        ``resolved`` when it was firing; any streak is forgotten.
+
+        >>> h = Hysteresis(fire_after=1, resolve_after=3)
+        >>> h.update(True, 0), h.expire(), h.firing, h.expire()
+        ('firing', 'resolved', False, None)
+        """
+        was_firing = self._firing
+        self._firing = False
+        self._bad = self._good = 0
+        return "resolved" if was_firing else None
+
     def to_state(self) -> dict:
         return {"bad": self._bad, "good": self._good, "firing": self._firing,
                 "streak_start": self._streak_start, "episode_start": self._episode_start}

@@ -118,6 +118,9 @@ class AlertsConfig:
     severity: Literal["info", "warning", "critical"] = "warning"
     runbook: str = "https://github.com/driftline/driftline/blob/main/README.md#runbook"
     per_version: bool = False  # also alert per model version (canary vs champion), not only overall
+    # consecutive windows without a verdict (too few values, or no events of its model version)
+    # after which a firing alert resolves, said in its evidence; None: it waits for a verdict
+    expire_after: int | None = 12
 
 
 @dataclass(frozen=True)
@@ -294,7 +297,7 @@ def _section(cls: type[_T], data: dict[str, Any] | None, path: str) -> _T:
         elif isinstance(f.default, float):
             value = float(value)
         elif isinstance(f.default, int) and not isinstance(f.default, bool):
-            value = int(value)
+            value = None if value is None else int(value)   # null only where the schema allows it
         kwargs[f.name] = value
     return cls(**kwargs)
 

@@ -5,10 +5,13 @@ Conditions checked per window (and per model version when asked): each feature's
 drift, the prediction's drift, each data-quality rate, and each degraded performance metric
 (when labels are joined). A condition that was never bad
 has no state; once bad it keeps a ``Hysteresis`` until it resolves. A window may leave some
-subjects unjudged (a performance metric is not judged below ``min_count`` labels): their
-states are left as they are, neither bad nor good. A subject the monitor no longer watches
-(a feature or metric dropped from its config or reference) counts as good in every window,
-so an alert of it resolves.
+subjects unjudged (a feature or a performance metric is not judged below ``min_count``
+values or labels; a model version without events in the window is not judged at all): their
+states are left as they are, neither bad nor good, so a firing alert does not resolve on a
+sparse window. After ``expire_after`` such windows in a row a firing alert resolves anyway,
+saying so in its evidence (a rolled-back canary's alerts end). A subject the monitor no
+longer watches (a feature or metric dropped from its config or reference) counts as good in
+every window, so an alert of it resolves.
 """
 
 from __future__ import annotations
@@ -53,6 +56,18 @@ def conditions(judgement: WindowJudgement, floors: dict[str, float],
     return out
 
 
+def unjudged_subjects(judgement: WindowJudgement, min_count: int) -> dict[str, set[str]]:
+    """Per kind, the drift and data-quality subjects a judged window gave no verdict on: a
+    feature (or the prediction) below ``min_count`` values has no p-value, and its quality
+    rates are not tested below ``min_count`` values and nulls."""
+    drift = {r.name for r in judgement.features if r.p_value is None or r.effect is None}
+    quality = {f"{r.name}:{rate}" for r in judgement.features if r.count + r.nulls < min_count
+               for rate in ("null_rate", "out_of_range_rate" if r.type == "numeric" else "new_category_rate")}
+    p = judgement.prediction
+    prediction = {"prediction"} if p is None or p.p_value is None or p.effect is None else set()
+    return {"data_drift": drift, "data_quality": quality, "prediction_drift": prediction}
+
+
 def _performance_condition(i: PerformanceIssue, r: PerformanceResult) -> Condition:
     """Subject and statistic: the metric; threshold: the reference's value less the effect
     floor (rule ``reference``) or the configured bound (``min`` / ``max``)."""
@@ -82,26 +97,35 @@ class AlertBook:
     retrain: RetrainConfig
     states: dict[Key, Hysteresis] = field(default_factory=dict)
     last_request_end: dict[str | None, int] = field(default_factory=dict)
+    # windows in a row without a verdict, of the subjects with a state (see expire_after)
+    unjudged_for: dict[Key, int] = field(default_factory=dict)
 
     def reset(self) -> None:
         """Forget every alert's state and the retrain cooldowns (as a new book)."""
         self.states.clear()
         self.last_request_end.clear()
+        self.unjudged_for.clear()
 
     def observe(
         self, version: str | None, window_start: int, window_end: int, bad: list[Condition],
-        unjudged: Mapping[str, Collection[str]] | None = None,
+        unjudged: Mapping[str, Collection[str]] | None = None, absent: bool = False,
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Feed one judged window; returns (alert events, retrain requests). ``unjudged``:
-        per kind, the subjects this window gave no verdict on; they keep their state."""
+        per kind, the subjects this window gave no verdict on; ``absent``: the window has no
+        events of ``version`` (nothing of it is judged). Unjudged subjects keep their state
+        (until ``expire_after`` windows in a row)."""
         by_key = {(version, c.kind, c.subject): c for c in bad}
         unjudged = unjudged or {}
         events: list[dict[str, Any]] = []
         for key in sorted(set(self.states) | set(by_key), key=_sort_key):
             if key[0] != version:
                 continue
-            if key[2] in unjudged.get(key[1], ()) and key not in by_key:
-                continue        # no verdict on this subject in this window
+            if key not in by_key and (absent or key[2] in unjudged.get(key[1], ())):
+                event = self._no_verdict(key, window_start, window_end)   # no verdict on this subject
+                if event is not None:
+                    events.append(event)
+                continue
+            self.unjudged_for.pop(key, None)
             state = self.states.get(key)
             if state is None:
                 state = self.states[key] = Hysteresis(self.alerts.fire_after, self.alerts.resolve_after)
@@ -112,6 +136,21 @@ class AlertBook:
             if not state.firing and condition is None and transition != "firing":
                 del self.states[key]   # back to "never bad": no state to keep
         return events, self._retrain(version, window_end, events)
+
+    def _no_verdict(self, key: Key, window_start: int, window_end: int) -> dict[str, Any] | None:
+        """One more window without a verdict on ``key``: after ``expire_after`` in a row its
+        state ends, and a firing alert resolves (an event saying why)."""
+        count = self.unjudged_for[key] = self.unjudged_for.get(key, 0) + 1
+        limit = self.alerts.expire_after
+        if limit is None or count < limit:
+            return None
+        state = self.states.pop(key)
+        del self.unjudged_for[key]
+        if state.expire() is None:
+            return None
+        event = self._event(key, "resolved", state, window_start, window_end, None)
+        event["evidence"] = {"expired_after_windows": count}
+        return event
 
     def _event(self, key: Key, status: str, state: Hysteresis, start: int, end: int,
                c: Condition | None) -> dict[str, Any]:
@@ -160,6 +199,7 @@ class AlertBook:
         return {
             "states": [[list(k), s.to_state()] for k, s in self.states.items()],
             "last_request_end": [[v, t] for v, t in self.last_request_end.items()],
+            "unjudged_for": [[list(k), n] for k, n in self.unjudged_for.items()],
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -167,6 +207,8 @@ class AlertBook:
         self.states = {tuple(k): Hysteresis.from_state(a.fire_after, a.resolve_after, s)
                        for k, s in state["states"]}
         self.last_request_end = {v: t for v, t in state["last_request_end"]}
+        # (saved by versions from before expire_after: nothing unjudged counted yet)
+        self.unjudged_for = {tuple(k): n for k, n in state.get("unjudged_for", [])}
 
 
 def _sort_key(key: Key) -> tuple[str, str, str]:

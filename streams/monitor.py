@@ -19,7 +19,7 @@ from driftline.detectors.reference_codec import to_dict as reference_to_dict
 from driftline.detectors.window_sketch import MonitorLayout, WindowSketch
 from driftline.schemas.config import LimitsConfig, MonitorConfig
 
-from .alerts import AlertBook, conditions
+from .alerts import AlertBook, conditions, unjudged_subjects
 from .decode import BatchDecoder, DecoderSpec
 from .exceptions import ReferenceProfileError
 from .label_decode import LabelDecoder, LabelSpec
@@ -185,6 +185,9 @@ class MonitorRuntime:
         if self.cfg.alerts.per_version:
             for v, judgement in per_version.items():
                 self._alert(out, v, start, end, judgement)
+            # versions with alert state and no events in this window: nothing of them is judged
+            for v in sorted({k[0] for k in self.alerts.states if k[0] is not None}.difference(per_version)):
+                out.alerts += self.alerts.observe(v, start, end, [], absent=True)[0]
         return out
 
     def _judge_performance(self, out: WindowOutputs, version: str | None,
@@ -199,9 +202,11 @@ class MonitorRuntime:
                judgement: WindowJudgement) -> None:
         performance = out.performance.get(version)
         bad = conditions(judgement, self.floors, performance)
-        # watched performance metrics without a verdict (too few labels) keep their alert state
-        unjudged = {} if self.performance is None else {
-            "performance": self.performance.watched.difference(() if performance is None else performance.judged)}
+        # subjects without a verdict (too few values, or labels) keep their alert state
+        unjudged = unjudged_subjects(judgement, self.cfg.drift.min_count)
+        if self.performance is not None:
+            unjudged["performance"] = self.performance.watched.difference(
+                () if performance is None else performance.judged)
         events, requests = self.alerts.observe(version, start, end, bad, unjudged)
         out.alerts += events
         out.retrain += requests

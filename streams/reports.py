@@ -67,11 +67,13 @@ def window_report(
     """``pooled_events`` (all-versions report only): events of the window's model versions
     beyond ``limits.max_model_versions``, counted only in this report; written when > 0.
     ``basis``: what the window's state depends on (the monitor's state fingerprint), part of
-    the id: a window judged again after its state was discarded for a new reference gets
-    another id, so deduplicating on ids keeps both reports."""
+    the id, as is the event count: a window judged again from other events (after its state
+    was discarded for a new reference; in a Faust app, the part of a window read after a
+    restart) gets another id, so deduplicating on ids keeps both reports, while the same
+    window judged again from the same events (a crash in ``run``) gets the same id."""
     report = {
         "type": "window_report",
-        "report_id": stable_id(monitor, version, window_start, window_end, basis),
+        "report_id": stable_id(monitor, version, window_start, window_end, basis, count),
         "monitor": monitor,
         "model_version": version,
         "window_start": rfc3339(window_start),

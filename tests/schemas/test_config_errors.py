@@ -80,6 +80,8 @@ CASES = [
      "monitors[0].alerts.fire_after", "must be at least 1, got 0"),
     ("resolve-after-float", "monitors: [{@M, alerts: {resolve_after: 1.5}}]",
      "monitors[0].alerts.resolve_after", "expected an integer, got a number"),
+    ("expire-after-zero", "monitors: [{@M, alerts: {expire_after: 0}}]",
+     "monitors[0].alerts.expire_after", "must be at least 1, got 0"),
     ("severity-enum", "monitors: [{@M, alerts: {severity: critcal}}]",
      "monitors[0].alerts.severity", 'did you mean "critical"?'),
     ("retrain-kind", "monitors: [{@M, retrain: {kinds: [data_drift, drift]}}]",

@@ -106,6 +106,7 @@ def test_every_section_and_override() -> None:
                     "resolve_after": 4,
                     "severity": "critical",
                     "runbook": "https://x/rb",
+                    "expire_after": None,
                 },
                 "retrain": {"enabled": False, "cooldown": "2d", "kinds": ["performance"]},
             }
@@ -137,7 +138,7 @@ def test_every_section_and_override() -> None:
     )
     assert isinstance(m.drift.numeric_effect, float)
     assert m.quality == QualityConfig(0.1, 0.0, 1.0)
-    assert m.alerts == AlertsConfig(3, 4, "critical", "https://x/rb")
+    assert m.alerts == AlertsConfig(3, 4, "critical", "https://x/rb", expire_after=None)
     assert m.retrain == RetrainConfig(enabled=False, cooldown=172800.0, kinds=("performance",))
     assert config.kafka == data["kafka"]  # passed through as given
     assert config.outputs == OutputsConfig("r", "a", "t", "d")

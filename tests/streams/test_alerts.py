@@ -16,21 +16,27 @@ from hypothesis import strategies as st
 WINDOW_MS = 10_000
 SUBJECTS = [("data_drift", "x"), ("data_drift", "y"), ("prediction_drift", "prediction"),
             ("data_quality", "x:null_rate")]
-# one window: the model version it is judged for, and which subjects are bad in it
-WINDOWS = st.lists(st.tuples(st.sampled_from([None, "v1"]), st.sets(st.sampled_from(SUBJECTS))),
+# one window: the model version it is judged for, which subjects are bad in it, which ones it
+# gives no verdict on, and whether the version has no events in it at all
+WINDOWS = st.lists(st.tuples(st.sampled_from([None, "v1"]), st.sets(st.sampled_from(SUBJECTS)),
+                             st.sets(st.sampled_from(SUBJECTS)), st.booleans()),
                    min_size=1, max_size=30)
 
 
 def _book() -> AlertBook:
-    return AlertBook("fraud", AlertsConfig(fire_after=2, resolve_after=2), RetrainConfig(cooldown=30.0))
+    return AlertBook("fraud", AlertsConfig(fire_after=2, resolve_after=2, expire_after=3), RetrainConfig(cooldown=30.0))
 
 
 def _feed(book: AlertBook, windows: list, first: int) -> list:
     out = []
-    for i, (version, bad) in enumerate(windows, start=first):
+    for i, (version, bad, unjudged, absent) in enumerate(windows, start=first):
         conditions = [Condition(kind, subject, "psi", 0.5, 0.1, 1e-6, {"count": 100})
                       for kind, subject in sorted(bad)]
-        out.append(book.observe(version, i * WINDOW_MS, (i + 1) * WINDOW_MS, conditions))
+        by_kind: dict[str, set[str]] = {}
+        for kind, subject in unjudged - bad:
+            by_kind.setdefault(kind, set()).add(subject)
+        out.append(book.observe(version, i * WINDOW_MS, (i + 1) * WINDOW_MS, [] if absent else conditions,
+                                by_kind, absent=absent))
     return out
 
 
@@ -53,11 +59,17 @@ def test_the_property_sees_alerts_fire_resolve_and_request_retraining() -> None:
     """The strategy's windows do exercise the lifecycle: two bad windows fire, two good ones
     resolve, and the firing asks for retraining once within the cooldown."""
     book = _book()
-    bad, good = (None, {SUBJECTS[0]}), (None, set())
+    bad, good = (None, {SUBJECTS[0]}, set(), False), (None, set(), set(), False)
     out = _feed(book, [bad, bad, good, good, bad, bad], 0)
     statuses = [[e["status"] for e in events] for events, _ in out]
     assert statuses == [[], ["firing"], [], ["resolved"], [], ["firing"]]
     assert [len(requests) for _, requests in out] == [0, 1, 0, 0, 0, 1]
+    # ... and expiry: windows without a verdict keep it firing (a verdict starts their count
+    # again), the third in a row (expire_after) ends it
+    unjudged, absent = (None, set(), {SUBJECTS[0]}, False), (None, set(), set(), True)
+    out = _feed(book, [unjudged, absent, good, unjudged, absent, unjudged], 6)
+    statuses = [[(e["status"], e["evidence"]) for e in events] for events, _ in out]
+    assert statuses == [[], [], [], [], [], [("resolved", {"expired_after_windows": 3})]]
 
 
 def test_an_unjudged_subject_keeps_its_state_and_an_unwatched_one_resolves() -> None:
