@@ -23,7 +23,7 @@ or drive it from an agent of your own::
 
     @app.agent(predictions)
     async def watch(stream):
-        await monitor.consume(stream)
+        await monitor.consume(stream)    # closes the monitor when the app stops
 
 Points to know:
 
@@ -54,7 +54,9 @@ Points to know:
   is a dead letter (``future_timestamp``), as in ``driftline run``: it would move its
   partition's watermark that far ahead. Events without a record time are not checked.
 * :meth:`~DriftlineFaustMonitor.close` judges every open window (as the end of a replay does) and
-  closes the sink; ``attach`` calls it when the app stops.
+  closes the sink; :meth:`~DriftlineFaustMonitor.consume` calls it when the app stops (its
+  ``close_on_stop``), so the open windows' events are not lost. A ``JsonlSink`` appends to its
+  files and flushes each output, so a restarted app adds to what the last one wrote.
 * A batch that raises (a failing sink, say) is logged and kept in ``monitor.errors``; Faust then
   restarts the agent, the monitor keeps its windows, and that batch is not fed again.
 * Labels: a monitor with a ``performance`` section and ``source.labels`` joins the label events
@@ -70,7 +72,6 @@ Points to know:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -170,10 +171,35 @@ def _fallback(obj: Any) -> Any:
 
 
 def _partition_ids(partitions: int | Iterable[int]) -> tuple[int, ...]:
-    ids = tuple(range(partitions)) if isinstance(partitions, int) else tuple(sorted(set(partitions)))
-    if not ids or any(not isinstance(p, int) or p < 0 for p in ids):
-        raise ValueError(f"partitions must be a positive count or partition numbers, not {partitions!r}")
-    return ids
+    wrong = ValueError(f"partitions must be a positive count or partition numbers, not {partitions!r}")
+    if isinstance(partitions, bool) or not isinstance(partitions, int | Iterable) or isinstance(partitions, str):
+        raise wrong
+    ids = tuple(range(partitions)) if isinstance(partitions, int) else tuple(set(partitions))
+    if not ids or any(type(p) is not int or p < 0 for p in ids):
+        raise wrong
+    return tuple(sorted(ids))
+
+
+def _check_sink(sink: Any) -> None:
+    """A one-line error for what is not an output sink (a path, the class, None)."""
+    needed = ("reports", "alerts", "retrain", "dead", "close")
+    if isinstance(sink, type) or not all(callable(getattr(sink, name, None)) for name in needed):
+        raise TypeError(f"sink must be an output sink such as JsonlSink(Path(\"driftline-out\")) or "
+                        f"CallbackSink(on_alert=...), not {sink!r}")
+
+
+def _check_batch(values: Any, offsets: Any, record_ms: Any, partition: Any) -> None:
+    """One-line errors for a batch fed by hand in the wrong shape (C-level checks per batch)."""
+    if isinstance(values, bytes | bytearray | str) or not isinstance(values, Sequence):
+        raise TypeError(f"values must be a list of event bytes (one per event), not a {type(values).__name__}")
+    if values and not set(map(type, values)) <= {bytes}:
+        kinds = sorted(t.__name__ for t in set(map(type, values)) - {bytes})
+        raise TypeError(f"values must be event bytes, got {', '.join(kinds)} (encode str with .encode())")
+    for name, seq in (("offsets", offsets), ("record_ms", record_ms)):
+        if seq is not None and len(seq) != len(values):
+            raise ValueError(f"{name} has {len(seq)} entries for {len(values)} values: one per value")
+    if type(partition) is not int:
+        raise TypeError(f"partition must be an int, not {partition!r}")
 
 
 class DriftlineFaustMonitor:
@@ -192,6 +218,7 @@ class DriftlineFaustMonitor:
                  partitions: int | Iterable[int] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config if isinstance(config, Config) else load_config(config)
+        _check_sink(sink)
         self.sink = sink
         self.monitors: list[MonitorRuntime] = load_monitors(self.config, monitor, label_topics=True)
         self.partitions: tuple[int, ...] | None = None if partitions is None else _partition_ids(partitions)
@@ -210,6 +237,7 @@ class DriftlineFaustMonitor:
         self._claimed_at: dict[int, float] = {}
         self._clock = clock     # seconds, for idle_timeout (tests give their own)
         self._idle_checker: asyncio.Task | None = None
+        self._consuming = 0     # consume / consume_labels calls running (they share the checker)
 
     @property
     def stats(self) -> PipelineStats:
@@ -223,8 +251,11 @@ class DriftlineFaustMonitor:
             if self.partitions is None:
                 if partitions is None:
                     raise ValueError(
-                        "the number of partitions of the source topic is unknown: pass "
-                        "partitions= to DriftlineFaustMonitor (or give the Faust topic partitions=)")
+                        "the number of partitions of the source topic is unknown: Faust shares "
+                        "the topic's metadata with the group leader only, so this is likely a second worker "
+                        "of the app. A driftline monitor must see every partition: run the app with one "
+                        "worker (use `driftline run` to scale out), and pass partitions= (the topic's "
+                        "partition count) to attach / DriftlineFaustMonitor, or partitions= to app.topic")
                 self.partitions = _partition_ids(partitions)
             self._pipeline = InProcessPipeline(self.monitors, self.sink, self.partitions, streaming_labels=True)
         return self._pipeline
@@ -235,6 +266,7 @@ class DriftlineFaustMonitor:
         the time of each one's Kafka record in ms (None: unknown), for ``limits.max_future``."""
         if self.closed:
             raise RuntimeError("this DriftlineFaustMonitor is closed")
+        _check_batch(values, offsets, record_ms, partition)
         pipeline = self._ensure_pipeline()
         assert self.partitions is not None
         if partition not in self.partitions:
@@ -290,11 +322,15 @@ class DriftlineFaustMonitor:
         topic (the partition of the same number as their predictions')."""
         if self.closed:
             raise RuntimeError("this DriftlineFaustMonitor is closed")
+        self._require_labels()
+        _check_batch(values, offsets, None, partition)
+        self._ensure_pipeline().feed_labels(values, partition, topic, offsets)
+        self._tell_pooling()
+
+    def _require_labels(self) -> None:
         if not any(m.label_decoder is not None for m in self.monitors):
             raise ValueError("no monitor joins labels: give one a `performance:` section and a "
                              "`source: {predictions: ..., labels: ...}` in the driftline config")
-        self._ensure_pipeline().feed_labels(values, partition, topic, offsets)
-        self._tell_pooling()
 
     def feed_events(self, events: Sequence[Any]) -> None:
         """Feed a batch of Faust events (as ``stream.take_events`` yields them).
@@ -330,14 +366,24 @@ class DriftlineFaustMonitor:
             feed(values, partition, topic, offsets if all(o >= 0 for o in offsets) else None, times)
         self.batches += 1
 
-    async def consume(self, stream: Any, batch_size: int = 1000, within: float = 1.0) -> None:
+    async def consume(self, stream: Any, batch_size: int = 1000, within: float = 1.0,
+                      close_on_stop: bool = True) -> None:
         """Feed the monitor from a Faust stream until the stream stops.
 
         Reads ``stream.take_events(batch_size, within=within)``: batches of up to
         ``batch_size`` events, or what arrived within ``within`` seconds. Events are acked by
-        Faust once their batch has been fed.
+        Faust once their batch has been fed. With ``close_on_stop``, the monitor is closed
+        (open windows judged, sink closed) when the stream ends or the app stops the agent;
+        not when a batch raises (Faust restarts the agent, and the monitor keeps its windows).
         """
-        await self._consume(stream, batch_size, within, self.feed_events)
+        try:
+            await self._consume(stream, batch_size, within, self.feed_events)
+        except asyncio.CancelledError:
+            if close_on_stop:
+                self.close()
+            raise
+        if close_on_stop:
+            self.close()
 
     async def consume_labels(self, stream: Any, batch_size: int = 1000, within: float = 1.0) -> None:
         """As :meth:`consume`, for the stream of the labels topic."""
@@ -345,8 +391,9 @@ class DriftlineFaustMonitor:
 
     async def _consume(self, stream: Any, batch_size: int, within: float,
                        feed: Callable[[Sequence[Any]], None]) -> None:
-        own_checker = self._idle_checker is None or self._idle_checker.done()
-        if own_checker:    # one for the predictions and labels agents together
+        # one checker for the predictions and labels agents together, running while either does
+        self._consuming += 1
+        if self._idle_checker is None or self._idle_checker.done():
             self._idle_checker = asyncio.ensure_future(self._check_idle_every_second())
         try:
             async for events in stream.take_events(batch_size, within=within):
@@ -360,10 +407,10 @@ class DriftlineFaustMonitor:
                     log.exception("driftline: a batch of %d events failed", len(events))
                     raise
         finally:
-            if own_checker and self._idle_checker is not None:
+            self._consuming -= 1
+            if not self._consuming and self._idle_checker is not None:
+                # not awaited: a consume starting meanwhile must not find it half cancelled
                 self._idle_checker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._idle_checker
                 self._idle_checker = None
 
     async def _check_idle_every_second(self) -> None:
@@ -439,34 +486,45 @@ def attach(app: Any, topic: Any, config: Config | str | Path, sink: OutputSink, 
     Faust topic of yours. ``partitions``: see :class:`DriftlineFaustMonitor`; when the topic
     is given by name, its partition count is looked up from the consumer's metadata at the
     first batch (pass it to skip the look-up). ``name``: the agent's name (default
-    ``driftline-<topic>``). With ``close_on_stop`` the monitor is closed (open windows judged,
+    ``driftline-<topic>``, plus ``-<monitor>`` when one is named; a name the app already has is
+    refused). With ``close_on_stop`` the monitor is closed (open windows judged,
     sink closed) when the agent stops with the app. If the agent crashes, Faust restarts it and
     the monitor keeps its state. ``labels_topic``: a second agent (``<name>-labels``) feeds the
     label events of that topic to the monitors that join labels.
     """
+    if not callable(getattr(app, "agent", None)) or not callable(getattr(app, "topic", None)):
+        raise TypeError(f"app must be a faust.App, not {app!r}")
+    if not isinstance(topic, str) and not callable(getattr(topic, "stream", None)):
+        raise TypeError(f"topic must be a topic name or a Faust topic (or channel), not {topic!r}")
+    if labels_topic is not None and not isinstance(labels_topic, str):
+        raise TypeError(f"labels_topic must be a topic name, not {labels_topic!r}")
+    if type(batch_size) is not int or batch_size < 1 or isinstance(within, bool) or \
+            not isinstance(within, int | float) or not within > 0:
+        raise ValueError(f"batch_size must be a whole number >= 1 and within a number of seconds > 0, "
+                         f"not {batch_size!r} and {within!r}")
     mon = DriftlineFaustMonitor(config, sink, monitor=monitor, partitions=partitions)
+    if labels_topic is not None:
+        mon._require_labels()
     if isinstance(topic, str):
         channel = app.topic(topic, value_serializer="raw")
         topic_name = topic
     else:
         channel = topic
         topic_name = "-".join(getattr(topic, "topics", None) or ["stream"])
+    name = name or f"driftline-{topic_name}" + ("" if monitor is None else f"-{monitor}")
+    agents = getattr(app, "agents", {})
+    if name in agents:
+        raise ValueError(f"the app already has an agent named {name!r} (another attach on this topic?): "
+                         f"pass name= to tell them apart, or put the monitors in one driftline config")
 
     async def driftline_monitor(stream: Any) -> None:
-        try:
-            await mon.consume(stream, batch_size=batch_size, within=within)
-        except asyncio.CancelledError:
-            if close_on_stop:
-                mon.close()
-            raise
-        if close_on_stop:
-            mon.close()
+        await mon.consume(stream, batch_size=batch_size, within=within, close_on_stop=close_on_stop)
 
-    mon.agent = app.agent(channel, name=name or f"driftline-{topic_name}")(driftline_monitor)
+    mon.agent = app.agent(channel, name=name)(driftline_monitor)
     if labels_topic is not None:
         async def driftline_labels(stream: Any) -> None:
             await mon.consume_labels(stream, batch_size=batch_size, within=within)
 
         labels = app.topic(labels_topic, value_serializer="raw")
-        mon.labels_agent = app.agent(labels, name=f"{name or f'driftline-{topic_name}'}-labels")(driftline_labels)
+        mon.labels_agent = app.agent(labels, name=f"{name}-labels")(driftline_labels)
     return mon

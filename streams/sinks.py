@@ -38,7 +38,9 @@ class JsonlSink:
 
     ``atomic`` (replay): the files are written as ``.NAME.jsonl.tmp`` and renamed over
     ``NAME.jsonl`` by ``close``, so a run that fails (``abort``) leaves the previous results
-    as they were; otherwise (a live Faust stream) they are written in place as outputs come.
+    as they were. Otherwise (a live Faust stream) outputs are appended to the files and each
+    call's lines are flushed before it returns, so a restarted app adds to what an earlier one
+    wrote, and a crash loses no output already handed to the sink.
     """
 
     def __init__(self, out_dir: Path, atomic: bool = False) -> None:
@@ -48,7 +50,7 @@ class JsonlSink:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
             for name in ("reports", "alerts", "retrain", "dlq"):
-                self._files[name] = self._path(name, atomic).open("wb")
+                self._files[name] = self._path(name, atomic).open("wb" if atomic else "ab")
         except OSError as exc:
             self.abort()
             raise InputError(f"{out_dir}: cannot write the outputs there ({cannot_make_directory(out_dir, exc)})") from None
@@ -67,6 +69,8 @@ class JsonlSink:
         for item in items:
             fh.write(orjson.dumps(item) + b"\n")
             self.counts[name] += 1
+        if not self._atomic:
+            fh.flush()
 
     def reports(self, items: Iterable[dict[str, Any]]) -> None:
         self._write("reports", items)

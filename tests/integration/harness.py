@@ -223,7 +223,7 @@ def _exists(bootstrap: str, topic: str) -> bool:
 
 
 def replay_reports(cfg: Path, events: Path, out: Path, labels: Path | None = None) -> list[dict[str, Any]]:
-    sink = JsonlSink(out)
+    sink = JsonlSink(out, atomic=True)
     try:
         replay(load_config(cfg), events, sink, labels=labels)
     finally:

@@ -75,7 +75,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def _replay_outputs(cfg: Config, events_path: Path, out: Path,
                     labels: Path | None = None) -> dict[str, list[dict[str, Any]]]:
-    sink = JsonlSink(out)
+    sink = JsonlSink(out, atomic=True)
     try:
         replay(cfg, events_path, sink, labels=labels)
     finally:

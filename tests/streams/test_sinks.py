@@ -74,3 +74,19 @@ def test_a_close_that_succeeds_replaces_every_file(tmp_path):
     after = files(out)
     assert sorted(after) == sorted(f"{n}.jsonl" for n in NAMES)      # and no .tmp
     assert after["dlq.jsonl"] == b"" and after["reports.jsonl"].startswith(b'{"pad":"xx')
+
+
+def test_a_live_sink_appends_and_flushes_each_call(tmp_path):
+    """A Faust app's sink (not atomic): a restarted app adds to the earlier outputs, and what
+    the sink was handed is on disk before the call returns (a crash then loses none of it)."""
+    out = tmp_path / "out"
+    before = previous_results(out)
+    sink = JsonlSink(out)
+    sink.alerts([{"alert": 1}])
+    sink.retrain([{"request": 1}])
+    now = files(out)      # the sink is still open: nothing may wait in its buffers
+    assert now["alerts.jsonl"] == before["alerts.jsonl"] + b'{"alert":1}\n'
+    assert now["retrain.jsonl"] == before["retrain.jsonl"] + b'{"request":1}\n'
+    assert now["reports.jsonl"] == before["reports.jsonl"]
+    sink.close()
+    assert files(out) == now
