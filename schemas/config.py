@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -241,6 +242,7 @@ def parse_config(data: Any, base_dir: Path | None = None) -> Config:
     )
     _check_unique_names(monitors)
     outputs = _section(OutputsConfig, data.get("outputs"), "outputs")
+    _check_group_topics(group_id(data.get("kafka") or {}))
     _check_outputs(outputs, monitors, group_id(data.get("kafka") or {}))
     _check_group_protocol(data.get("kafka") or {}, monitors)
     guarantee = data.get("processing_guarantee", "at_least_once")
@@ -482,6 +484,19 @@ def group_id(kafka: dict[str, Any]) -> str:
 def internal_topics(group: str) -> dict[str, str]:
     """The topics a group of workers keeps to itself: its partial sketches and its changelog."""
     return {"partials": f"driftline.{group}.partials", "changelog": f"driftline.{group}.changelog"}
+
+
+# Kafka's rule for topic names (Topic.validate): these characters, at most 249 of them.
+_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+
+
+def _check_group_topics(group: str) -> None:
+    """The group id names the internal topics: it must make legal topic names."""
+    for topic in internal_topics(group).values():
+        if not _TOPIC_NAME.fullmatch(topic):
+            raise ConfigError("kafka.group.id", f"{show(group)} names the internal topic {show(topic)}, which is not a "
+                                                f"Kafka topic name (letters, digits, '.', '_' and '-', at most 249 "
+                                                f"characters): choose a group id of those characters")
 
 
 def _check_outputs(outputs: OutputsConfig, monitors: tuple[MonitorConfig, ...], group: str) -> None:

@@ -137,6 +137,11 @@ class AlertBook:
                 del self.states[key]   # back to "never bad": no state to keep
         return events, self._retrain(version, window_end, events)
 
+    def firing(self) -> list[tuple[str | None, str, str, str]]:
+        """The alerts firing now: (model version, kind, subject, severity)."""
+        return [(*key, self.alerts.severity) for key, state in sorted(self.states.items(), key=lambda i: _sort_key(i[0]))
+                if state.firing]
+
     def _no_verdict(self, key: Key, window_start: int, window_end: int) -> dict[str, Any] | None:
         """One more window without a verdict on ``key``: after ``expire_after`` in a row its
         state ends, and a firing alert resolves (an event saying why)."""

@@ -13,7 +13,14 @@ from driftline.schemas.exceptions import ConfigError
 
 from driftline import __version__
 
-from .exceptions import DeliveryFailed, DriftlineError, InputError, TransactionFailed
+from . import logs
+from .exceptions import (
+    BrokersUnreachable,
+    DeliveryFailed,
+    DriftlineError,
+    InputError,
+    TransactionFailed,
+)
 from .paths import same_file
 
 if TYPE_CHECKING:
@@ -183,16 +190,16 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.func
     try:
         return handler(args)
-    except (TransactionFailed, DeliveryFailed) as exc:   # not the user's doing: a runtime failure, exit 1
-        print(f"driftline: error: {exc}", file=sys.stderr)
+    except (TransactionFailed, DeliveryFailed, BrokersUnreachable) as exc:   # a runtime failure, exit 1
+        logs.fatal(f"driftline: error: {exc}")
         return 1
     except (ConfigError, DriftlineError) as exc:
-        print(f"driftline: error: {exc}", file=sys.stderr)
+        logs.fatal(f"driftline: error: {exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except OSError as exc:   # the machine's doing (a full disk, say), not the user's: exit 1
-        print(f"driftline: error: {exc}", file=sys.stderr)
+        logs.fatal(f"driftline: error: {exc}")
         return 1
 
 

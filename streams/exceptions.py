@@ -1,6 +1,6 @@
 """Errors of the streaming layer. Each message tells the operator what to do; the CLI prints
-it on one line and exits 2 (1 for ``TransactionFailed`` and ``DeliveryFailed``, runtime
-failures)."""
+it on one line and exits 2 (1 for ``TransactionFailed``, ``DeliveryFailed`` and
+``BrokersUnreachable``, runtime failures that a restart may cure)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,12 @@ class InputError(DriftlineError):
 
 class KafkaSetupError(DriftlineError):
     """The broker is unreachable or a topic cannot be used."""
+
+
+class BrokersUnreachable(KafkaSetupError):
+    """No broker answered at start-up: maybe a wrong address, maybe an outage. A runtime
+    failure (exit 1), so that ``run --workers`` (and a process supervisor) starts the worker
+    again, and it resumes once the brokers are back."""
 
 
 class TransactionFailed(DriftlineError):

@@ -3,6 +3,7 @@ state restored), served from a daemon thread."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,10 @@ class Health:
         return time.monotonic() - self.last_beat < HEALTH_TIMEOUT
 
 
+class _ThreadingHTTPServer6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 def serve(host: str, port: int, registry: CollectorRegistry, health: Health) -> ThreadingHTTPServer:
     routes: dict[str, Callable[[], tuple[int, bytes, str]]] = {
         "/metrics": lambda: (200, generate_latest(registry), CONTENT_TYPE_LATEST),
@@ -46,7 +51,9 @@ def serve(host: str, port: int, registry: CollectorRegistry, health: Health) -> 
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    # an IPv6 address (``::``, ``::1``) needs a server of that family (ThreadingHTTPServer is IPv4)
+    server_class = _ThreadingHTTPServer6 if ":" in host else ThreadingHTTPServer
+    server = server_class((host, port), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="driftline-http", daemon=True).start()
     return server

@@ -24,6 +24,20 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
+# The environment variable that sets the level of `driftline run`'s logs (default info).
+LEVEL_ENV = "DRIFTLINE_LOG_LEVEL"
+_LEVELS = ("debug", "info", "warning", "error")
+
+
+def level_from_env(value: str | None) -> str:
+    """The log level ``DRIFTLINE_LOG_LEVEL`` names, in either case (``info`` when unset);
+    ``ValueError`` with a one-line message for anything else."""
+    level = (value or "info").strip().lower()
+    if level not in _LEVELS:
+        raise ValueError(f"{LEVEL_ENV}={value!r} is not a log level: use one of {', '.join(_LEVELS)}")
+    return level.upper()
+
+
 def setup(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
@@ -31,6 +45,16 @@ def setup(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+
+
+def fatal(message: str) -> None:
+    """The line a command ends on: a JSON log line when its logs are JSON (``run``), so log
+    pipelines parse it with the rest; plain text on stderr otherwise."""
+    root = logging.getLogger("driftline")
+    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        root.error(message.removeprefix("driftline: error: "))
+    else:
+        print(message, file=sys.stderr)
 
 
 def fields(**kw: object) -> dict[str, dict[str, object]]:

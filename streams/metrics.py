@@ -54,21 +54,45 @@ class RuntimeStats:
     discarded: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # monitor -> model version (None: all) -> performance in the last judged window
     performance: dict[str, dict[str | None, PerformanceResult]] = field(default_factory=dict)
+    # monitor -> its alerts firing now: (model version, None for all; kind; subject; severity)
+    firing: dict[str, list[tuple[str | None, str, str, str]]] = field(default_factory=dict)
+
+    def known(self, monitor: str, topics: Iterable[str], severity: str) -> None:
+        """Counters of a monitor start at 0 where their labels are known from the config, so
+        that a rule on them works from the start: ``increase()`` of a series whose first
+        sample is already 1 is 0, and ``rate() == 0`` finds no series that never appeared."""
+        with self.lock:
+            for topic in topics:
+                self.events[(monitor, topic)] += 0
+            for kind in ALERT_KINDS:
+                self.alerts[(monitor, kind, severity)] += 0
+            self.late[monitor] += 0
+            self.windows[monitor] += 0
 
     def forget_judgements(self, monitors: Iterable[str]) -> None:
-        """The last window's gauges of ``monitors`` leave with their tier-2 partition: the
-        worker that judges their windows now exports them (no frozen series here)."""
+        """The last window's gauges and the firing alerts of ``monitors`` leave with their
+        tier-2 partition: the worker that judges their windows now exports them (no frozen
+        series here)."""
         with self.lock:
             for m in monitors:
                 self.judgements.pop(m, None)
                 self.performance.pop(m, None)
+                self.firing.pop(m, None)
+
+    def alert_state(self, monitor: str, firing: list[tuple[str | None, str, str, str]]) -> None:
+        """The monitor's alerts firing now (after a window, or restored with its tier-2 state)."""
+        with self.lock:
+            self.firing[monitor] = list(firing)
 
     def judged(self, monitor: str, judgement: WindowJudgement, alerts: list[dict],
-               performance: dict[str | None, PerformanceResult] | None = None) -> None:
+               performance: dict[str | None, PerformanceResult] | None = None,
+               firing: list[tuple[str | None, str, str, str]] | None = None) -> None:
         with self.lock:
             self.judgements[monitor] = judgement
             if performance:
                 self.performance[monitor] = dict(performance)
+            if firing is not None:
+                self.firing[monitor] = list(firing)
             self.windows[monitor] += 1
             for a in alerts:
                 if a["status"] == "firing":
@@ -76,6 +100,8 @@ class RuntimeStats:
 
 
 _FEATURE_STATS = ("psi", "ks", "wasserstein", "js")
+# The alert kinds a monitor may fire (schemas/alert.schema.json), counted from 0.
+ALERT_KINDS = ("data_drift", "prediction_drift", "data_quality", "performance")
 
 
 class DriftlineCollector(Collector):
@@ -108,6 +134,7 @@ class DriftlineCollector(Collector):
                                "predictions that stopped waiting at the cap.", ["monitor", "outcome"], s.labels)
                 yield _gauge("driftline_label_join_waiting", "Labels and predictions waiting in the label join "
                              "of the partitions this process holds.", ["monitor", "side"], s.join_waiting)
+            yield self._firing(s)
             yield from self._drift(s)
             yield self._performance(s)
 
@@ -141,6 +168,21 @@ class DriftlineCollector(Collector):
                         pred.add_metric([monitor, stat], value)
         yield from (score, flag, ratio, pred, pvalue)
 
+
+    @staticmethod
+    def _firing(s: RuntimeStats) -> GaugeMetricFamily:
+        """driftline's own alerts, as its hysteresis decides them: what rules should page on.
+        Restored with the alert state after a restart or a rebalance, unlike the last window's
+        gauges, which come back with the next window."""
+        family = GaugeMetricFamily(
+            "driftline_alert_firing",
+            f"1 for each alert of driftline firing now (fire_after / resolve_after applied; model_version "
+            f"\"{ALL_VERSIONS}\" = the all-versions alert).",
+            labels=["monitor", "model_version", "kind", "subject", "severity"])
+        for monitor, alerts in sorted(s.firing.items()):
+            for version, kind, subject, severity in sorted(alerts, key=lambda a: (a[0] or "", *a[1:])):
+                family.add_metric([monitor, ALL_VERSIONS if version is None else version, kind, subject, severity], 1.0)
+        return family
 
     @staticmethod
     def _performance(s: RuntimeStats) -> GaugeMetricFamily:

@@ -108,6 +108,7 @@ class Restore:
                 # new reference are fine
                 self._restored(m, d, f"the alerts of {key!r}",
                                lambda m, d: m.alerts.load_state(d["alerts"]), any_fingerprint=True)
+                self.stats.alert_state(name, m.alerts.firing())   # exported at once, not at the next window
             st.next_offset = snap["offset"]
         return snap
 

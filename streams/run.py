@@ -14,6 +14,7 @@ from driftline.schemas.config import Config
 
 from . import logs
 from .cli import EXIT_USAGE
+from .exceptions import InputError
 from .logs import fields
 
 log = logging.getLogger("driftline.run")
@@ -47,7 +48,11 @@ def run_worker(config: Config, index: int = 0, discard_mismatched_state: bool = 
     from .replay import load_monitors
     from .worker import Worker
 
-    logs.setup(os.environ.get("DRIFTLINE_LOG_LEVEL", "INFO"))
+    try:
+        level = logs.level_from_env(os.environ.get(logs.LEVEL_ENV))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    logs.setup(level)
     # `kill -USR1 <pid>` prints every thread's stack to stderr: what a stuck worker is doing
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     warn_unjoined_labels(config)
@@ -73,7 +78,9 @@ def run_supervisor(config_path: str, workers: int, discard_mismatched_state: boo
     extra = ["--discard-mismatched-state"] if discard_mismatched_state else []
 
     def start(i: int) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "driftline", "run", "--config", config_path,
+        # -P: not the working directory first on the import path (a directory named driftline
+        # there, a checkout say, would be imported instead of the installed package)
+        return subprocess.Popen([sys.executable, "-P", "-m", "driftline", "run", "--config", config_path,
                                  "--worker-index", str(i), *extra])
 
     children = {i: start(i) for i in range(workers)}
@@ -104,6 +111,9 @@ def run_supervisor(config_path: str, workers: int, discard_mismatched_state: boo
                 code = code or rc
                 if rc != 0:
                     log.error("worker exited", extra=fields(pid=c.pid, code=rc))
+                if rc == EXIT_USAGE and not stopping:     # (a port in use, say): not a group short of one
+                    log.error("a worker stopped on a config or setup error: stopping the others")
+                    forward(signal.SIGTERM, None)
                 continue
             failures[i] = 1 if now - started[i] >= HEALTHY_RUN else failures[i] + 1
             delay = min(RESTART_DELAY * 2 ** (failures[i] - 1), RESTART_MAX)

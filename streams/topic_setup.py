@@ -12,7 +12,7 @@ from typing import Any
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-from .exceptions import KafkaSetupError
+from .exceptions import BrokersUnreachable, KafkaSetupError
 from .kafka_config import MAX_MESSAGE_BYTES, admin_config
 from .kafka_sink import KafkaSink
 from .logs import fields
@@ -53,8 +53,9 @@ class TopicSetup:
             meta = admin.list_topics(timeout=15)
         except KafkaException as exc:
             servers = self.settings.get("bootstrap.servers", "(bootstrap.servers not set)")
-            raise KafkaSetupError(f"kafka: cannot reach the brokers at {servers} ({exc.args[0].str()}); "
-                                  f"check kafka.bootstrap.servers and the security settings") from None
+            raise BrokersUnreachable(f"kafka: cannot reach the brokers at {servers} ({exc.args[0].str()}); "
+                                     f"check kafka.bootstrap.servers and the security settings, or wait "
+                                     f"for the brokers to be back (the worker exits 1: restart it)") from None
         missing_sources = [t for t in [*self.by_topic, *self.label_topics] if t not in meta.topics]
         if missing_sources:
             raise KafkaSetupError(f"source topic(s) {', '.join(missing_sources)} do not exist; "

@@ -154,6 +154,9 @@ class Worker(TopicSetup, LabelFlow, Restore, Transactions):
         self.tier2: dict[int, Tier2Partition] = {}
         self.partition_counts: dict[str, int] = {}
         self.stats = RuntimeStats()
+        for m in monitors:   # counters from 0, so that rules on them work from the start
+            labels = [m.cfg.labels_topic] if m.label_decoder is not None and m.cfg.labels_topic else []
+            self.stats.known(m.cfg.name, [m.cfg.predictions_topic, *labels], m.cfg.alerts.severity)
         self.metrics = build_registry(self.stats)
         self.health = Health()
         self.stopping = False
@@ -175,7 +178,7 @@ class Worker(TopicSetup, LabelFlow, Restore, Transactions):
         self.ensure_topics()
         if self.exactly_once:
             self._start_transactions()
-        log.info("worker started", extra=fields(worker=self.index, metrics=f"http://{http.host}:{self._http.server_port}/metrics",
+        log.info("worker started", extra=fields(worker=self.index, metrics=f"http://{f'[{http.host}]' if ':' in http.host else http.host}:{self._http.server_port}/metrics",
                                                 monitors=sorted(self.monitors)))
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
@@ -518,7 +521,7 @@ class Worker(TopicSetup, LabelFlow, Restore, Transactions):
                 self.sink.reports(out.reports)
                 self.sink.alerts(out.alerts)
                 self.sink.retrain(out.retrain)
-                self.stats.judged(m.cfg.name, out.judgement, out.alerts, out.performance)
+                self.stats.judged(m.cfg.name, out.judgement, out.alerts, out.performance, m.alerts.firing())
                 self.metrics.close_lag.labels(m.cfg.name).observe(max(0.0, time.time() - d["closed_at"]))
 
     def _new_merger(self, m: MonitorRuntime) -> WindowMerger:

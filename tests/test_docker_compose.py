@@ -324,7 +324,8 @@ def test_prometheus_scrapes_driftline_and_alerts_to_alertmanager(services):
         assert rule_file in binds and binds[rule_file].is_file(), f"{rule_file} is not mounted"
         rules = yaml.safe_load(binds[rule_file].read_text())
         exprs = " ".join(r["expr"] for g in rules["groups"] for r in g["rules"])
-        assert "driftline_feature_drift" in exprs
+        assert "driftline_alert_firing" in exprs
+        assert _driftline_series(exprs) <= _exported_series(), "a rule queries a series driftline does not export"
 
 
 def test_alertmanager_and_grafana_files_exist(services):
@@ -343,6 +344,40 @@ def test_alertmanager_and_grafana_files_exist(services):
     for metric in ("driftline_model_performance", 'metric="accuracy"', "driftline_labels_total",
                    "driftline_label_join_waiting"):
         assert metric in exprs, f"no dashboard panel queries {metric}"
+    # (a histogram's base name has no series: its panel stayed empty)
+    assert _driftline_series(exprs) <= _exported_series(), "a panel queries a series driftline does not export"
+
+
+def _driftline_series(exprs: str) -> set[str]:
+    return set(re.findall(r"\bdriftline_[a-z_]+", exprs))
+
+
+def _exported_series() -> set[str]:
+    """The names of every sample a worker's /metrics can show (counters with _total,
+    histograms with _bucket, _count and _sum), from a registry with every family filled."""
+    import numpy as np
+    from driftline.detectors.judgement import FeatureResult, WindowJudgement
+    from driftline.detectors.performance_judge import PerformanceJudge
+    from driftline.detectors.performance_sketch import PerformanceLayout, PerformanceSketch
+    from driftline.streams.metrics import RuntimeStats, build_registry
+
+    stats = RuntimeStats()
+    stats.known("m", ["t"], "warning")
+    x = FeatureResult("x", "numeric", 10, 0, 0.1, 0.1, 0.5, "wasserstein", 0.1, ks=0.1, wasserstein=0.1)
+    pairs = PerformanceSketch(PerformanceLayout.binary())
+    pairs.update(np.array([0.9, 0.1]), np.array([1.0, 0.0]))
+    stats.judged("m", WindowJudgement((x,), x), [], {None: PerformanceJudge(None).judge(pairs)},
+                 [(None, "data_drift", "x", "warning")])
+    stats.invalid[("m", "invalid_json")] += 1
+    stats.labels[("m", "pairs")] += 1
+    stats.discarded["m"] += 1
+    stats.last_event_ts["m"] = 1.0
+    stats.consumer_lag[("t", 0)] = 0
+    stats.join_waiting[("m", "labels")] = 0
+    instruments = build_registry(stats)
+    instruments.batch_seconds.observe(0.1)
+    instruments.close_lag.labels("m").observe(0.1)
+    return {s.name for family in instruments.registry.collect() for s in family.samples}
 
 
 def test_ports_do_not_collide(services):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import os
 import signal
 import subprocess
@@ -193,23 +194,29 @@ def wait_checkpointed(bootstrap: str, group: str, done: Callable[[dict[str, Any]
         time.sleep(0.3)
 
 
-def wait_for_reports(bootstrap: str, topic: str, want_ids: set[str], proc: subprocess.Popen,
-                     timeout: float = 90.0, committed: bool = False,
-                     log: Path | None = None) -> list[dict[str, Any]]:
-    """The reports of ``topic`` once they hold ``want_ids``; a failure shows the end of the
-    worker's ``log`` (when given)."""
+def window_key(report: dict[str, Any]) -> tuple[str, str | None, str]:
+    """A report's window and version: what matches run's report to replay's where their
+    counts differ (late events), and so do their ids (an id includes the count)."""
+    return report["monitor"], report["model_version"], report["window_start"]
+
+
+def wait_for_reports(bootstrap: str, topic: str, want_ids: set, proc: subprocess.Popen,
+                     timeout: float = 90.0, committed: bool = False, log: Path | None = None,
+                     key: Callable[[dict[str, Any]], Any] = operator.itemgetter("report_id")) -> list[dict[str, Any]]:
+    """The reports of ``topic`` once they hold ``want_ids`` (their ``key``s: report ids by
+    default); a failure shows the end of the worker's ``log`` (when given)."""
     deadline = time.monotonic() + timeout
     def tail() -> str:
         return "" if log is None else "; its log ends:\n" + log.read_text()[-4000:]
 
     while True:
         reports = read_json(bootstrap, topic, committed) if _exists(bootstrap, topic) else []
-        if want_ids <= {r["report_id"] for r in reports}:
+        if want_ids <= set(map(key, reports)):
             return reports
         if proc is not None and proc.poll() is not None:
             raise AssertionError(f"worker exited early ({proc.returncode}){tail()}")
         if time.monotonic() > deadline:
-            missing = want_ids - {r["report_id"] for r in reports}
+            missing = want_ids - set(map(key, reports))
             raise AssertionError(f"{len(missing)} reports still missing after {timeout}s{tail()}")
         time.sleep(1.0)
 

@@ -179,9 +179,10 @@ def test_a_restart_under_another_reference_stops_with_what_to_do(kafka, topic_fa
     res = subprocess.run([sys.executable, "-m", "driftline", "run", "--config", str(cfg)],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2, res.stderr[-2000:]
-    last = res.stderr.strip().splitlines()[-1]
-    assert last.startswith("driftline: error: monitor 'fraud': the "), last    # tier 1's or tier 2's
-    assert "saved under another reference" in last and "--discard-mismatched-state" in last
+    last = orjson.loads(res.stderr.strip().splitlines()[-1])    # the JSON log line it stops on
+    assert (last["logger"], last["level"]) == ("driftline", "error"), last
+    assert last["msg"].startswith("monitor 'fraud': the "), last    # tier 1's or tier 2's
+    assert "saved under another reference" in last["msg"] and "--discard-mismatched-state" in last["msg"]
     assert "Traceback" not in res.stderr
 
     # restarted with --discard-mismatched-state: the monitor's window starts afresh from the

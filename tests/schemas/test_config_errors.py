@@ -20,6 +20,11 @@ CASES = [
      "monitors[0].featurs", 'did you mean "features"?'),
     ("kafka-list", "monitors: [{@M}]\nkafka: [a, b]",
      "kafka", "expected a mapping, got a list"),
+    ("group-id-topic-name", "monitors: [{@M}]\nkafka: {group.id: 'fraud team'}",
+     "kafka.group.id", '"fraud team" names the internal topic "driftline.fraud team.partials", which is not a '
+                       'Kafka topic name'),
+    ("group-id-too-long", "monitors: [{@M}]\nkafka: {group.id: " + "g" * 231 + "}",
+     "kafka.group.id", "at most 249 characters"),
     ("kafka-value-type", "monitors: [{@M}]\nkafka: {sasl.password: [s3cret]}",
      "kafka.sasl.password", "expected a string, number or boolean, got a list"),
     ("no-monitors-key", "kafka: {}",

@@ -43,3 +43,17 @@ def test_librdkafka_records_become_json_and_repeats_are_held_back() -> None:
         ("info", "plain text", None, None),
     ]
     assert lines[0]["client"] == "rdkafka#consumer-1" and lines[0]["logger"] == "driftline.kafka"
+
+
+def test_the_log_level_is_read_in_either_case_and_anything_else_is_named() -> None:
+    from driftline.streams.logs import level_from_env
+
+    assert [level_from_env(v) for v in (None, "", "debug", "DEBUG", " Warning ")] == \
+        ["INFO", "INFO", "DEBUG", "DEBUG", "WARNING"]
+    for bad in ("verbose", "10", "trace"):
+        try:
+            level_from_env(bad)
+        except ValueError as exc:
+            assert str(exc) == f"DRIFTLINE_LOG_LEVEL={bad!r} is not a log level: use one of debug, info, warning, error"
+        else:
+            raise AssertionError(f"{bad!r} was taken")

@@ -95,3 +95,36 @@ def test_a_monitor_judged_elsewhere_now_exports_no_last_window() -> None:
     stats.forget_judgements(["fraud"])
     assert accuracy("fraud") is None and accuracy("spam") == 1.0
     assert registry.get_sample_value("driftline_windows_judged_total", {"monitor": "fraud"}) == 1.0   # counters stay
+
+
+def test_counters_of_a_monitor_start_at_zero_where_the_config_knows_their_labels() -> None:
+    """``increase()`` and ``rate() == 0`` rules need the series before the first event or alert."""
+    stats = RuntimeStats()
+    stats.known("fraud", ["predictions", "labels"], "critical")
+    registry = _registry(stats)
+    for topic in ("predictions", "labels"):
+        assert registry.get_sample_value("driftline_events_total", {"monitor": "fraud", "topic": topic}) == 0
+    for kind in ("data_drift", "prediction_drift", "data_quality", "performance"):
+        assert registry.get_sample_value("driftline_alerts_total",
+                                         {"monitor": "fraud", "kind": kind, "severity": "critical"}) == 0
+    assert registry.get_sample_value("driftline_events_late_total", {"monitor": "fraud"}) == 0
+    stats.events[("fraud", "predictions")] += 5
+    stats.known("fraud", ["predictions"], "critical")      # again (a restart of state): nothing lost
+    assert registry.get_sample_value("driftline_events_total", {"monitor": "fraud", "topic": "predictions"}) == 5
+
+
+def test_firing_alerts_are_exported_until_they_resolve_or_leave_with_their_partition() -> None:
+    stats = RuntimeStats()
+    registry = _registry(stats)
+
+    def firing() -> set[tuple[str, ...]]:
+        return {(s.labels["model_version"], s.labels["kind"], s.labels["subject"], s.labels["severity"])
+                for m in registry.collect() if m.name == "driftline_alert_firing" for s in m.samples}
+
+    stats.judged("fraud", WindowJudgement((), None), [], None,
+                 [(None, "data_drift", "amount", "warning"), ("v2", "performance", "accuracy", "warning")])
+    assert firing() == {("*", "data_drift", "amount", "warning"), ("v2", "performance", "accuracy", "warning")}
+    stats.alert_state("fraud", [("v2", "performance", "accuracy", "warning")])    # restored, say
+    assert firing() == {("v2", "performance", "accuracy", "warning")}
+    stats.forget_judgements(["fraud"])
+    assert firing() == set()

@@ -1,5 +1,7 @@
-"""`driftline run` fails clearly, with one line and exit 2, when it cannot start; secrets in the
-kafka section never appear in what it prints."""
+"""`driftline run` fails clearly, with one line and exit 2, when it cannot start (exit 1 when the
+brokers do not answer: that may pass); secrets in the kafka section never appear in what it
+prints. Once `run` has set up its JSON logs, that line is a JSON log line too (logger
+``driftline``, level ``error``)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import socket
 import subprocess
 import sys
 
+import orjson
 import pytest
 
 from driftline import synth
@@ -36,20 +39,24 @@ def _run_with_kafka_settings(tmp_path, settings: str, extra: str = "", command: 
                           capture_output=True, text=True, timeout=120)
 
 
-def _one_error_line(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 2, proc.stderr
+def _one_error_line(proc: subprocess.CompletedProcess, code: int = 2) -> str:
+    assert proc.returncode == code, proc.stderr
     ours = [line for line in proc.stderr.splitlines() if line.startswith("driftline: error:")]
+    logged = [orjson.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    ours += [f"driftline: error: {e['msg']}" for e in logged if (e["logger"], e["level"]) == ("driftline", "error")]
     assert len(ours) == 1, proc.stderr
     assert SECRET not in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr
     return ours[0]
 
 
-def test_unreachable_broker_exits_2_without_leaking_secrets(tmp_path):
+def test_unreachable_broker_exits_1_without_leaking_secrets(tmp_path):
+    """Exit 1, a runtime failure: `run --workers` starts such a worker again (an outage passes),
+    where exit 2 (a config error) would stop it for good."""
     proc = _run_with_kafka_settings(
         tmp_path, f"sasl.username: svc, sasl.password: {SECRET}, security.protocol: SASL_PLAINTEXT, "
                   "sasl.mechanism: PLAIN, socket.connection.setup.timeout.ms: 2000")
-    line = _one_error_line(proc)
+    line = _one_error_line(proc, code=1)
     assert "cannot reach the brokers" in line and "127.0.0.1:" in line
     # librdkafka's own lines ("%3|...|FAIL|..." by the hundred) go through the JSON logs
     assert not [x for x in proc.stderr.splitlines() if x.startswith("%")], proc.stderr[:2000]
@@ -155,3 +162,31 @@ def test_a_metrics_address_that_is_not_this_machines_exits_2_without_the_port_hi
     line = _one_error_line(proc)
     assert line.startswith("driftline: error: http: cannot listen on 192.0.2.1:0 (")
     assert line.endswith("check http.host and http.port") and "own http.port" not in line
+
+
+def test_the_supervisor_starts_again_a_worker_that_found_no_broker(tmp_path):
+    """An outage at start-up is no config error: `run --workers` keeps starting the worker
+    (it stopped for good at the first exit 2, and nothing ran once the brokers were back)."""
+    import signal
+    import time
+
+    _run_with_kafka_settings(tmp_path, "socket.connection.setup.timeout.ms: 1000", command="validate")
+    proc = subprocess.Popen([sys.executable, "-m", "driftline", "run", "--config", str(tmp_path / "driftline.yaml"),
+                             "--workers", "2"], stderr=subprocess.PIPE, text=True)
+    restarted, lines = False, []
+    deadline = time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline and not restarted:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            entry = orjson.loads(line) if line.startswith("{") else {}
+            restarted = entry.get("msg") == "worker started again"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=60)
+        lines.append(rest)
+    assert restarted, "".join(lines)
+    failed = [orjson.loads(x) for x in lines if x.startswith("{") and "worker failed" in x]
+    assert failed and failed[0]["code"] == 1, "".join(lines)
