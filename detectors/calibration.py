@@ -20,6 +20,8 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy.special import chdtrc, kolmogorov
 
@@ -91,10 +93,12 @@ def simulated_null(ref_probs: np.ndarray, n: int, m: int, draws: int = SIM_DRAWS
     return np.sort(chi2_statistic(w, r, n, m))
 
 
-def simulated_pvalue(stat: float, null: np.ndarray, asymptotic: float) -> float:
+def simulated_pvalue(stat: float, null: np.ndarray, asymptotic: float | Callable[[], float]) -> float:
     """Share of simulated statistics at least ``stat`` (with the usual +1); beyond every
-    simulated value, the asymptotic p-value capped at the simulation's resolution."""
+    simulated value, the asymptotic p-value (or what ``asymptotic()`` gives, computed only
+    then) capped at the simulation's resolution."""
     above = null.size - int(np.searchsorted(null, stat - 1e-9 * max(stat, 1.0), side="left"))
     if above == 0:
-        return min(asymptotic, 1.0 / (null.size + 1))
+        tail = asymptotic() if callable(asymptotic) else asymptotic
+        return min(tail, 1.0 / (null.size + 1))
     return (above + 1) / (null.size + 1)

@@ -13,7 +13,11 @@ The normal limit at a step needs values on both sides of it: only the steps wher
 window and the reference both expect at least ``MIN_EXPECTED`` values below and above it
 (``n_eff * min(c, 1 - c) >= 5``) are tested, the statistic taken at those steps alone; with
 none such (a rare level in a small window) the caller keeps the Kolmogorov p-value, which is
-conservative there.
+conservative there. The gap at each step is taken less Yates' continuity correction (the
+counts there are binomial, skewed where few are expected). The judge takes the smaller of this
+p-value and Kolmogorov's over every fine edge, which alone sees window values between the
+reference's levels (where the CDFs part inside an empty bin, not at a step); that one being
+very conservative on such data, the level of the pair stays that of this test.
 
 >>> import numpy as np
 >>> ks = DiscreteKS(np.array([0.0, 0.99, 0.0, 0.01, 0.0]), m=20_000)     # a 0/1 flag, 1% ones
@@ -52,6 +56,7 @@ class DiscreteKS:
         ends = np.flatnonzero(probs > 0)[:-1]
         self._ends = ends
         self._cdf = np.cumsum(probs)[ends]
+        self._side = np.minimum(self._cdf, 1.0 - self._cdf)    # reference share on a step's far side
         self._nulls: dict[bytes, np.ndarray] = {}
 
     @staticmethod
@@ -65,17 +70,21 @@ class DiscreteKS:
         if n <= 0:
             return None
         n_eff = n_effective(n, self._m)
-        tested = n_eff * np.minimum(self._cdf, 1.0 - self._cdf) >= MIN_EXPECTED
+        tested = self._side >= MIN_EXPECTED / n_eff
         if not tested.any():
             return None
-        steps = self._cdf[tested]
-        window_cdf = np.cumsum(counts)[self._ends[tested]] / n
-        stat = float(np.sqrt(n_eff) * np.abs(window_cdf - steps).max())
+        ends = self._ends[tested]
+        gap = np.abs(np.cumsum(counts)[ends] / n - self._cdf[tested]).max()
+        # Yates' continuity correction, half a value of each sample: the counts at a step are
+        # binomial, skewed where few are expected, and the normal limit alone then puts too
+        # little mass in their far tail (measured: 6 flags of 4 Poisson features in 2,000
+        # stationary windows of 100 events, where BH's level allows about 3)
+        stat = float(np.sqrt(n_eff) * max(gap - 0.5 / n - 0.5 / self._m, 0.0))
         key = tested.tobytes()
         null = self._nulls.get(key)
         if null is None:
-            null = self._nulls[key] = bridge_maxima(steps)
-        return simulated_pvalue(stat, null, float(kolmogorov(stat)))
+            null = self._nulls[key] = bridge_maxima(self._cdf[tested])
+        return simulated_pvalue(stat, null, lambda: float(kolmogorov(stat)))
 
 
 def bridge_maxima(steps: np.ndarray, draws: int = SIM_DRAWS) -> np.ndarray:

@@ -114,8 +114,11 @@ class DriftJudge:
         p_values = stats.p_value.copy()
         for j, test in discrete.items():
             if enough[j]:
+                # the law of the levels at the reference's steps; Kolmogorov's over every edge
+                # (conservative on such data) still sees values between the levels (5-packs
+                # become 3-packs: the CDFs part only inside an empty bin)
                 p = test.pvalue(bins[block.offsets[j]:block.offsets[j + 1]])
-                p_values[j] = p_values[j] if p is None else p
+                p_values[j] = p_values[j] if p is None else min(p, p_values[j])
         out = []
         for j, name in enumerate(names):
             n = int(stats.n[j])
@@ -230,7 +233,8 @@ class DriftJudge:
         adjusted = bh_adjust(p)
         bad = (value > threshold) & (adjusted <= self._drift.fdr_q)
         return tuple(
-            QualityIssue(t[0], t[1], float(value[i]), float(threshold[i]), float(p[i]))
+            QualityIssue(t[0], t[1], float(value[i]), float(threshold[i]), float(p[i]), int(k[i]), int(n[i]),
+                         float(p0[i]))
             for i, t in enumerate(tests) if bad[i]
         )
 

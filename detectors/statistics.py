@@ -13,10 +13,11 @@ window sketch merged from any number of partitions.
   inside each inner bin (or, in a bin whose reference values all sit on its right edge, an atom
   of discrete data, all on that edge) and the two open outer bins placed by the mean of the
   values that fell there, divided by the reference standard deviation. With 200 fine quantile
-  bins it is within 0.02 of the exact normed W1 on continuous data and within 0.01 on discrete
-  data whose window stays on the reference's values (see tests/detectors); window values
-  between two levels of discrete data (a bin the reference left empty, reference.py) are
-  spread evenly between them.
+  bins it is within 0.02 of the exact normed W1 on smooth continuous data and within 0.01 on
+  discrete data whose window stays on the reference's values (see tests/detectors); window
+  values between two levels of discrete data (a bin the reference left empty, reference.py),
+  or in a bin spanning a gap between far modes, are spread evenly over it, which overstates
+  W1 there (README, "How driftline decides drift").
 
 >>> import numpy as np
 >>> round(psi(np.array([50, 50]), np.array([0.5, 0.5])), 6)
