@@ -56,6 +56,9 @@ class QualityIssue:
     value: float
     threshold: float
     p_value: float
+    count: int = 0                     # the values it counts (nulls, out of range, new) ...
+    total: int = 0                     # ... of this many
+    reference: float | None = None     # the reference's rate
 
 
 @dataclass(frozen=True)

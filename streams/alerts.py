@@ -50,9 +50,37 @@ def conditions(judgement: WindowJudgement, floors: dict[str, float],
     out = [_drift_condition("data_drift", r, floors) for r in judgement.features if r.drift]
     if judgement.prediction is not None and judgement.prediction.drift:
         out.append(_drift_condition("prediction_drift", judgement.prediction, floors))
-    out += [_quality_condition(q) for q in judgement.quality]
+    new = {r.name: r.new_categories for r in judgement.features}
+    out += [_quality_condition(q, new.get(q.feature, ())) for q in judgement.quality]
     if performance is not None:
         out += [_performance_condition(i, performance) for i in performance.issues]
+    return out
+
+
+def observations(judgement: WindowJudgement, floors: dict[str, float],
+                 performance: PerformanceResult | None = None) -> dict[tuple[str, str], Condition]:
+    """What a judged window measured of each subject, bad or not, by (kind, subject): the
+    numbers a ``resolved`` alert carries (what the condition came back to)."""
+    out: dict[tuple[str, str], Condition] = {}
+    results = [*(("data_drift", r) for r in judgement.features),
+               *([("prediction_drift", judgement.prediction)] if judgement.prediction is not None else [])]
+    for kind, r in results:
+        if r.effect is not None:
+            out[(kind, r.name)] = _drift_condition(kind, r, floors)
+    for r in judgement.features:
+        total = r.count + r.nulls
+        rates = {"null_rate": (r.nulls, total),
+                 "out_of_range_rate" if r.type == "numeric" else "new_category_rate":
+                     ((r.out_of_range if r.type == "numeric" else r.unseen) or 0, r.count)}
+        for rate, (k, n) in rates.items():
+            if n:
+                out[("data_quality", f"{r.name}:{rate}")] = Condition(
+                    "data_quality", f"{r.name}:{rate}", rate, k / n, None, None, {"feature": r.name, "count": k, "of": n})
+    if performance is not None:
+        for metric, value in performance.metrics.items():
+            if value is not None:
+                out[("performance", metric)] = Condition("performance", metric, metric, value, None, performance.p_value,
+                                                         {"count": performance.count, "metrics": dict(performance.metrics)})
     return out
 
 
@@ -85,9 +113,12 @@ def _drift_condition(kind: str, r: FeatureResult, floors: dict[str, float]) -> C
     return Condition(kind, r.name, r.effect_statistic, r.effect, floors[r.type], r.p_value, evidence)
 
 
-def _quality_condition(q: QualityIssue) -> Condition:
+def _quality_condition(q: QualityIssue, new_categories: tuple[str, ...] = ()) -> Condition:
+    evidence: dict[str, Any] = {"feature": q.feature, "count": q.count, "of": q.total, "reference_rate": q.reference}
+    if q.statistic == "new_category_rate":
+        evidence["new_categories"] = list(new_categories)
     return Condition("data_quality", f"{q.feature}:{q.statistic}", q.statistic, q.value, q.threshold,
-                     q.p_value, {"feature": q.feature})
+                     q.p_value, evidence)
 
 
 @dataclass
@@ -109,11 +140,14 @@ class AlertBook:
     def observe(
         self, version: str | None, window_start: int, window_end: int, bad: list[Condition],
         unjudged: Mapping[str, Collection[str]] | None = None, absent: bool = False,
+        observed: Mapping[tuple[str, str], Condition] | None = None,
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Feed one judged window; returns (alert events, retrain requests). ``unjudged``:
         per kind, the subjects this window gave no verdict on; ``absent``: the window has no
         events of ``version`` (nothing of it is judged). Unjudged subjects keep their state
-        (until ``expire_after`` windows in a row)."""
+        (until ``expire_after`` windows in a row). ``observed``: what the window measured of
+        each (kind, subject), the numbers of a ``resolved`` event (see :func:`observations`)."""
+        observed = observed or {}
         by_key = {(version, c.kind, c.subject): c for c in bad}
         unjudged = unjudged or {}
         events: list[dict[str, Any]] = []
@@ -132,7 +166,8 @@ class AlertBook:
             condition = by_key.get(key)
             transition = state.update(condition is not None, window_start)
             if transition is not None:
-                events.append(self._event(key, transition, state, window_start, window_end, condition))
+                shown = condition if condition is not None else observed.get(key[1:])
+                events.append(self._event(key, transition, state, window_start, window_end, shown))
             if not state.firing and condition is None and transition != "firing":
                 del self.states[key]   # back to "never bad": no state to keep
         return events, self._retrain(version, window_end, events)

@@ -19,7 +19,7 @@ from driftline.detectors.reference_codec import to_dict as reference_to_dict
 from driftline.detectors.window_sketch import MonitorLayout, WindowSketch
 from driftline.schemas.config import LimitsConfig, MonitorConfig
 
-from .alerts import AlertBook, conditions, unjudged_subjects
+from .alerts import AlertBook, conditions, observations, unjudged_subjects
 from .decode import BatchDecoder, DecoderSpec
 from .exceptions import ReferenceProfileError
 from .label_decode import LabelDecoder, LabelSpec
@@ -207,7 +207,8 @@ class MonitorRuntime:
         if self.performance is not None:
             unjudged["performance"] = self.performance.watched.difference(
                 () if performance is None else performance.judged)
-        events, requests = self.alerts.observe(version, start, end, bad, unjudged)
+        events, requests = self.alerts.observe(version, start, end, bad, unjudged,
+                                               observed=observations(judgement, self.floors, performance))
         out.alerts += events
         out.retrain += requests
 

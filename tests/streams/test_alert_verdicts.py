@@ -29,7 +29,8 @@ CONFIG = """monitors:
 
 def _alerts(tmp_path: Path, windows: list[dict[str, tuple[int, float]]], per_version: bool = False) -> list[tuple]:
     """Replay windows of one minute, each {model version: (events, mean of x)}, x ~ N(mean, 1)
-    against a N(0, 1) reference; the alerts as (version, subject, status, window index, evidence)."""
+    against a N(0, 1) reference; the alerts as (version, subject, status, window index, windows
+    without a verdict it expired after); the raw alert events in ``_alerts.events``."""
     rng = np.random.default_rng(5)
     (tmp_path / "training.jsonl").write_bytes(b"".join(orjson.dumps({"x": v}) + b"\n" for v in rng.normal(size=20_000).tolist()))
     (tmp_path / "c.yaml").write_text(CONFIG.replace("PER_VERSION", str(per_version).lower()))
@@ -47,10 +48,11 @@ def _alerts(tmp_path: Path, windows: list[dict[str, tuple[int, float]]], per_ver
     replay(config, tmp_path / "events.jsonl", sink)
     sink.close()
     out = []
-    for a in map(orjson.loads, (tmp_path / "out" / "alerts.jsonl").read_bytes().splitlines()):
+    _alerts.events = list(map(orjson.loads, (tmp_path / "out" / "alerts.jsonl").read_bytes().splitlines()))
+    for a in _alerts.events:
         start = datetime.fromisoformat(a["window_start"].replace("Z", "+00:00"))
         out.append((a["model_version"], a["subject"], a["status"], int((start - T0) / timedelta(minutes=1)),
-                    a["evidence"] if a["status"] == "resolved" else None))
+                    a["evidence"].get("expired_after_windows")))
     return out
 
 
@@ -66,7 +68,7 @@ def test_an_alert_without_a_verdict_for_expire_after_windows_resolves_and_says_s
     sizes = [1000] + [20] * 12 + [1000]
     alerts = _alerts(tmp_path, [{"v1": (n, 1.0)} for n in sizes])
     assert alerts == [(None, "x", "firing", 0, None),
-                      (None, "x", "resolved", 12, {"expired_after_windows": 12}),
+                      (None, "x", "resolved", 12, 12),
                       (None, "x", "firing", 13, None)]
 
 
@@ -76,6 +78,10 @@ def test_a_canary_that_is_gone_has_its_alerts_expire(tmp_path) -> None:
     windows = [{"v1": (1000, 0.0), "v2": (1000, 1.0)}] * 2 + [{"v1": (1000, 0.0)}] * 13
     alerts = _alerts(tmp_path, windows, per_version=True)
     canary = [a for a in alerts if a[0] == "v2"]
-    assert canary == [("v2", "x", "firing", 0, None), ("v2", "x", "resolved", 13, {"expired_after_windows": 12})]
+    assert canary == [("v2", "x", "firing", 0, None), ("v2", "x", "resolved", 13, 12)]
     overall = [a for a in alerts if a[0] is None]
-    assert overall == [(None, "x", "firing", 0, None), (None, "x", "resolved", 2, {})]   # judged good at 2
+    assert overall == [(None, "x", "firing", 0, None), (None, "x", "resolved", 2, None)]   # judged good at 2
+    # a resolved event says what its subject came back to: that window's numbers
+    (resolved,) = [a for a in _alerts.events if a["model_version"] is None and a["status"] == "resolved"]
+    assert resolved["statistic"] == "wasserstein" and resolved["value"] < resolved["threshold"] == 0.1
+    assert resolved["p_value"] is not None and resolved["evidence"]["count"] == 1000

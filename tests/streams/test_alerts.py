@@ -85,3 +85,21 @@ def test_an_unjudged_subject_keeps_its_state_and_an_unwatched_one_resolves() -> 
         resolved += [(e["subject"], e["status"]) for e in events]
     assert resolved == [("auc", "resolved")]
     assert book.states[(None, "performance", "accuracy")].firing
+
+
+def test_a_data_quality_alert_says_how_many_of_how_many_against_what_rate() -> None:
+    from driftline.detectors.judgement import FeatureResult, QualityIssue, WindowJudgement
+    from driftline.streams.alerts import conditions, observations
+
+    country = FeatureResult("country", "categorical", 1000, 0, 0.5, 0.3, 1e-9, "js", 0.3, unseen=200,
+                            new_categories=("XX", "YY"))
+    issue = QualityIssue("country", "new_category_rate", 0.2, 0.05, 1e-30, count=200, total=1000, reference=0.0)
+    judgement = WindowJudgement((country,), None, (issue,))
+    (quality,) = [c for c in conditions(judgement, {"categorical": 0.1}) if c.kind == "data_quality"]
+    assert quality.evidence == {"feature": "country", "count": 200, "of": 1000, "reference_rate": 0.0,
+                                "new_categories": ["XX", "YY"]}
+    # what a resolving window shows of the same subject
+    seen = observations(judgement, {"categorical": 0.1})
+    assert seen[("data_quality", "country:new_category_rate")].value == 0.2
+    assert seen[("data_quality", "country:null_rate")].value == 0.0
+    assert seen[("data_drift", "country")].statistic == "js"
