@@ -258,6 +258,9 @@ class DriftlineFaustMonitor:
                         "partition count) to attach / DriftlineFaustMonitor, or partitions= to app.topic")
                 self.partitions = _partition_ids(partitions)
             self._pipeline = InProcessPipeline(self.monitors, self.sink, self.partitions, streaming_labels=True)
+            log.info("driftline: monitors %s fed from partitions %s (window.idle_timeout %s s)",
+                     [m.cfg.name for m in self.monitors], list(self.partitions),
+                     min(m.cfg.window.idle_timeout for m in self.monitors))
         return self._pipeline
 
     def feed(self, values: Sequence[bytes], partition: int = 0, topic: str | None = None,
