@@ -7,7 +7,8 @@ levels, so that law overstates the p-value many times over: a 0/1 flag whose sha
 went from 1% to 5% in a window of 1,000 got p = 0.09 (a Fisher exact test: 3.5e-20), and no
 level of drift flagged it. The limit law there is the supremum of the bridge at the reference
 CDF's steps ``c_1 < ... < c_k`` alone, ``max_i |B(c_i)|``, which this module simulates once
-per feature (it does not depend on the window size) and reads ``sqrt(n_eff) * D`` against.
+per feature and set of tested steps (it does not depend on the window size otherwise) and
+reads ``sqrt(n_eff) * D`` against.
 
 The normal limit at a step needs values on both sides of it: only the steps where the
 window and the reference both expect at least ``MIN_EXPECTED`` values below and above it

@@ -36,7 +36,7 @@ from .discrete_ks import DiscreteKS
 from .fdr import bh_adjust
 from .judgement import FeatureResult, QualityIssue, WindowJudgement
 from .numeric_sketch import NumericSketch
-from .rare_categories import TestedBuckets, pool_rare
+from .rare_categories import PooledBuckets, pool_rare, unseen_share
 from .reference import CategoricalReference, NumericReference, ReferenceProfile
 from .statistics import js_distance, psi
 from .window_sketch import WindowSketch
@@ -77,7 +77,7 @@ class DriftJudge:
         # simulated null laws by (feature, window size): derived data, bounded, never state
         self._null_cache: dict[tuple[str, str, int], np.ndarray] = {}
         # the tested buckets of each categorical (feature or prediction): derived from the reference
-        self._buckets: dict[tuple[str, str], TestedBuckets] = {}
+        self._buckets: dict[tuple[str, str], PooledBuckets] = {}
         self._numeric_block = NumericBlockReference.build(list(reference.numeric.values()))
         self._prediction_block = (NumericBlockReference.build([reference.prediction])
                                   if isinstance(reference.prediction, NumericReference) else None)
@@ -215,9 +215,9 @@ class DriftJudge:
                               q.out_of_range_rate))
             else:
                 ref = self._ref.categorical[r.name]
-                other = float(ref.probs[-1])
-                tests.append((r.name, "new_category_rate", r.unseen or 0, r.count, other,
-                              other + q.new_category_rate))
+                unseen = unseen_share(ref.probs, ref.count)
+                tests.append((r.name, "new_category_rate", r.unseen or 0, r.count, unseen,
+                              unseen + q.new_category_rate))
             tests.append((r.name, "null_rate", r.nulls, total, ref.null_rate, ref.null_rate + q.null_rate_increase))
         if not tests:
             return ()

@@ -33,6 +33,13 @@ class FeatureResult:
     unseen: int | None = None
     new_categories: tuple[str, ...] = ()
 
+    def rate_counts(self) -> dict[str, tuple[int, int]]:
+        """The data-quality rates as (values counted, of how many): ``null_rate`` and
+        ``out_of_range_rate`` (numeric) or ``new_category_rate`` (categorical)."""
+        if self.type == "numeric":
+            return {"null_rate": (self.nulls, self.count + self.nulls), "out_of_range_rate": (self.out_of_range or 0, self.count)}
+        return {"null_rate": (self.nulls, self.count + self.nulls), "new_category_rate": (self.unseen or 0, self.count)}
+
     @property
     def null_rate(self) -> float | None:
         total = self.count + self.nulls

@@ -43,7 +43,7 @@ RARE_COUNT = 20
 
 
 @dataclass(frozen=True, eq=False)
-class TestedBuckets:
+class PooledBuckets:
     """Which of a reference's buckets (its categories, then "other" / unseen last) are pooled,
     and the reference shares of the tested buckets (the unpooled categories, then the pool)."""
 
@@ -56,7 +56,20 @@ class TestedBuckets:
         return np.append(w[~self.rare], w[self.rare].sum())
 
 
-def pool_rare(ref_probs: np.ndarray, m: int, rare_count: int = RARE_COUNT) -> TestedBuckets:
+def unseen_share(ref_probs: np.ndarray, m: int) -> float:
+    """The share of a stationary stream's values in no category the reference kept: its
+    "other" share plus, by Good-Turing, the share of the categories it never saw, which is
+    about that of the categories it saw once. The baseline of the ``new_category_rate`` rule
+    (a long tail otherwise raised it in every window).
+
+    >>> unseen_share(np.array([0.5, 0.49, 0.005, 0.005, 0.0]), 200)    # two categories seen once
+    0.01
+    """
+    counts = np.rint(np.asarray(ref_probs, dtype=np.float64) * m)
+    return float(min(1.0, (counts[-1] + np.count_nonzero(counts[:-1] == 1)) / m)) if m > 0 else 0.0
+
+
+def pool_rare(ref_probs: np.ndarray, m: int, rare_count: int = RARE_COUNT) -> PooledBuckets:
     """The tested buckets of a reference with shares ``ref_probs`` (categories, then "other")
     of ``m`` values."""
     counts = np.rint(np.asarray(ref_probs, dtype=np.float64) * m)
@@ -66,7 +79,12 @@ def pool_rare(ref_probs: np.ndarray, m: int, rare_count: int = RARE_COUNT) -> Te
         threshold = max(threshold, float(cats.min()) + 1.0)   # every dropped category pooled too
     rare = np.append(cats < threshold, True)
     kept = cats[~rare[:-1]]
-    if kept.size == 0 or m <= 0:
-        return TestedBuckets(rare, np.ones(1))
+    if m <= 0 or cats.size == 0:
+        return PooledBuckets(rare, np.ones(1))
+    if kept.size == 0:
+        # every category is rare (a small reference, or many equal ones beyond the kept
+        # 1,000): pooled, nothing would be left to test, so the categories are tested as they
+        # stand, with the selection bias the pooling avoids elsewhere (README)
+        return PooledBuckets(np.append(np.zeros(cats.size, dtype=bool), True), np.append(cats, other) / m)
     pool = min(1.0, (other + float(cats[cats <= threshold].sum())) / m)
-    return TestedBuckets(rare, np.append(kept / kept.sum() * (1.0 - pool), pool))
+    return PooledBuckets(rare, np.append(kept / kept.sum() * (1.0 - pool), pool))

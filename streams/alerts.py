@@ -68,11 +68,7 @@ def observations(judgement: WindowJudgement, floors: dict[str, float],
         if r.effect is not None:
             out[(kind, r.name)] = _drift_condition(kind, r, floors)
     for r in judgement.features:
-        total = r.count + r.nulls
-        rates = {"null_rate": (r.nulls, total),
-                 "out_of_range_rate" if r.type == "numeric" else "new_category_rate":
-                     ((r.out_of_range if r.type == "numeric" else r.unseen) or 0, r.count)}
-        for rate, (k, n) in rates.items():
+        for rate, (k, n) in r.rate_counts().items():
             if n:
                 out[("data_quality", f"{r.name}:{rate}")] = Condition(
                     "data_quality", f"{r.name}:{rate}", rate, k / n, None, None, {"feature": r.name, "count": k, "of": n})
@@ -90,9 +86,9 @@ def unjudged_subjects(judgement: WindowJudgement, min_count: int) -> dict[str, s
     rates are not tested below ``min_count`` values and nulls."""
     drift = {r.name for r in judgement.features if r.p_value is None or r.effect is None}
     quality = {f"{r.name}:{rate}" for r in judgement.features if r.count + r.nulls < min_count
-               for rate in ("null_rate", "out_of_range_rate" if r.type == "numeric" else "new_category_rate")}
-    p = judgement.prediction
-    prediction = {"prediction"} if p is None or p.p_value is None or p.effect is None else set()
+               for rate in r.rate_counts()}
+    p = judgement.prediction       # (None: no prediction watched any more: its alert resolves)
+    prediction = {"prediction"} if p is not None and (p.p_value is None or p.effect is None) else set()
     return {"data_drift": drift, "data_quality": quality, "prediction_drift": prediction}
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from . import state_codec
-from .exceptions import KafkaSetupError
+from .exceptions import BrokersUnreachable, KafkaSetupError
 
 
 def tier1_key(topic: str, partition: int) -> str:
@@ -45,7 +45,7 @@ def watermarks(consumer: Consumer, tp: TopicPartition, what: str = "reading chan
         except KafkaException as exc:
             err = exc.args[0]
             if attempt == attempts - 1 or not (err.retriable() or err.code() in _ELECTING):
-                raise KafkaSetupError(f"{what} {tp.topic!r}: {err.str()}") from None
+                raise BrokersUnreachable(f"{what} {tp.topic!r}: {err.str()}") from None
             time.sleep(0.25)
     raise AssertionError("unreachable")
 
@@ -80,14 +80,14 @@ def read_all(conf: dict[str, Any], topic: str, timeout: float = 60.0, settle: fl
         done: set[int] = set()
         while len(done) < len(ends):
             if time.monotonic() > deadline:
-                raise KafkaSetupError(f"reading changelog {topic!r} took over {timeout:.0f}s")
+                raise BrokersUnreachable(f"reading changelog {topic!r} took over {timeout:.0f}s")
             for msg in consumer.consume(1000, timeout=0.5):
                 err = msg.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
                         done.add(msg.partition())
                         continue
-                    raise KafkaSetupError(f"reading changelog {topic!r}: {err.str()}")
+                    raise BrokersUnreachable(f"reading changelog {topic!r}: {err.str()}")
                 key = msg.key().decode()
                 if msg.value() is None:
                     out.pop(key, None)
@@ -113,7 +113,7 @@ def _wait_until_stable(conf: dict[str, Any], committed: Consumer, topic: str, pa
     for p in parts:
         while watermarks(committed, TopicPartition(topic, p))[1] < highs[p]:
             if time.monotonic() > deadline:
-                raise KafkaSetupError(
+                raise BrokersUnreachable(
                     f"changelog {topic!r}: a transaction has been open on it for over {settle:.0f}s; "
                     f"is a worker with exactly_once hung? (the broker aborts it at its transaction.timeout.ms)")
             time.sleep(0.2)

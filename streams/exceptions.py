@@ -22,9 +22,10 @@ class KafkaSetupError(DriftlineError):
 
 
 class BrokersUnreachable(KafkaSetupError):
-    """No broker answered at start-up: maybe a wrong address, maybe an outage. A runtime
-    failure (exit 1), so that ``run --workers`` (and a process supervisor) starts the worker
-    again, and it resumes once the brokers are back."""
+    """The brokers did not answer (at start-up, or in time while a worker restores its state):
+    maybe a wrong address, maybe an outage. A runtime failure (exit 1), so that ``run
+    --workers`` (and a process supervisor) starts the worker again, and it resumes once the
+    brokers are back."""
 
 
 class TransactionFailed(DriftlineError):

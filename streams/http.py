@@ -31,6 +31,15 @@ class _ThreadingHTTPServer6(ThreadingHTTPServer):
     address_family = socket.AF_INET6
 
 
+def url(host: str, port: int, path: str) -> str:
+    """``http://host:port/path``, an IPv6 address in brackets.
+
+    >>> url("::", 9464, "/metrics"), url("127.0.0.1", 9464, "/metrics")
+    ('http://[::]:9464/metrics', 'http://127.0.0.1:9464/metrics')
+    """
+    return f"http://[{host}]:{port}{path}" if ":" in host else f"http://{host}:{port}{path}"
+
+
 def serve(host: str, port: int, registry: CollectorRegistry, health: Health) -> ThreadingHTTPServer:
     routes: dict[str, Callable[[], tuple[int, bytes, str]]] = {
         "/metrics": lambda: (200, generate_latest(registry), CONTENT_TYPE_LATEST),

@@ -168,7 +168,6 @@ class DriftlineCollector(Collector):
                         pred.add_metric([monitor, stat], value)
         yield from (score, flag, ratio, pred, pvalue)
 
-
     @staticmethod
     def _firing(s: RuntimeStats) -> GaugeMetricFamily:
         """driftline's own alerts, as its hysteresis decides them: what rules should page on.
@@ -181,6 +180,8 @@ class DriftlineCollector(Collector):
             labels=["monitor", "model_version", "kind", "subject", "severity"])
         for monitor, alerts in sorted(s.firing.items()):
             for version, kind, subject, severity in sorted(alerts, key=lambda a: (a[0] or "", *a[1:])):
+                if version == ALL_VERSIONS:    # a real version spelled "*" would pass for all versions
+                    continue
                 family.add_metric([monitor, ALL_VERSIONS if version is None else version, kind, subject, severity], 1.0)
         return family
 

@@ -10,10 +10,10 @@ import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from . import changelog, state_codec
-from .exceptions import KafkaSetupError, StateMismatch
+from .exceptions import BrokersUnreachable, KafkaSetupError, StateMismatch
 from .http import Health
 from .kafka_config import consumer_config, reader_config
 from .logs import fields
@@ -35,8 +35,6 @@ def known_partitions(snaps: dict[str, Any]) -> dict[str, int]:
         if topic is not None and isinstance(count, int):
             known[topic] = max(known.get(topic, 0), count)
     return known
-
-
 
 
 class Restore:
@@ -109,6 +107,7 @@ class Restore:
                 self._restored(m, d, f"the alerts of {key!r}",
                                lambda m, d: m.alerts.load_state(d["alerts"]), any_fingerprint=True)
                 self.stats.alert_state(name, m.alerts.firing())   # exported at once, not at the next window
+                st.restored.add(name)
             st.next_offset = snap["offset"]
         return snap
 
@@ -256,8 +255,11 @@ class Restore:
         try:
             return consumer.committed(partitions, timeout=wait)
         except KafkaException as exc:
-            raise KafkaSetupError(f"cannot read the group's committed offsets ({exc.args[0].str()}); "
-                                  f"check the brokers and the group's ACLs") from None
+            err = exc.args[0]
+            # a timeout or another retriable error may pass (an outage): exit 1, started again
+            error = BrokersUnreachable if err.retriable() or err.code() == KafkaError._TIMED_OUT else KafkaSetupError
+            raise error(f"cannot read the group's committed offsets ({err.str()}); "
+                        f"check the brokers and the group's ACLs") from None
 
     def _settle_seconds(self) -> float:
         """How long a restore waits for transactions left open (a dead worker's): the brokers

@@ -44,15 +44,18 @@ def warn_unjoined_labels(config: Config) -> None:
         log.warning(warning)
 
 
+def _log_level() -> str:
+    try:
+        return logs.level_from_env(os.environ.get(logs.LEVEL_ENV))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
 def run_worker(config: Config, index: int = 0, discard_mismatched_state: bool = False) -> int:
     from .replay import load_monitors
     from .worker import Worker
 
-    try:
-        level = logs.level_from_env(os.environ.get(logs.LEVEL_ENV))
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    logs.setup(level)
+    logs.setup(_log_level())
     # `kill -USR1 <pid>` prints every thread's stack to stderr: what a stuck worker is doing
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     warn_unjoined_labels(config)
@@ -74,7 +77,7 @@ HEALTHY_RUN = 120.0
 def run_supervisor(config_path: str, workers: int, discard_mismatched_state: bool = False) -> int:
     """Start ``workers`` processes (each its own consumer in the group), start again one that
     fails at run time, and stop them together."""
-    logs.setup()
+    logs.setup(_log_level())
     extra = ["--discard-mismatched-state"] if discard_mismatched_state else []
 
     def start(i: int) -> subprocess.Popen:

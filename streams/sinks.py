@@ -33,6 +33,12 @@ def dead_letter_json(monitor: str, d: DeadLetter) -> dict[str, Any]:
     return record
 
 
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as fh:
+        fh.seek(-1, 2)
+        return fh.read(1) == b"\n"
+
+
 class JsonlSink:
     """``DIR/reports.jsonl``, ``alerts.jsonl``, ``retrain.jsonl``, ``dlq.jsonl`` (DESIGN 3.3).
 
@@ -50,7 +56,9 @@ class JsonlSink:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
             for name in ("reports", "alerts", "retrain", "dlq"):
-                self._files[name] = self._path(name, atomic).open("wb" if atomic else "ab")
+                self._files[name] = fh = self._path(name, atomic).open("wb" if atomic else "ab")
+                if not atomic and fh.tell() and not _ends_with_newline(self._path(name, False)):
+                    fh.write(b"\n")     # a line a crash cut short stays apart from the next one
         except OSError as exc:
             self.abort()
             raise InputError(f"{out_dir}: cannot write the outputs there ({cannot_make_directory(out_dir, exc)})") from None

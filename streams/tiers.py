@@ -40,3 +40,5 @@ class Tier2Partition:
     mergers: dict[str, WindowMerger] = field(default_factory=dict)    # by monitor name
     next_offset: int | None = None
     dirty: bool = False
+    # monitors whose alert state this partition's snapshot restored (a merger may not exist yet)
+    restored: set[str] = field(default_factory=set)

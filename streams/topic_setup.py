@@ -86,7 +86,6 @@ class TopicSetup:
         self.sink = KafkaSink(self.producer, o, min(self.max_message_bytes, topic_limit(admin, o.dlq)))
         self.sink.stopping = lambda: self.stopping
 
-
     def _wait_for_leaders(self, admin: AdminClient, topics: list[str], timeout: float = 30.0):
         """New topics serve reads only once every partition has a leader (the changelog is read
         in the first rebalance right after): wait for that, bounded."""

@@ -13,6 +13,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from .exceptions import KafkaSetupError, TransactionFailed
 from .kafka_sink import KafkaSink
 from .logs import fields
+from .metrics import RuntimeStats
 from .monitor import MonitorRuntime
 
 log = logging.getLogger("driftline.worker")
@@ -44,6 +45,7 @@ class Transactions:
     consumer: Consumer
     sink: KafkaSink
     monitors: dict[str, MonitorRuntime]
+    stats: RuntimeStats
     _lost: bool
 
     def _start_transactions(self) -> None:
@@ -105,6 +107,7 @@ class Transactions:
         self._forget(set(self.tier1) | {(self.partials_topic, p) for p in self.tier2})
         for m in self.monitors.values():   # alert state too: it may hold what was just aborted
             m.alerts.reset()
+        self.stats.forget_judgements(self.monitors)   # (its exported firing alerts with it)
         self._lost = True
         self._begin()
 

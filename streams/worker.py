@@ -53,7 +53,7 @@ from driftline.schemas.config import Config, internal_topics
 from . import changelog, state_codec
 from .batching import byte_slices
 from .exceptions import KafkaSetupError, ListenError
-from .http import Health, serve
+from .http import Health, serve, url
 from .kafka_config import (
     client,
     consumer_config,
@@ -178,7 +178,7 @@ class Worker(TopicSetup, LabelFlow, Restore, Transactions):
         self.ensure_topics()
         if self.exactly_once:
             self._start_transactions()
-        log.info("worker started", extra=fields(worker=self.index, metrics=f"http://{f'[{http.host}]' if ':' in http.host else http.host}:{self._http.server_port}/metrics",
+        log.info("worker started", extra=fields(worker=self.index, metrics=url(http.host, self._http.server_port, "/metrics"),
                                                 monitors=sorted(self.monitors)))
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
@@ -621,7 +621,7 @@ class Worker(TopicSetup, LabelFlow, Restore, Transactions):
             if key[0] == self.partials_topic:
                 st = self.tier2.pop(key[1], None)
                 if st is not None:
-                    self.stats.forget_judgements(st.mergers)
+                    self.stats.forget_judgements(set(st.mergers) | st.restored)
 
     def _sample_lag(self) -> None:
         lags = {}

@@ -73,3 +73,23 @@ def test_with_many_levels_the_law_is_kolmogorovs():
 def test_the_law_is_the_same_for_the_same_levels():
     steps = np.array([0.2, 0.7, 0.95])
     assert np.array_equal(bridge_maxima(steps), bridge_maxima(steps.copy()))
+
+
+def test_the_judge_takes_the_law_of_the_levels_and_still_sees_values_between_them():
+    """Through DriftJudge (the smaller of this test's p-value and Kolmogorov's): a flag going
+    from 1% to 5% ones is a drift (it was not: p = 0.09), a stationary one is not."""
+    from driftline.detectors.drift_judge import DriftJudge
+    from driftline.detectors.reference import ReferenceProfile
+    from driftline.detectors.window_sketch import ColumnBatch, MonitorLayout, WindowSketch
+
+    rng = np.random.default_rng(8)
+    ref = ReferenceProfile({"flag": NumericReference.build((rng.random(20_000) < 0.01).astype(float))}, {})
+    judge = DriftJudge(ref)
+
+    def judged(share: float):
+        sketch = WindowSketch(MonitorLayout.from_reference(ref))
+        sketch.update(ColumnBatch((rng.random((1_000, 1)) < share).astype(float), (), None))
+        return judge.judge(sketch).features[0]
+
+    assert judged(0.05).drift and judged(0.05).p_value < 1e-4
+    assert not judged(0.01).drift

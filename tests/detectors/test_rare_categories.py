@@ -55,10 +55,15 @@ def test_every_dropped_category_is_in_the_pool() -> None:
     assert RARE_COUNT < 60
 
 
-def test_a_reference_of_only_rare_categories_is_one_bucket() -> None:
-    ref = CategoricalReference.build(names(50)[np.arange(200) % 50])       # each seen 4 times
-    buckets = pool_rare(ref.probs, ref.count)
-    assert buckets.probs.tolist() == [1.0] and buckets.counts(np.ones(51)).tolist() == [51]
+def test_a_reference_of_only_rare_categories_is_tested_unpooled() -> None:
+    """Pooled, every category would be in the one bucket and nothing could drift: they are
+    tested as they stand (a window all of one category is a drift)."""
+    ref = ReferenceProfile({}, {"c": CategoricalReference.build(names(40)[np.arange(480) % 40])})   # 12 each
+    buckets = pool_rare(ref.categorical["c"].probs, 480)
+    assert not buckets.rare[:-1].any() and buckets.probs.size == 41
+    sketch = WindowSketch(MonitorLayout.from_reference(ref))
+    sketch.update(ColumnBatch(np.zeros((500, 0)), (np.full(500, "k0", dtype=object),), None))
+    assert DriftJudge(ref).judge(sketch).drifted_features == ("c",)
 
 
 def _flagged(rng: np.random.Generator, k: int, m: int, n: int, windows: int) -> int:
@@ -90,3 +95,17 @@ def test_a_category_whose_share_grows_is_still_flagged_among_thousands() -> None
     sketch = WindowSketch(MonitorLayout.from_reference(ref))
     sketch.update(ColumnBatch(np.zeros((10_000, 0)), (cats[rng.choice(k, 10_000, p=q)],), None))
     assert DriftJudge(ref).judge(sketch).drifted_features == ("c",)
+
+
+def test_a_long_tail_raises_no_new_category_issue_on_stationary_windows() -> None:
+    """Its never-seen categories are about as common as those the reference saw once
+    (Good-Turing): the baseline of new_category_rate (a fifth of every window before)."""
+    rng = np.random.default_rng(12)
+    k, p, cats = 2_000, zipf(2_000), names(2_000)
+    issues = 0
+    for _ in range(20):
+        ref = ReferenceProfile({}, {"c": CategoricalReference.build(cats[rng.choice(k, 2_000, p=p)])})
+        sketch = WindowSketch(MonitorLayout.from_reference(ref))
+        sketch.update(ColumnBatch(np.zeros((1_000, 0)), (cats[rng.choice(k, 1_000, p=p)],), None))
+        issues += bool(DriftJudge(ref).judge(sketch).quality)
+    assert issues <= 1

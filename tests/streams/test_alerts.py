@@ -99,6 +99,13 @@ def test_a_data_quality_alert_says_how_many_of_how_many_against_what_rate() -> N
     assert quality.evidence == {"feature": "country", "count": 200, "of": 1000, "reference_rate": 0.0,
                                 "new_categories": ["XX", "YY"]}
     # what a resolving window shows of the same subject
+    from driftline.streams.alerts import unjudged_subjects
+
+    # no prediction judged any more (it left the config): its alert is not "without a verdict"
+    # but unwatched, so it resolves; a prediction below min_count values has no verdict
+    assert unjudged_subjects(judgement, 30)["prediction_drift"] == set()
+    sparse = FeatureResult("prediction", "numeric", 10, 0, None, None, None, "wasserstein", None)
+    assert unjudged_subjects(WindowJudgement((country,), sparse), 30)["prediction_drift"] == {"prediction"}
     seen = observations(judgement, {"categorical": 0.1})
     assert seen[("data_quality", "country:new_category_rate")].value == 0.2
     assert seen[("data_quality", "country:null_rate")].value == 0.0

@@ -128,3 +128,7 @@ def test_firing_alerts_are_exported_until_they_resolve_or_leave_with_their_parti
     assert firing() == {("v2", "performance", "accuracy", "warning")}
     stats.forget_judgements(["fraud"])
     assert firing() == set()
+    # a real model version spelled "*" would pass for the all-versions alert: not exported
+    stats.alert_state("fraud", [("*", "data_drift", "amount", "warning"), (None, "data_drift", "amount", "warning")])
+    assert firing() == {("*", "data_drift", "amount", "warning")}
+    assert len([s for m in registry.collect() if m.name == "driftline_alert_firing" for s in m.samples]) == 1

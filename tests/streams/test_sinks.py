@@ -90,3 +90,13 @@ def test_a_live_sink_appends_and_flushes_each_call(tmp_path):
     assert now["reports.jsonl"] == before["reports.jsonl"]
     sink.close()
     assert files(out) == now
+
+
+def test_a_live_sink_starts_a_new_line_after_one_a_crash_cut_short(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "alerts.jsonl").write_bytes(b'{"alert":1}\n{"alert":2')       # the last line cut short
+    sink = JsonlSink(out)
+    sink.alerts([{"alert": 3}])
+    sink.close()
+    assert (out / "alerts.jsonl").read_bytes().splitlines() == [b'{"alert":1}', b'{"alert":2', b'{"alert":3}']
