@@ -44,6 +44,10 @@ from .statistics import n_effective
 MAX_LEVELS = 50
 # Values expected on each side of a step for its normal limit to hold (as for chi-squared cells).
 MIN_EXPECTED = 5.0
+# Simulated laws kept per feature (one per set of tested steps, which changes with the window
+# size only near MIN_EXPECTED); each is SIM_DRAWS float32 values, 80 kB, so a monitor of many
+# such features stays within its memory budget.
+NULLS_PER_FEATURE = 2
 
 
 class DiscreteKS:
@@ -84,7 +88,9 @@ class DiscreteKS:
         key = tested.tobytes()
         null = self._nulls.get(key)
         if null is None:
-            null = self._nulls[key] = bridge_maxima(self._cdf[tested])
+            if len(self._nulls) >= NULLS_PER_FEATURE:
+                self._nulls.pop(next(iter(self._nulls)))
+            null = self._nulls[key] = bridge_maxima(self._cdf[tested]).astype(np.float32)
         return simulated_pvalue(stat, null, lambda: float(kolmogorov(stat)))
 
 
