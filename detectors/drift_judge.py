@@ -78,6 +78,8 @@ class DriftJudge:
         self._null_cache: dict[tuple[str, str, int], np.ndarray] = {}
         # the tested buckets of each categorical (feature or prediction): derived from the reference
         self._buckets: dict[tuple[str, str], PooledBuckets] = {}
+        # the new_category_rate baseline of each categorical feature: derived from the reference
+        self._unseen = {name: unseen_share(r.probs, r.count) for name, r in reference.categorical.items()}
         self._numeric_block = NumericBlockReference.build(list(reference.numeric.values()))
         self._prediction_block = (NumericBlockReference.build([reference.prediction])
                                   if isinstance(reference.prediction, NumericReference) else None)
@@ -215,7 +217,7 @@ class DriftJudge:
                               q.out_of_range_rate))
             else:
                 ref = self._ref.categorical[r.name]
-                unseen = unseen_share(ref.probs, ref.count)
+                unseen = self._unseen[r.name]
                 tests.append((r.name, "new_category_rate", r.unseen or 0, r.count, unseen,
                               unseen + q.new_category_rate))
             tests.append((r.name, "null_rate", r.nulls, total, ref.null_rate, ref.null_rate + q.null_rate_increase))

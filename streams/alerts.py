@@ -16,7 +16,7 @@ every window, so an alert of it resolves.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,14 +136,15 @@ class AlertBook:
     def observe(
         self, version: str | None, window_start: int, window_end: int, bad: list[Condition],
         unjudged: Mapping[str, Collection[str]] | None = None, absent: bool = False,
-        observed: Mapping[tuple[str, str], Condition] | None = None,
+        observed: Callable[[], Mapping[tuple[str, str], Condition]] | None = None,
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Feed one judged window; returns (alert events, retrain requests). ``unjudged``:
         per kind, the subjects this window gave no verdict on; ``absent``: the window has no
         events of ``version`` (nothing of it is judged). Unjudged subjects keep their state
-        (until ``expire_after`` windows in a row). ``observed``: what the window measured of
-        each (kind, subject), the numbers of a ``resolved`` event (see :func:`observations`)."""
-        observed = observed or {}
+        (until ``expire_after`` windows in a row). ``observed()``: what the window measured of
+        each (kind, subject), the numbers of a ``resolved`` event (see :func:`observations`);
+        called only when an alert resolves."""
+        seen: Mapping[tuple[str, str], Condition] | None = None
         by_key = {(version, c.kind, c.subject): c for c in bad}
         unjudged = unjudged or {}
         events: list[dict[str, Any]] = []
@@ -162,7 +163,9 @@ class AlertBook:
             condition = by_key.get(key)
             transition = state.update(condition is not None, window_start)
             if transition is not None:
-                shown = condition if condition is not None else observed.get(key[1:])
+                if condition is None and seen is None:
+                    seen = {} if observed is None else observed()
+                shown = condition if condition is not None else seen.get(key[1:])
                 events.append(self._event(key, transition, state, window_start, window_end, shown))
             if not state.firing and condition is None and transition != "firing":
                 del self.states[key]   # back to "never bad": no state to keep

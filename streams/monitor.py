@@ -208,7 +208,7 @@ class MonitorRuntime:
             unjudged["performance"] = self.performance.watched.difference(
                 () if performance is None else performance.judged)
         events, requests = self.alerts.observe(version, start, end, bad, unjudged,
-                                               observed=observations(judgement, self.floors, performance))
+                                               observed=lambda: observations(judgement, self.floors, performance))
         out.alerts += events
         out.retrain += requests
 
