@@ -137,7 +137,7 @@ def test_run_says_once_what_it_will_not_do_with_labels(tmp_path):
 
 
 def test_a_metrics_port_in_use_exits_2_naming_it_before_the_broker_is_tried(tmp_path):
-    _run_with_kafka_settings(tmp_path, "socket.connection.setup.timeout.ms: 2000")
+    _run_with_kafka_settings(tmp_path, "socket.connection.setup.timeout.ms: 2000", command="validate")
     cfg = tmp_path / "driftline.yaml"
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -153,7 +153,7 @@ def test_a_metrics_port_in_use_exits_2_naming_it_before_the_broker_is_tried(tmp_
 
 
 def test_a_metrics_address_that_is_not_this_machines_exits_2_without_the_port_hint(tmp_path):
-    _run_with_kafka_settings(tmp_path, "socket.connection.setup.timeout.ms: 2000")
+    _run_with_kafka_settings(tmp_path, "socket.connection.setup.timeout.ms: 2000", command="validate")
     cfg = tmp_path / "driftline.yaml"
     # 192.0.2.1 (TEST-NET-1, RFC 5737) is no address of this machine: bind fails at once
     cfg.write_text(cfg.read_text().replace("http: {port: 0}", "http: {host: 192.0.2.1, port: 0}"))
