@@ -458,12 +458,18 @@ def _number_one(value, path: tuple[str, ...]) -> float:
         return math.nan
     if type(value) not in (int, float):
         raise _Bad("wrong_type", f"{_dotted(path)} must be a number or null, got {type(value).__name__}")
+    return finite_float(value, _dotted(path))
+
+
+def finite_float(value: int | float, name: str) -> float:
+    """``value`` as a float, or ``_Bad`` (``non_finite``, naming ``name``) when it is NaN or
+    infinite or an integer beyond float range."""
     try:
         out = float(value)
     except OverflowError:
         out = math.inf
     if not math.isfinite(out):
-        raise _Bad("non_finite", f"{_dotted(path)} is not a finite number")
+        raise _Bad("non_finite", f"{name} is not a finite number")
     return out
 
 

@@ -42,6 +42,7 @@ from .decode import (
     each_event,
     event_size,
     fast_or_careful,
+    finite_float,
     parse_object,
     whole_number_text,
 )
@@ -217,10 +218,4 @@ def _label_one(value, task: str, name: str) -> float | str:
         return float(value)
     if kind not in _NUMBER_TYPES:
         raise _Bad("wrong_type", f"{name} must be a number, got {kind.__name__}")
-    try:
-        out = float(value)
-    except OverflowError:
-        out = math.inf
-    if not math.isfinite(out):
-        raise _Bad("non_finite", f"{name} is not a finite number")
-    return out
+    return finite_float(value, name)
