@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .last_window import LastWindow
+
 # Batch durations from 1 ms to ~8 s: a batch of up to a few thousand events.
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Window close lag around the 1 s target (DESIGN 5), fine enough for a p99 below and above it.
@@ -43,7 +45,8 @@ class RuntimeStats:
     late: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     alerts: dict[tuple[str, str, str], int] = field(default_factory=lambda: defaultdict(int))
     last_event_ts: dict[str, float] = field(default_factory=dict)
-    judgements: dict[str, WindowJudgement] = field(default_factory=dict)
+    # monitor -> the gauges of its last judged window (with its last measured performance)
+    last: dict[str, LastWindow] = field(default_factory=dict)
     consumer_lag: dict[tuple[str, int], int] = field(default_factory=dict)
     # run's label join: what became of labels read by this process (monitor, outcome), and
     # what waits in the joins of the partitions it holds (monitor, side: labels | predictions)
@@ -52,8 +55,6 @@ class RuntimeStats:
     windows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     # saved state left out by --discard-mismatched-state (checkpoints and partials), per monitor
     discarded: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    # monitor -> model version (None: all) -> performance in the last judged window
-    performance: dict[str, dict[str | None, PerformanceResult]] = field(default_factory=dict)
     # monitor -> its alerts firing now: (model version, None for all; kind; subject; severity)
     firing: dict[str, list[tuple[str | None, str, str, str]]] = field(default_factory=dict)
 
@@ -75,9 +76,23 @@ class RuntimeStats:
         series here)."""
         with self.lock:
             for m in monitors:
-                self.judgements.pop(m, None)
-                self.performance.pop(m, None)
+                self.last.pop(m, None)
                 self.firing.pop(m, None)
+
+    def last_window_state(self, monitor: str) -> dict | None:
+        """The monitor's last-window gauges for its tier-2 checkpoint (None: none yet)."""
+        with self.lock:
+            last = self.last.get(monitor)
+        return None if last is None else last.to_state()
+
+    def restore_last_window(self, monitor: str, state: dict | None) -> None:
+        """The gauges saved with the monitor's tier-2 state, exported at once (a checkpoint of a
+        version without them, or of a monitor never judged, has None)."""
+        if state is None:
+            return
+        last = LastWindow.from_state(state)
+        with self.lock:
+            self.last[monitor] = last
 
     def alert_state(self, monitor: str, firing: list[tuple[str | None, str, str, str]]) -> None:
         """The monitor's alerts firing now (after a window, or restored with its tier-2 state)."""
@@ -88,9 +103,7 @@ class RuntimeStats:
                performance: dict[str | None, PerformanceResult] | None = None,
                firing: list[tuple[str | None, str, str, str]] | None = None) -> None:
         with self.lock:
-            self.judgements[monitor] = judgement
-            if performance:
-                self.performance[monitor] = dict(performance)
+            self.last[monitor] = LastWindow.of(judgement, performance, self.last.get(monitor))
             if firing is not None:
                 self.firing[monitor] = list(firing)
             self.windows[monitor] += 1
@@ -99,7 +112,6 @@ class RuntimeStats:
                     self.alerts[(monitor, a["kind"], a["severity"])] += 1
 
 
-_FEATURE_STATS = ("psi", "ks", "wasserstein", "js")
 # The alert kinds a monitor may fire (schemas/alert.schema.json), counted from 0.
 ALERT_KINDS = ("data_drift", "prediction_drift", "data_quality", "performance")
 
@@ -150,29 +162,24 @@ class DriftlineCollector(Collector):
                                  labels=["monitor", "statistic"])
         pvalue = GaugeMetricFamily("driftline_feature_drift_p_value", "Calibrated p-value of a feature in the last window.",
                                    labels=["monitor", "feature"])
-        for monitor, j in s.judgements.items():
-            for r in j.features:
-                for stat in _FEATURE_STATS:
-                    value = getattr(r, stat)
-                    if value is not None:
-                        score.add_metric([monitor, r.name, stat], value)
-                flag.add_metric([monitor, r.name], 1.0 if r.drift else 0.0)
-                if r.p_value is not None:
-                    pvalue.add_metric([monitor, r.name], r.p_value)
-            if j.features:
-                ratio.add_metric([monitor], len(j.drifted_features) / len(j.features))
-            if j.prediction is not None:
-                for stat in _FEATURE_STATS:
-                    value = getattr(j.prediction, stat)
-                    if value is not None:
-                        pred.add_metric([monitor, stat], value)
+        for monitor, last in s.last.items():
+            for f in last.features:
+                for stat, value in f.scores.items():
+                    score.add_metric([monitor, f.name, stat], value)
+                flag.add_metric([monitor, f.name], 1.0 if f.drift else 0.0)
+                if f.p_value is not None:
+                    pvalue.add_metric([monitor, f.name], f.p_value)
+            if (drifted := last.drifted_ratio) is not None:
+                ratio.add_metric([monitor], drifted)
+            for stat, value in (last.prediction or {}).items():
+                pred.add_metric([monitor, stat], value)
         yield from (score, flag, ratio, pred, pvalue)
 
     @staticmethod
     def _firing(s: RuntimeStats) -> GaugeMetricFamily:
         """driftline's own alerts, as its hysteresis decides them: what rules should page on.
-        Restored with the alert state after a restart or a rebalance, unlike the last window's
-        gauges, which come back with the next window."""
+        Restored with the alert state after a restart or a rebalance (as the last window's
+        gauges are)."""
         family = GaugeMetricFamily(
             "driftline_alert_firing",
             f"1 for each alert of driftline firing now (fire_after / resolve_after applied; model_version "
@@ -192,15 +199,14 @@ class DriftlineCollector(Collector):
             f"Model performance on joined labels in the last window (model_version \"{ALL_VERSIONS}\" = all "
             f"versions; at most {MAX_EXPORTED_VERSIONS} versions, those with the most pairs).",
             labels=["monitor", "model_version", "metric"])
-        for monitor, by_version in sorted(s.performance.items()):
+        for monitor, by_version in sorted((m, last.performance) for m, last in s.last.items()):
             versions = sorted((v for v in by_version if v is not None and v != ALL_VERSIONS),
                               key=lambda v: (-by_version[v].count, v))[:MAX_EXPORTED_VERSIONS]
             shown = ([(ALL_VERSIONS, by_version[None])] if None in by_version else []) + \
                 [(v, by_version[v]) for v in sorted(versions)]
             for version, result in shown:
                 for metric, value in result.metrics.items():
-                    if value is not None:
-                        family.add_metric([monitor, version, metric], value)
+                    family.add_metric([monitor, version, metric], value)
         return family
 
 

@@ -99,6 +99,8 @@ class Restore:
                                                               self._all_partitions(m), m.layout))
                 if merger is not None:
                     st.mergers[name] = merger
+                    # its last window's gauges, judged under the same reference and features
+                    self.stats.restore_last_window(name, d.get("gauges"))
                 else:   # the next checkpoint saves the fresh state: a restart needs no flag
                     st.dirty = True
                 # alert states depend on no reference or window: kept through a discard,

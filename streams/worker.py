@@ -561,7 +561,7 @@ class Worker(TopicSetup, LabelFlow, Restore, Transactions):
             if st.dirty:
                 snap = {"offset": st.next_offset, "monitors": {
                     n: {"merger": state_codec.merger_to_dict(mg), "alerts": self.monitors[n].alerts.to_state(),
-                        "fingerprint": self.monitors[n].state_fingerprint}
+                        "gauges": self.stats.last_window_state(n), "fingerprint": self.monitors[n].state_fingerprint}
                     for n, mg in st.mergers.items()}}
                 self.sink.produce(self.changelog_topic, changelog.tier2_key(p), state_codec.dumps(snap))
                 st.dirty = False

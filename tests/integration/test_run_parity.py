@@ -158,6 +158,18 @@ def test_metrics_and_health(kafka, topic_factory, tmp_path):
     last_status = {(a["model_version"], a["kind"], a["subject"]): a["status"] for a in alerts}
     assert {(lab["kind"], lab["subject"]) for lab, v in m.get("driftline_alert_firing", []) if v == 1} == \
         {(kind, subject) for (_, kind, subject), status in last_status.items() if status == "firing"}
+    # a worker started again exports the last window's gauges and the firing alerts at once,
+    # restored with the tier-2 state, before it judges any window
+    log2 = tmp_path / "worker-again.log"
+    proc = start_worker(cfg, log=log2)
+    try:
+        again = scrape(wait_ready(log2, proc))
+    finally:
+        stop(proc)
+    assert sample(again, "driftline_windows_judged_total", **fraud) == 0
+    for family in ("driftline_feature_drift_score", "driftline_feature_drift", "driftline_feature_drift_p_value",
+                   "driftline_drifted_features_ratio", "driftline_prediction_drift_score", "driftline_alert_firing"):
+        assert m[family] and sorted(map(repr, again[family])) == sorted(map(repr, m[family])), family
 
 
 def test_the_supervisor_starts_a_failed_worker_again(kafka, topic_factory, tmp_path):
