@@ -491,7 +491,11 @@ _TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 
 
 def _check_group_topics(group: str) -> None:
-    """The group id names the internal topics: it must make legal topic names."""
+    """The group id names the internal topics: it must make legal topic names. (An empty one
+    would, but librdkafka cannot build a consumer without a group: it aborts the process.)"""
+    if not group.strip():
+        raise ConfigError("kafka.group.id", "is empty; name the consumer group of the workers (it also names "
+                                            f"their internal topics; the default is {DEFAULT_GROUP!r})")
     for topic in internal_topics(group).values():
         if not _TOPIC_NAME.fullmatch(topic):
             raise ConfigError("kafka.group.id", f"{show(group)} names the internal topic {show(topic)}, which is not a "

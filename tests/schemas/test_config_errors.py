@@ -23,6 +23,8 @@ CASES = [
     ("group-id-topic-name", "monitors: [{@M}]\nkafka: {group.id: 'fraud team'}",
      "kafka.group.id", '"fraud team" names the internal topic "driftline.fraud team.partials", which is not a '
                        'Kafka topic name'),
+    ("group-id-empty", "monitors: [{@M}]\nkafka: {group.id: ''}", "kafka.group.id", "is empty; name the consumer group"),
+    ("group-id-blank", "monitors: [{@M}]\nkafka: {group.id: ' '}", "kafka.group.id", "is empty; name the consumer group"),
     ("group-id-too-long", "monitors: [{@M}]\nkafka: {group.id: " + "g" * 231 + "}",
      "kafka.group.id", "at most 249 characters"),
     ("kafka-value-type", "monitors: [{@M}]\nkafka: {sasl.password: [s3cret]}",
