@@ -20,6 +20,7 @@ from .exceptions import (
     DriftlineError,
     InputError,
     TransactionFailed,
+    UnknownMonitor,
 )
 from .paths import same_file
 
@@ -61,7 +62,7 @@ def _monitor(config: Config, name: str):
     for m in config.monitors:
         if m.name == name:
             return m
-    raise InputError(f"no monitor named {name!r} in {config.source_path or 'the config'}")
+    raise UnknownMonitor(name, [m.name for m in config.monitors], str(config.source_path or "the config"))
 
 
 def _cmd_reference_build(args: argparse.Namespace) -> int:

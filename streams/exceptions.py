@@ -4,6 +4,8 @@ it on one line and exits 2 (1 for ``TransactionFailed``, ``DeliveryFailed`` and
 
 from __future__ import annotations
 
+import difflib
+
 
 class DriftlineError(Exception):
     """Base of the user-facing errors of ``streams``."""
@@ -15,6 +17,15 @@ class ReferenceProfileError(DriftlineError):
 
 class InputError(DriftlineError):
     """An input file (events, labels, training data) cannot be read."""
+
+
+class UnknownMonitor(InputError):
+    """``--monitor`` names no monitor of the config."""
+
+    def __init__(self, name: str, names: list[str], where: str) -> None:
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        hint = f'; did you mean "{close[0]}"?' if close else ""
+        super().__init__(f"no monitor named {name!r} in {where} (its monitors: {', '.join(map(repr, names))}){hint}")
 
 
 class KafkaSetupError(DriftlineError):

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from driftline.schemas.config import Config
 
-from .exceptions import InputError
+from .exceptions import InputError, UnknownMonitor
 from .monitor import MonitorRuntime
 from .pipeline import InProcessPipeline, PipelineStats
 from .reference_io import read_reference
@@ -86,7 +86,7 @@ def load_monitors(config: Config, only: str | None = None, labels: bool = False,
                                        labels=m.performance is not None and (
                                            labels or (label_topics and m.labels_topic is not None))))
     if only is not None and not monitors:
-        raise InputError(f"no monitor named {only!r} in the config")
+        raise UnknownMonitor(only, [m.name for m in config.monitors], str(config.source_path or "the config"))
     return monitors
 
 

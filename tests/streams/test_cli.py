@@ -246,7 +246,11 @@ def test_bad_config_exits_2_with_one_line_naming_the_key(tmp_path, text, where, 
 @pytest.mark.parametrize(("args", "fragment"), [
     (["replay", "--config", "{cfg}", "--input", "{dir}/missing.jsonl", "--out", "{dir}/o"], "missing.jsonl"),
     (["reference", "build", "--config", "{cfg}", "--monitor", "nope", "--input", "{dir}/t.jsonl",
-      "--out", "{dir}/r.json"], "nope"),
+      "--out", "{dir}/r.json"], "no monitor named 'nope' in {cfg} (its monitors: 'fraud')"),
+    (["reference", "build", "--config", "{cfg}", "--monitor", "frod", "--input", "{dir}/t.jsonl",
+      "--out", "{dir}/r.json"], """(its monitors: 'fraud'); did you mean "fraud"?"""),
+    (["replay", "--config", "{cfg}", "--monitor", "frod", "--input", "{dir}/t.jsonl", "--out", "{dir}/o"],
+     """no monitor named 'frod' in {cfg} (its monitors: 'fraud'); did you mean "fraud"?"""),
     (["reference", "build", "--config", "{cfg}", "--monitor", "fraud", "--input", "{dir}/t.txt",
       "--out", "{dir}/r.json"], "t.txt"),
     (["validate", "--config", "{dir}/nothing.yaml"], "nothing.yaml"),
@@ -312,7 +316,7 @@ def test_user_errors_exit_2_with_one_line(demo, tmp_path, args, fragment):
     proc = run_cli(*args)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert fragment.format(dir=tmp_path) in proc.stderr
+    assert fragment.format(dir=tmp_path, cfg=demo / "driftline.yaml") in proc.stderr
     assert "Traceback" not in proc.stderr
     assert {p: p.read_bytes() for p in inputs} == inputs, "an input file was changed"
 
