@@ -107,9 +107,10 @@ class DriftConfig:
 
 @dataclass(frozen=True)
 class QualityConfig:
-    null_rate_increase: float = 0.05  # window null rate above reference null rate + this
-    out_of_range_rate: float = 0.01  # share of values outside [min, max]
-    new_category_rate: float = 0.05  # share of categorical values unseen in the reference
+    # each rate is an issue above the reference's own rate + this, and significantly above it
+    null_rate_increase: float = 0.05  # share of null values
+    out_of_range_rate: float = 0.01  # share of numeric values outside [min, max]
+    new_category_rate: float = 0.05  # share of categorical values in categories the reference does not list
 
 
 @dataclass(frozen=True)

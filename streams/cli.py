@@ -80,6 +80,11 @@ def _cmd_reference_build(args: argparse.Namespace) -> int:
     if n < SMALL_REFERENCE:
         print(f"warning: {n} rows make a thin reference: its quantile bins are coarse and the tests, which "
               f"allow for its size, need larger shifts to alert; profile {SMALL_REFERENCE:,} rows or more")
+    for name, r in profile.numeric.items():
+        if r.out_of_range_rate > cfg.quality.out_of_range_rate:
+            print(f"warning: feature {name!r}: {r.out_of_range_rate:.1%} of the training values are outside its "
+                  f"[min, max]; out-of-range issues are judged against that rate (above it by "
+                  f"quality.out_of_range_rate): check the bounds in the config")
     return 0
 
 

@@ -493,3 +493,21 @@ def test_a_model_version_per_event_is_pooled_beyond_the_cap(demo, tmp_path):
     assert all(r == free[r["report_id"]] for r in versions)       # each one whole
     assert "3 window(s) had more model versions than limits.max_model_versions (4)" in said[4]
     assert "max_model_versions" not in said[100_000]
+
+
+def test_reference_build_warns_of_bounds_the_training_data_crosses(demo, tmp_path, capsys):
+    # n05_normal is drawn from normal(50, 6) (synth): about a fifth of the rows are above 55
+    cfg = tmp_path / "c.yaml"
+    text = (demo / "driftline.yaml").read_text()
+    assert "n05_normal: {type: numeric}" in text
+    cfg.write_text(text.replace("n05_normal: {type: numeric}", "n05_normal: {type: numeric, max: 55}")
+                   .replace("n00_normal: {type: numeric}", "n00_normal: {type: numeric, min: -10, max: 10}"))
+    assert main(["reference", "build", "--config", str(cfg), "--monitor", "fraud",
+                 "--input", str(demo / "training.jsonl"), "--out", str(tmp_path / "r.json")]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
+    (line,) = warnings                                      # n00_normal's bounds hold every value
+    share = float(line.split("'n05_normal': ")[1].split("%")[0]) / 100
+    rate = orjson.loads((tmp_path / "r.json").read_bytes())["features"]["n05_normal"]["out_of_range_rate"]
+    assert share == pytest.approx(rate, abs=5e-4) and 0.05 < share < 0.5
+    assert line.endswith("are outside its [min, max]; out-of-range issues are judged against that rate "
+                         "(above it by quality.out_of_range_rate): check the bounds in the config")
