@@ -118,7 +118,8 @@ class AlertsConfig:
     fire_after: int = 1  # consecutive bad windows before an alert fires
     resolve_after: int = 2  # consecutive good windows before it resolves
     severity: Literal["info", "warning", "critical"] = "warning"
-    runbook: str = "https://github.com/driftline/driftline/blob/main/README.md#runbook"
+    # the alert's runbook link; "{kind}" becomes the anchor of its kind (data-drift, ...)
+    runbook: str = "https://github.com/driftline/driftline/blob/main/README.md#{kind}"
     per_version: bool = False  # also alert per model version (canary vs champion), not only overall
     # consecutive windows without a verdict (too few values, or no events of its model version)
     # after which a firing alert resolves, said in its evidence; None: it waits for a verdict

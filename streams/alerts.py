@@ -210,7 +210,7 @@ class AlertBook:
             "threshold": None if c is None else c.threshold,
             "p_value": None if c is None else c.p_value,
             "evidence": {} if c is None else c.evidence,
-            "runbook": f"{self.alerts.runbook.split('#')[0]}#{kind.replace('_', '-')}",
+            "runbook": self.alerts.runbook.replace("{kind}", kind.replace("_", "-")),
         }
 
     def _retrain(self, version: str | None, window_end: int, events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -110,3 +110,18 @@ def test_a_data_quality_alert_says_how_many_of_how_many_against_what_rate() -> N
     assert seen[("data_quality", "country:new_category_rate")].value == 0.2
     assert seen[("data_quality", "country:null_rate")].value == 0.0
     assert seen[("data_drift", "country")].statistic == "js"
+
+
+def test_the_runbook_link_is_the_configured_one_with_the_kind_for_its_placeholder() -> None:
+    def link(runbook: str | None, kind: str) -> str:
+        alerts = AlertsConfig() if runbook is None else AlertsConfig(runbook=runbook)
+        book = AlertBook("fraud", alerts, RetrainConfig())
+        (event,), _ = book.observe(None, 0, WINDOW_MS, [Condition(kind, "x", "psi", 0.5, 0.1, 1e-6, {})])
+        return event["runbook"]
+
+    assert link(None, "data_drift") == "https://github.com/driftline/driftline/blob/main/README.md#data-drift"
+    assert link(None, "data_quality").endswith("README.md#data-quality")
+    assert link("https://wiki.example/ml/{kind}?from=driftline", "prediction_drift") == \
+        "https://wiki.example/ml/prediction-drift?from=driftline"
+    # without the placeholder the link is used as given, its own anchor included
+    assert link("https://wiki.example/ml#on-call", "performance") == "https://wiki.example/ml#on-call"
