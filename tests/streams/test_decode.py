@@ -535,3 +535,26 @@ def test_an_empty_value_is_a_dead_letter_that_says_what_a_tombstone_becomes() ->
     (d,) = out.dead
     assert (d.reason, d.record.value) == ("invalid_json", b"")
     assert "tombstone" in d.detail
+
+
+@pytest.mark.parametrize("stamp", [
+    "2026-11-25T10:00:00Z", "2026-11-25t10:00:00z", "2026-11-25 10:00:00.123456789+01:00",
+    "2026-11-25T10:00:00", "2026-11-25T10:00:00+0100", "2026-11-25T10:00:00-00:00",
+    # refused by both: no seconds, a comma, an hour offset alone, seconds in the offset, no time
+    "2026-11-25T10:00Z", "2026-11-25T10:00:00,5Z", "2026-11-25T10:00:00+01", "2026-11-25T10:00:00+01:00:00",
+    "2026-11-25", "20261125T100000Z",
+])
+def test_the_event_schemas_accept_the_timestamp_texts_the_decoder_accepts(stamp):
+    """The shipped contract is what a producer validates its events against: it must not refuse
+    a form driftline reads, nor accept one it sends to the dead letters."""
+    from driftline.schemas.validate import InvalidInstanceError, validate_instance
+
+    decoded = DECODER.decode([enc(ev(timestamp=stamp))])
+    for kind, event in (("prediction_event", {"event_id": "e", "timestamp": stamp, "features": {}}),
+                        ("label_event", {"event_id": "e", "timestamp": stamp, "label": 1})):
+        try:
+            validate_instance(kind, event)
+            valid = True
+        except InvalidInstanceError:
+            valid = False
+        assert valid == (len(decoded) == 1), (kind, [d.detail for d in decoded.dead])
