@@ -1,9 +1,9 @@
 """Dead-letter contract (DESIGN 3.5): header names on Kafka, the JSON line in replay.
 
->>> dlq_record(b'{"x": \\xff', "not_json", "decode", "predictions", 0, 42)["raw"]
+>>> dlq_record(b'{"x": \\xff', "invalid_json", "decode", "predictions", 0, 42)["raw"]
 '{"x": \\ufffd'
->>> dlq_headers("not_json", "decode", None, None, None)[0]
-('driftline.error.reason', b'not_json')
+>>> dlq_headers("invalid_json", "decode", None, None, None)[0]
+('driftline.error.reason', b'invalid_json')
 """
 
 from __future__ import annotations

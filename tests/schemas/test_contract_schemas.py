@@ -64,7 +64,7 @@ RETRAIN = {
     "reasons": ["5d41402abc4b2a76"], "window_end": "2026-11-25T10:05:00Z",
     "evidence": {"drifted_features": ["amount"]},
 }
-DLQ = {"type": "dead_letter", "reason": "not_json", "stage": "decode", "topic": "predictions",
+DLQ = {"type": "dead_letter", "reason": "invalid_json", "stage": "decode", "topic": "predictions",
        "partition": 0, "offset": 42, "raw": "{not json"}
 
 EXAMPLES: dict[str, dict[str, Any]] = {
@@ -254,13 +254,13 @@ def test_resolved_and_epoch_variants() -> None:
 
 
 def test_dlq_helpers_match_schema() -> None:
-    record = dlq.dlq_record(b"\xff\xfe{bad", "not_json", "decode", "predictions", 3, 99)
+    record = dlq.dlq_record(b"\xff\xfe{bad", "invalid_json", "decode", "predictions", 3, 99)
     validate_instance("dlq_record", record)
     assert record["raw"].startswith("\ufffd")
     validate_instance("dlq_record", dlq.dlq_record("x", "too_large", "decode"))
     assert load_schema("dlq_record")["x-kafka-headers"] == dlq.DLQ_HEADERS
-    assert dict(dlq.dlq_headers("not_json", "decode", "t", 0, 5)) == {
-        "driftline.error.reason": b"not_json",
+    assert dict(dlq.dlq_headers("invalid_json", "decode", "t", 0, 5)) == {
+        "driftline.error.reason": b"invalid_json",
         "driftline.error.stage": b"decode",
         "driftline.error.topic": b"t",
         "driftline.error.partition": b"0",

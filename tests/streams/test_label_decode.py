@@ -185,3 +185,17 @@ def _class_text(label) -> str:
     if type(label) is bool:
         return "true" if label else "false"
     return label if type(label) is str else str(int(label))
+
+
+def test_the_dead_letter_schema_lists_every_reason_and_stage() -> None:
+    """Those the decoders give (here and in tests/streams/test_decode.py), plus run's
+    ``future_timestamp``: a consumer validating dead letters against the contract accepts all."""
+    from driftline.schemas.validate import load_schema
+    from driftline.streams.future_check import REASON
+    from driftline.streams.label_decode import STAGE
+
+    from tests.streams.test_decode import REASONS as EVENT_REASONS
+
+    props = load_schema("dlq_record")["properties"]
+    assert set(props["reason"]["enum"]) == REASONS | EVENT_REASONS | {REASON}
+    assert set(props["stage"]["enum"]) == {"decode", STAGE}
