@@ -27,14 +27,21 @@ def format_alert(a: dict[str, Any]) -> str:
         raise ValueError("its value and p_value must be numbers or null")
     numbers = ""
     if value is not None:
-        # drift effects have a floor; a performance metric a limit (a floor, or a ceiling for errors)
-        bound = "limit" if a.get("kind") == "performance" else "floor"
+        numbers = f"{a.get('statistic')}={value:.3f}"
         threshold = a.get("threshold")
-        shown = f"{threshold:.4g}" if isinstance(threshold, float) and bound == "limit" else threshold
-        numbers = f"{a.get('statistic')}={value:.3f} ({bound} {shown})"
+        if threshold is not None:   # (a resolved alert's numbers are those of a good window: none)
+            # drift effects have a floor; a performance metric a limit (a floor, or a ceiling for errors)
+            bound = "limit" if a.get("kind") == "performance" else "floor"
+            shown = f"{threshold:.4g}" if isinstance(threshold, float) and bound == "limit" else threshold
+            numbers += f" ({bound} {shown})"
         if p is not None:
             numbers += f" p={p:.2g}"
-    version = a.get("model_version") or "all versions"
+    evidence = a.get("evidence")
+    expired = evidence.get("expired_after_windows") if isinstance(evidence, dict) else None
+    if expired is not None:
+        numbers = f"expired after {expired} windows without a verdict"
+    version = a.get("model_version")
+    version = "all versions" if version is None else '""' if version == "" else version   # "": a version
     return (f"{mark} {a.get('severity') or ''!s:8} {a.get('kind') or ''!s:16} {a.get('monitor')}/{version} "
             f"{a.get('subject')}: {numbers}  window {a.get('window_start')} .. {a.get('window_end')}")
 

@@ -65,3 +65,18 @@ def test_odd_values_options_and_several_files(tmp_path: Path) -> None:
     proc = _show(str(tmp_path / "a.jsonl"), "-", str(tmp_path / "b.jsonl"), stdin=orjson.dumps(ALERT))
     assert proc.returncode == 0, proc.stderr
     assert [line[:8] for line in proc.stdout.decode().splitlines()] == ["FIRING  ", "FIRING  ", "resolved"]
+
+
+def test_resolved_expired_and_empty_version_alerts_say_what_they_are() -> None:
+    resolved = {**ALERT, "kind": "performance", "status": "resolved", "statistic": "accuracy", "value": 0.9,
+                "threshold": None, "p_value": None}
+    expired = {**ALERT, "status": "resolved", "statistic": None, "value": None, "threshold": None, "p_value": None,
+               "evidence": {"expired_after_windows": 12}}
+    lines = [orjson.dumps(a) for a in (resolved, expired, {**ALERT, "model_version": ""},
+                                       {**ALERT, "model_version": "v3"})]
+    proc = _show(stdin=b"\n".join(lines))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.decode().splitlines()
+    assert "m/all versions x: accuracy=0.900  window" in out[0] and "None" not in out[0]
+    assert "m/all versions x: expired after 12 windows without a verdict  window" in out[1]
+    assert 'm/"" x: js=0.200' in out[2] and "m/v3 x: js=0.200" in out[3]
