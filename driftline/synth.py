@@ -221,9 +221,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{p.prog}: error: --dir {d}: cannot write the demo there ({cannot_make_directory(d, exc)})",
               file=sys.stderr)
         return 2
+    drifts = args.drift_at < args.events
     print(f"wrote {d}/driftline.yaml, training.jsonl (20000 rows), events.jsonl ({args.events} events, "
-          f"drift from event {args.drift_at}), labels.jsonl (accuracy {1 - LABEL_ERROR:.2f}, "
-          f"then {1 - DEMO_LABEL_ERROR:.2f})")
+          + (f"drift from event {args.drift_at}" if drifts else f"no drift: it would start at event {args.drift_at}")
+          + f"), labels.jsonl (accuracy {1 - LABEL_ERROR:.2f}"
+          + (f", then {1 - DEMO_LABEL_ERROR:.2f})" if drifts else ")"))
     return 0
 
 

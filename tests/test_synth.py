@@ -57,3 +57,12 @@ def test_demo_user_errors_exit_2_with_one_line(tmp_path) -> None:
                               text=True, timeout=120)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert len(proc.stderr.splitlines()) == 1 and said in proc.stderr, proc.stderr
+
+
+def test_demo_says_whether_its_stream_drifts(tmp_path, capsys) -> None:
+    assert synth.main(["demo", "--dir", str(tmp_path / "a"), "--events", "300", "--drift-at", "100"]) == 0
+    assert "events.jsonl (300 events, drift from event 100), labels.jsonl (accuracy 0.90, then 0.75)" in \
+        capsys.readouterr().out
+    assert synth.main(["demo", "--dir", str(tmp_path / "b"), "--events", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "events.jsonl (50 events, no drift: it would start at event 15000), labels.jsonl (accuracy 0.90)" in out
