@@ -43,6 +43,8 @@ class PipelineStats:
     # per monitor that joins labels: what became of them (label_join.JoinCounts)
     labels: dict[str, JoinCounts] = field(default_factory=dict)
     judged: dict[str, int] = field(default_factory=dict)       # windows judged, per monitor
+    # per monitor: windows whose events had no value (not null) of any feature or the prediction
+    empty: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)          # for the end-of-run summary
     first_dead: DeadLetter | None = None                        # an example for the summary
 
@@ -224,6 +226,9 @@ class InProcessPipeline:
             self.stats.windows += 1
             self.stats.judged[m.cfg.name] = self.stats.judged.get(m.cfg.name, 0) + 1
             self.stats.alerts += len(out.alerts)
+            j = out.judgement
+            if j is not None and not any(r.count for r in (*j.features, *filter(None, [j.prediction]))):
+                self.stats.empty[m.cfg.name] = self.stats.empty.get(m.cfg.name, 0) + 1
 
 
 def _total(joins) -> JoinCounts:

@@ -132,6 +132,11 @@ def replay(config: Config, events: Path, sink: OutputSink, only: str | None = No
         stats.warnings.append(f"every event ({stats.events}) went to the dead letters (dlq.jsonl), the "
                               f"first{line} as {first.reason}: {first.detail}")
     stats.warnings += filter(None, (m.pooling_warning() for m in monitors))
+    for name, judged in stats.judged.items():
+        if stats.empty.get(name) == judged:
+            stats.warnings.append(f"monitor {name!r}: no event of {events} had a value (not null) for any of its "
+                                  f"features or its prediction: check the fields and feature paths of the config "
+                                  f"(is {events} the labels file?)")
     if labels is not None:
         if stats.label_events == 0:
             stats.warnings.append(f"--labels {labels} holds no label events: no performance was measured")

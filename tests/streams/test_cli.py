@@ -511,3 +511,20 @@ def test_reference_build_warns_of_bounds_the_training_data_crosses(demo, tmp_pat
     assert share == pytest.approx(rate, abs=5e-4) and 0.05 < share < 0.5
     assert line.endswith("are outside its [min, max]; out-of-range issues are judged against that rate "
                          "(above it by quality.out_of_range_rate): check the bounds in the config")
+
+
+def test_replay_warns_when_no_event_has_any_value_it_watches(demo, tmp_path, capsys):
+    # label events given as --input: every event valid (an id and a time), none with a feature
+    labels = [orjson.dumps({"event_id": f"e{i}", "timestamp": 1795600000 + i, "label": i % 2}) for i in range(100)]
+    (tmp_path / "labels.jsonl").write_bytes(b"\n".join(labels))
+    args = ["replay", "--config", str(demo / "driftline.yaml"), "--out", str(tmp_path / "o"), "--input"]
+    assert main([*args, str(tmp_path / "labels.jsonl")]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: monitor 'fraud': no event of {tmp_path / 'labels.jsonl'} had a value (not null) "
+                        f"for any of its features or its prediction: check the fields and feature paths of the "
+                        f"config (is {tmp_path / 'labels.jsonl'} the labels file?)"]
+    # one event with a single value is enough to say nothing
+    (tmp_path / "one.jsonl").write_bytes(b"\n".join(
+        [orjson.dumps({"event_id": "x", "timestamp": 1795600000, "features": {"channel": "web"}}), *labels]))
+    assert main([*args, str(tmp_path / "one.jsonl")]) == 0
+    assert "warning:" not in capsys.readouterr().out
