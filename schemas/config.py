@@ -282,7 +282,9 @@ def _check_plain(data: Any, path: list[Any]) -> None:
             _check_plain(value, [*path, i])
     elif isinstance(data, float) and not math.isfinite(data):
         raise ConfigError(format_path(path), "must be a finite number (not .nan or .inf)")
-    elif isinstance(data, int) and not isinstance(data, bool) and abs(data) >= _MAX_INT:
+    elif isinstance(data, int | float) and not isinstance(data, bool) and abs(data) >= _MAX_INT:
+        # (a float too: JSON Schema counts 1e19 as an integer, which librdkafka or a size
+        # limit then cannot take either)
         raise ConfigError(format_path(path), "number is too large")
 
 

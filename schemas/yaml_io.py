@@ -62,10 +62,18 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+# A config is a few levels deep (monitors[0].features.x.min: 5); far deeper nesting is a
+# mistake, and the recursive checks after parsing would exhaust Python's stack on it.
+MAX_DEPTH = 32
+
+
 def parse_yaml(text: str, file: str | None = None) -> Any:
     """Parse one YAML document; syntax errors become a ConfigError naming line and column."""
+    too_deep = ConfigError("", f"nested more than {MAX_DEPTH} levels deep: not a driftline config", file=file)
     try:
-        return yaml.load(text, Loader=_Loader)  # _Loader derives from SafeLoader
+        data = yaml.load(text, Loader=_Loader)  # _Loader derives from SafeLoader
+    except RecursionError:
+        raise too_deep from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -75,6 +83,22 @@ def parse_yaml(text: str, file: str | None = None) -> Any:
         raise ConfigError("", f"not valid YAML{where}: {what}", file=file) from None
     except yaml.YAMLError as exc:
         raise ConfigError("", f"not valid YAML: {exc}", file=file) from None
+    if _depth(data) > MAX_DEPTH:
+        raise too_deep
+    return data
+
+
+def _depth(data: Any) -> int:
+    """How deep mappings and lists nest in ``data`` (a scalar: 0), without recursion."""
+    deepest, level = 0, [(data, 0)]
+    while level:
+        value, depth = level.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth + 1)
+            if deepest > MAX_DEPTH:
+                return deepest
+            level += [(v, depth + 1) for v in (value.values() if isinstance(value, dict) else value)]
+    return deepest
 
 
 def read_yaml(path: str | Path) -> Any:

@@ -23,6 +23,9 @@ CASES = [
     ("group-id-topic-name", "monitors: [{@M}]\nkafka: {group.id: 'fraud team'}",
      "kafka.group.id", '"fraud team" names the internal topic "driftline.fraud team.partials", which is not a '
                        'Kafka topic name'),
+    ("float-too-large", "monitors: [{@M}]\nlimits: {batch_bytes: 1e19}", "limits.batch_bytes", "number is too large"),
+    ("float-way-too-large", "monitors: [{@M}]\nlimits: {max_event_bytes: 1e30}", "limits.max_event_bytes",
+     "number is too large"),
     ("group-id-empty", "monitors: [{@M}]\nkafka: {group.id: ''}", "kafka.group.id", "is empty; name the consumer group"),
     ("group-id-blank", "monitors: [{@M}]\nkafka: {group.id: ' '}", "kafka.group.id", "is empty; name the consumer group"),
     ("group-id-too-long", "monitors: [{@M}]\nkafka: {group.id: " + "g" * 231 + "}",
@@ -195,6 +198,18 @@ def test_broken_config(write_config, text: str, path: str, fragment: str) -> Non
     assert fragment in error.message, str(error)
     assert str(error) == f"{path}: {error.message}"
     assert "\n" not in str(error)
+
+
+@pytest.mark.parametrize("text", [
+    "monitors: " + "[" * 300 + "]" * 300,                                   # PyYAML's own recursion
+    "monitors: " + "[" * 40 + "]" * 40,                                     # parsed; checked before the rest
+    "monitors:\n" + "".join("  " * (i + 1) + "-\n" for i in range(2000)),  # block style
+])
+def test_a_config_nested_too_deep_is_one_error_not_a_recursion(write_config, text: str) -> None:
+    path = write_config(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: nested more than 32 levels deep: not a driftline config"
 
 
 def test_case_table_is_big_enough() -> None:
