@@ -90,7 +90,11 @@ class NumericReference:
         if m < 2:
             raise ValueError(f"a numeric reference needs at least 2 non-null values, got {m}")
         oor = _out_of_range(present, lower, upper)
-        quantiles = np.quantile(present, np.arange(1, fine_bins) / fine_bins)
+        probs = np.arange(1, fine_bins) / fine_bins
+        with np.errstate(over="ignore"):
+            quantiles = np.quantile(present, probs)
+        if not np.isfinite(quantiles).all():   # values near the float limit: interpolation overflowed
+            quantiles = _unit_scaled(lambda v: np.quantile(v, probs), present)
         step = fine_bins // coarse_bins
         coarse_values = np.unique(quantiles[step - 1 :: step])
         fine_edges = np.unique(quantiles)
@@ -150,8 +154,14 @@ def _scaled(stat: Callable[[np.ndarray], Any], values: np.ndarray) -> float:
     than the largest): a scale such as max |x| rounds every value, which costs the std a
     relative ~eps * |mean| / std (1e-10 on epoch seconds, where numpy keeps ~1e-16).
     """
+    return float(_unit_scaled(stat, values))
+
+
+def _unit_scaled(stat: Callable[[np.ndarray], Any], values: np.ndarray) -> np.ndarray:
+    """``stat`` of ``values`` computed on them scaled into [-1, 1] by a power of two, and
+    scaled back (see ``_scaled``)."""
     exponent = math.frexp(float(np.max(np.abs(values))))[1]
-    return float(np.ldexp(stat(np.ldexp(values, -exponent)), exponent))
+    return np.ldexp(stat(np.ldexp(values, -exponent)), exponent)
 
 
 def _out_of_range(values: np.ndarray, lower: float | None, upper: float | None) -> np.ndarray:
