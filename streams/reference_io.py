@@ -15,6 +15,7 @@ import csv
 import math
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,17 +60,37 @@ def _csv_rows(path: Path) -> list[dict[str, Any]]:
     (a truncated or corrupt file) is refused, naming its line."""
     rows = []
     # utf-8-sig: a byte order mark (spreadsheet exports) is not part of the first name
-    with path.open(newline="", encoding="utf-8-sig") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh, _csv_field_limit(_CSV_FIELD_LIMIT):
         reader = csv.DictReader(fh)
-        for row in reader:
-            if None in row:           # DictReader's key for the values beyond the header
-                raise InputError(f"{path}:{reader.line_num}: more fields than the header's "
-                                 f"{len(reader.fieldnames or ())}")
-            if None in row.values():  # ... and its value for the fields missing
-                raise InputError(f"{path}:{reader.line_num}: fewer fields than the header's "
-                                 f"{len(reader.fieldnames or ())}")
-            rows.append(row)
+        try:
+            names = reader.fieldnames or []
+            if twice := sorted({n for n in names if names.count(n) > 1}):
+                raise InputError(f"{path}: the header names column {twice[0]!r} more than once; "
+                                 f"give each column its own name")
+            for row in reader:
+                if None in row:           # DictReader's key for the values beyond the header
+                    raise InputError(f"{path}:{reader.line_num}: more fields than the header's {len(names)}")
+                if None in row.values():  # ... and its value for the fields missing
+                    raise InputError(f"{path}:{reader.line_num}: fewer fields than the header's {len(names)}")
+                rows.append(row)
+        except csv.Error as exc:
+            raise InputError(f"{path}:{reader.line_num}: not readable as CSV ({exc})") from None
     return rows
+
+
+# A cell may be a whole document (a free-text column beside the features): csv's default
+# limit of 128 KiB would refuse the file; 256 MiB still stops a file that is not CSV at all.
+_CSV_FIELD_LIMIT = 256 * 1024 * 1024
+
+
+@contextlib.contextmanager
+def _csv_field_limit(limit: int) -> Iterator[None]:
+    """csv's field size limit (process-wide) raised while a file is read."""
+    before = csv.field_size_limit(max(limit, csv.field_size_limit()))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
 
 
 def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
@@ -168,7 +189,7 @@ def _class_labels(values: list[Any], where: str, csv_text: bool = False) -> np.n
         values = [v.lower() if isinstance(v, str) else v for v in values]
     out = np.full(len(values), None, dtype=object)
     for i, v in enumerate(values):
-        if v is None or v == "":
+        if v is None or (csv_text and v == ""):   # an empty CSV cell is null, "" in JSON a category
             continue
         if isinstance(v, str):
             out[i] = v

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 import re
+import warnings
 from collections.abc import Iterable
 from fractions import Fraction
 

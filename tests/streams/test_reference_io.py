@@ -1,0 +1,55 @@
+"""Training data read by ``driftline reference build`` (streams/reference_io.py): odd files
+give one-line errors or the values the live decoders would read."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import orjson
+import pytest
+from driftline.schemas.config import load_config
+from driftline.streams.exceptions import InputError
+from driftline.streams.reference_io import build_profile
+
+CONFIG = """
+monitors:
+  - name: m
+    source: p
+    features:
+      x: {type: numeric}
+      c: {type: categorical}
+"""
+
+
+@pytest.fixture
+def monitor(tmp_path: Path):
+    (tmp_path / "c.yaml").write_text(CONFIG)
+    return load_config(tmp_path / "c.yaml").monitors[0]
+
+
+def test_a_csv_cell_beyond_csvs_default_limit_is_read(tmp_path: Path, monitor) -> None:
+    # a free-text column beside the features: csv refuses cells over 128 KiB by default
+    rows = "\n".join(f"{i},{'ab'[i % 2]},{'n' * 200_000 if i == 1 else 'short'}" for i in range(10))
+    (tmp_path / "t.csv").write_text("x,c,notes\n" + rows + "\n")
+    profile = build_profile(monitor, tmp_path / "t.csv")
+    assert profile.numeric["x"].count == 10 and profile.categorical["c"].count == 10
+    assert csv.field_size_limit() == 131072           # put back for the rest of the process
+
+
+def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path: Path, monitor) -> None:
+    (tmp_path / "t.csv").write_text("x,x,c\n1,100,a\n2,200,b\n")
+    with pytest.raises(InputError, match=r"t\.csv: the header names column 'x' more than once"):
+        build_profile(monitor, tmp_path / "t.csv")
+
+
+def test_an_empty_text_is_a_category_in_json_and_null_in_csv(tmp_path: Path, monitor) -> None:
+    # the live decoder reads "" as a category: a JSON reference must too, or unchanged data
+    # would show a new category and a null rate fallen to 0
+    rows = [orjson.dumps({"x": float(i), "c": ["a", "b", ""][i % 3]}) for i in range(30)]
+    (tmp_path / "t.jsonl").write_bytes(b"\n".join(rows))
+    ref = build_profile(monitor, tmp_path / "t.jsonl").categorical["c"]
+    assert ref.null_rate == 0.0 and "" in ref.categories
+    (tmp_path / "t.csv").write_text("x,c\n" + "".join(f"{i},{['a', 'b', ''][i % 3]}\n" for i in range(30)))
+    ref = build_profile(monitor, tmp_path / "t.csv").categorical["c"]
+    assert ref.null_rate == pytest.approx(1 / 3) and "" not in ref.categories
