@@ -14,7 +14,12 @@ def event_ms(timestamps: np.ndarray) -> np.ndarray:
 
 
 def rfc3339(ms: int) -> str:
-    """``2026-11-25T10:00:00Z``, with milliseconds only when there are any."""
+    """``2026-11-25T10:00:00Z``, with milliseconds only when there are any.
+
+    >>> rfc3339(1795600000123), rfc3339(-30610224001000)
+    ('2026-11-25T09:46:40.123Z', '0999-12-31T23:59:59Z')
+    """
     dt = datetime.fromtimestamp(ms / 1000, UTC)
-    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    # isoformat pads the year to four digits, where strftime's %Y gives glibc's "999"
+    text = dt.replace(microsecond=0, tzinfo=None).isoformat()
     return f"{text}.{ms % 1000:03d}Z" if ms % 1000 else f"{text}Z"
