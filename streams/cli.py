@@ -104,7 +104,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     labels = None if args.labels is None else Path(args.labels)
-    if labels is not None and not labels.is_file():
+    if labels is not None and (labels.is_dir() or not labels.exists()):   # a pipe is fine, as for --input
         raise InputError(f"--labels {labels}: {'is a directory, not a file' if labels.is_dir() else 'no such file'}")
     if labels is not None and same_file(labels, Path(args.input)):
         raise InputError(f"--labels {labels} is the --input file: labels are events of their own, in a file of "

@@ -549,3 +549,25 @@ def test_replay_warns_when_every_event_is_a_dead_letter_or_no_label_was_read(dat
                              f"as bad_timestamp: timestamp {ms} (epoch seconds) is outside the years"), out
     assert out[1].endswith(f"if it is epoch milliseconds, send {ms / 1000:.3f} (seconds) instead"), out
     assert out[2] == f"warning: --labels {tmp_path / 'empty.jsonl'} holds no label events: no performance was measured"
+
+
+def test_labels_read_from_a_pipe_as_from_a_file(data: Path, out: dict[str, list[dict]], tmp_path: Path) -> None:
+    """``--labels <(zcat labels.jsonl.gz)``: a named pipe, read once (as --input may be)."""
+    import os
+    import threading
+
+    fifo = tmp_path / "labels.fifo"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with fifo.open("wb") as fh:
+            fh.write((data / "labels.jsonl").read_bytes())
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    assert main(["replay", "--config", str(data / "driftline.yaml"), "--input", str(data / "events.jsonl"),
+                 "--labels", str(fifo), "--out", str(tmp_path / "o")]) == 0
+    writer.join(timeout=60)
+    assert read(tmp_path / "o" / "reports.jsonl") == out["reports"]
+    assert read(tmp_path / "o" / "dlq.jsonl") == [{**d, "topic": str(fifo)} if d["topic"].endswith("labels.jsonl")
+                                                  else d for d in out["dlq"]]
