@@ -208,6 +208,7 @@ class Restore:
         wait = self._settle_seconds() if self.exactly_once else 10
         committed = self._committed(consumer, [TopicPartition(t.topic, t.partition) for t in fresh], wait)
         assigned = {(tp.topic, tp.partition): tp for tp in fresh}
+        chosen = []   # starts taken from the policy (or as added partitions), to be committed
         for tp in committed:
             offset = tp.offset
             if offset < 0:
@@ -222,9 +223,24 @@ class Restore:
                     log.info("a partition added to the topic since the group's snapshots starts at its beginning",
                              extra=fields(worker=self.index, topic=tp.topic, partition=tp.partition, offset=low))
                 offset = low if earliest or added else high
+                chosen.append(TopicPartition(tp.topic, tp.partition, offset))
             if policy != "error":    # (with "error", librdkafka refuses a partition without an offset)
                 assigned[(tp.topic, tp.partition)].offset = offset
             self._set_start(tp.topic, tp.partition, offset)
+        if chosen and policy != "error":
+            self._commit_starts(consumer, chosen)
+
+    def _commit_starts(self, consumer: Consumer, starts: list[TopicPartition]) -> None:
+        """Commit where partitions without saved state start, at once: a worker dying before
+        its first checkpoint would leave the next owner to decide again, and `latest` then, or
+        a partition count that other snapshots have recorded since (an added partition no
+        longer looks added), would skip the events written in between."""
+        try:
+            consumer.commit(offsets=starts, asynchronous=False)
+        except KafkaException as exc:   # the first checkpoint commits them anyway
+            log.warning("could not commit the start offsets of partitions without saved state", extra=fields(
+                worker=self.index, partitions=[f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in starts],
+                error=exc.args[0].str()))
 
     def _set_start(self, topic: str, partition: int, offset: int) -> None:
         """The offset a partition's state reflects (where its reading starts)."""

@@ -359,13 +359,16 @@ class Worker(TopicSetup, LabelFlow, Restore, Transactions):
         st.dirty = True
         self._send_outbox(st, outbox)
 
-    def _outbox(self, st: Tier1Partition) -> list[dict] | None:
-        """Where the progress messages of monitors that join labels wait until a snapshot holds
-        the state that made them (None: send at once). Their windows close as labels and
-        predictions interleave, which differs when a restarted worker reads the two topics
-        again: the windows tier 2 got must not close another way after a crash, so the state
-        after the close is saved first (at-least-once; exactly-once aborts the partials instead)."""
-        return [] if st.joins and not self.exactly_once and not self.broken else None
+    def _outbox(self, st: Tier1Partition, wall_clock: bool = False) -> list[dict] | None:
+        """Where progress messages with partials wait until a snapshot holds the state that
+        made them (None: send at once), for windows that a restarted worker would close
+        another way: those of monitors that join labels (they close as labels and predictions
+        interleave, which differs when the two topics are read again) and, ``wall_clock``,
+        those an idle partition closes (at a time of the wall clock). Tier 2 takes one partial
+        per window and partition: after a crash the state after the close must come back, so
+        events arriving later count as late, as they would have (at-least-once; exactly-once
+        aborts the partials instead)."""
+        return [] if (st.joins or wall_clock) and not self.exactly_once and not self.broken else None
 
     def _send_outbox(self, st: Tier1Partition, outbox: list[dict] | None) -> None:
         if not outbox:
@@ -373,6 +376,9 @@ class Worker(TopicSetup, LabelFlow, Restore, Transactions):
         if st.next_offset is None:   # nothing read yet, so nothing to save: no crash can redo it
             self._produce_progress(outbox)
             return
+        # outputs first, as at a checkpoint: the snapshot's offset covers the batch, whose dead
+        # letters (and the partials of monitors without the outbox) must not be lost after it
+        self.sink.flush()
         st.outbox = outbox
         self.sink.produce(self.changelog_topic, changelog.tier1_key(st.topic, st.partition),
                           state_codec.dumps(self._tier1_snapshot(st)))
@@ -460,7 +466,7 @@ class Worker(TopicSetup, LabelFlow, Restore, Transactions):
             if not self._caught_up(st):
                 st.last_event_wall = now if st.next_offset is None else st.last_event_wall
                 continue
-            outbox = self._outbox(st)
+            outbox = self._outbox(st, wall_clock=True)
             for m in self.by_topic[st.topic]:
                 if silent < m.cfg.window.idle_timeout:
                     continue
@@ -473,8 +479,7 @@ class Worker(TopicSetup, LabelFlow, Restore, Transactions):
                     if partials:
                         st.dirty = True
                 st.idle = True
-                self._send_progress(m, st, partials, sorted(w.open), now,
-                                    outbox=outbox if m.cfg.name in st.joins else None)
+                self._send_progress(m, st, partials, sorted(w.open), now, outbox=outbox)
             self._send_outbox(st, outbox)
 
     # -- tier 2 -----------------------------------------------------------------------------
