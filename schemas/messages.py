@@ -13,6 +13,8 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError, best_match, relevance
 
+from .durations import DURATION_HINT, MAX_DURATION_SECONDS, format_duration
+
 _TYPE_NAMES = {
     "object": "a mapping",
     "array": "a list",
@@ -111,6 +113,8 @@ def render(error: ValidationError) -> tuple[str, str]:
     if validator in ("type", "anyOf", "oneOf", "minItems", "minProperties"):
         what = expected or _type_words(schema.get("type")) or "a valid value"
         return format_path(parts), f"expected {what}, got {describe(value)}"
+    if expected == DURATION_HINT and validator == "maximum":   # a duration, well formed, too long
+        return format_path(parts), f"{show(value)} is longer than the limit of {format_duration(MAX_DURATION_SECONDS)}"
     if expected:
         return format_path(parts), f"{show(value)} is not {expected}"
     return format_path(parts), _generic(validator, error.validator_value, value, error.message)

@@ -23,6 +23,8 @@ CASES = [
     ("group-id-topic-name", "monitors: [{@M}]\nkafka: {group.id: 'fraud team'}",
      "kafka.group.id", '"fraud team" names the internal topic "driftline.fraud team.partials", which is not a '
                        'Kafka topic name'),
+    ("duration-seconds-too-long", "monitors: [{@M}]\nlimits: {checkpoint_interval: 1e15}", "limits.checkpoint_interval",
+     "1000000000000000.0 is longer than the limit of 3650d"),
     ("float-too-large", "monitors: [{@M}]\nlimits: {batch_bytes: 1e19}", "limits.batch_bytes", "number is too large"),
     ("float-way-too-large", "monitors: [{@M}]\nlimits: {max_event_bytes: 1e30}", "limits.max_event_bytes",
      "number is too large"),
