@@ -66,19 +66,18 @@ def _monitor(config: Config, name: str):
 
 
 def _cmd_reference_build(args: argparse.Namespace) -> int:
-    from .reference_io import build_profile, write_reference
+    from .reference_io import profile_rows, write_reference
 
     config = load_config(args.config)
     cfg = _monitor(config, args.monitor)
     _refuse_overwriting([Path(args.out)], {"--input": Path(args.input), "--config": Path(args.config)})
-    profile = build_profile(cfg, Path(args.input))
+    profile, rows = profile_rows(cfg, Path(args.input))
     write_reference(profile, Path(args.out))
-    n = max([r.count for r in (*profile.numeric.values(), *profile.categorical.values())], default=0)
-    print(f"{args.out}: reference for {cfg.name!r} from {n} rows, "
+    print(f"{args.out}: reference for {cfg.name!r} from {rows} rows, "
           f"{len(profile.numeric)} numeric + {len(profile.categorical)} categorical features"
           + _baseline_note(cfg, profile))
-    if n < SMALL_REFERENCE:
-        print(f"warning: {n} rows make a thin reference: its quantile bins are coarse and the tests, which "
+    if rows < SMALL_REFERENCE:
+        print(f"warning: {rows} rows make a thin reference: its quantile bins are coarse and the tests, which "
               f"allow for its size, need larger shifts to alert; profile {SMALL_REFERENCE:,} rows or more")
     for name, r in profile.numeric.items():
         if r.out_of_range_rate > cfg.quality.out_of_range_rate:

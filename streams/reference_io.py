@@ -114,15 +114,38 @@ def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
 _ABSENT = object()
 
 
+class _NotAnObject(Exception):
+    """Something on a value's path is neither an object nor null (``"features": 5``)."""
+
+
 def _lookup(row: dict[str, Any], path: tuple[str, ...], flat: str, absent: Any = None) -> Any:
     """The value at ``path`` (nested rows), else in column ``flat`` or ``"a.b"`` (flat
-    tables); ``absent`` when the row has none of them."""
+    tables); ``absent`` when the row has none of them. ``_NotAnObject`` (its dotted path and
+    value) when the path meets a value that is no object: the live decoder refuses such an
+    event (``wrong_type``), so its values are no nulls here."""
     obj: Any = row
-    for key in path:
+    for depth, key in enumerate(path):
         if not isinstance(obj, dict) or key not in obj:
-            return row.get(flat, absent) if flat in row else row.get(".".join(path), absent)
+            if flat in row or ".".join(path) in row:
+                return row.get(flat, absent) if flat in row else row.get(".".join(path), absent)
+            if obj is not None and not isinstance(obj, dict):
+                raise _NotAnObject(".".join(path[:depth]), obj)
+            return absent
         obj = obj[key]
     return obj
+
+
+def _column(rows: list[dict[str, Any]], path: tuple[str, ...], flat: str, where: str) -> list[Any]:
+    """Every row's value at ``path`` (see :func:`_lookup`)."""
+    values = []
+    for i, r in enumerate(rows):
+        try:
+            values.append(_lookup(r, path, flat))
+        except _NotAnObject as exc:
+            name, value = exc.args
+            raise InputError(f"{where}, row {i + 1}: {name} must be an object (or null), got "
+                             f"{type(value).__name__} {value!r:.40}") from None
+    return values
 
 
 def _check_present(rows: list[dict[str, Any]], path: tuple[str, ...], flat: str, where: str) -> None:
@@ -230,6 +253,11 @@ def _training_labels(task: str, values: list[Any], where: str, csv_text: bool) -
 
 def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
     """Profile the training data at ``path`` for monitor ``cfg``."""
+    return profile_rows(cfg, path)[0]
+
+
+def profile_rows(cfg: MonitorConfig, path: Path) -> tuple[ReferenceProfile, int]:
+    """:func:`build_profile`, and how many rows the file has."""
     rows = _rows(path)
     if not rows:
         raise InputError(f"{path}: has no rows")
@@ -237,8 +265,8 @@ def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
     numeric: dict[str, NumericReference] = {}
     categorical: dict[str, CategoricalReference] = {}
     for f in cfg.features:
-        values = [_lookup(r, f.path, f.name) for r in rows]
         where = f"{path}: feature {f.name!r}"
+        values = _column(rows, f.path, f.name, where)
         _check_present(rows, f.path, f.name, where)
         try:
             if f.type == "numeric":
@@ -250,8 +278,8 @@ def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
     prediction = None
     performance = None
     if cfg.prediction is not None:
-        values = [_lookup(r, cfg.prediction.path, "prediction") for r in rows]
         where = f"{path}: prediction"
+        values = _column(rows, cfg.prediction.path, "prediction", where)
         _check_present(rows, cfg.prediction.path, "prediction", where)
         predicted = (_numeric(values, where, csv_text) if cfg.prediction.type == "numeric"
                      else _class_labels(values, where, csv_text))
@@ -262,14 +290,14 @@ def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
             raise InputError(f"{where}: {exc}") from None
         if cfg.performance is not None:
             performance = _baseline(cfg, path, rows, prediction, predicted, csv_text)
-    return ReferenceProfile(numeric, categorical, prediction, performance=performance)
+    return ReferenceProfile(numeric, categorical, prediction, performance=performance), len(rows)
 
 
 def _baseline(cfg: MonitorConfig, path: Path, rows: list[dict[str, Any]],
               prediction: NumericReference | CategoricalReference, predicted: np.ndarray, csv_text: bool):
     """The model's performance on the rows with a label (None when no row has one)."""
     assert cfg.performance is not None
-    labels = [_lookup(r, cfg.fields.label, "label") for r in rows]
+    labels = _column(rows, cfg.fields.label, "label", f"{path}: label")
     if not any(v is not None and v != "" for v in labels):
         return None
     truth = _training_labels(cfg.performance.task, labels, f"{path}: label", csv_text)

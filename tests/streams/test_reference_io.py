@@ -53,3 +53,35 @@ def test_an_empty_text_is_a_category_in_json_and_null_in_csv(tmp_path: Path, mon
     (tmp_path / "t.csv").write_text("x,c\n" + "".join(f"{i},{['a', 'b', ''][i % 3]}\n" for i in range(30)))
     ref = build_profile(monitor, tmp_path / "t.csv").categorical["c"]
     assert ref.null_rate == pytest.approx(1 / 3) and "" not in ref.categories
+
+
+def test_a_row_whose_features_are_no_object_is_refused_naming_it(tmp_path: Path, monitor) -> None:
+    # live, such an event is a dead letter (wrong_type): its values are no nulls of the reference
+    rows = [{"features": {"x": 1.0, "c": "a"}}, {"features": {"x": 2.0, "c": "b"}}, {"features": 5},
+            {"features": None}]
+    (tmp_path / "t.jsonl").write_bytes(b"\n".join(map(orjson.dumps, rows)))
+    monitor = load_config_text(tmp_path, CONFIG.replace("x: {type: numeric}", "x: {type: numeric, path: features.x}")
+                               .replace("c: {type: categorical}", "c: {type: categorical, path: features.c}"))
+    with pytest.raises(InputError, match=r"feature 'x', row 3: features must be an object \(or null\), got int 5"):
+        build_profile(monitor, tmp_path / "t.jsonl")
+    del rows[2]                                             # a null object: null values, as live
+    (tmp_path / "t.jsonl").write_bytes(b"\n".join(map(orjson.dumps, rows)))
+    assert build_profile(monitor, tmp_path / "t.jsonl").numeric["x"].null_rate == pytest.approx(1 / 3)
+
+
+def load_config_text(tmp_path: Path, text: str):
+    (tmp_path / "c2.yaml").write_text(text)
+    return load_config(tmp_path / "c2.yaml").monitors[0]
+
+
+def test_reference_build_says_how_many_rows_it_read(tmp_path: Path, capsys) -> None:
+    """Every row, even where features are null (it said the largest non-null count)."""
+    from driftline.streams.cli import main
+
+    (tmp_path / "c.yaml").write_text(CONFIG)
+    rows = [{"x": None if i % 4 == 0 else float(i), "c": None if i % 5 == 0 else "ab"[i % 2]} for i in range(1200)]
+    (tmp_path / "t.jsonl").write_bytes(b"\n".join(map(orjson.dumps, rows)))
+    assert main(["reference", "build", "--config", str(tmp_path / "c.yaml"), "--monitor", "m",
+                 "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"{tmp_path / 'r.json'}: reference for 'm' from 1200 rows, 1 numeric + 1 categorical features"]
