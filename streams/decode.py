@@ -77,6 +77,7 @@ class BatchDecoder:
     def __init__(self, spec: DecoderSpec) -> None:
         self.spec = spec
         self._types = _event_types(spec)
+        self._typed = typed_reading(None if self._types is None else self._types.event)
         if self._types is not None:
             self._decode_one = msgspec.json.Decoder(self._types.event).decode
             self._numeric_groups = _column_groups(self._types, "n", len(spec.numeric))
@@ -208,17 +209,22 @@ class BatchDecoder:
         return event_id, ts, version, nums, cats, pred
 
 
-    def _typed(self, value: bytes) -> dict | None:
-        """The event as the fast path reads it, for JSON ``orjson`` refuses only in a part
-        driftline does not read (a number beyond float range in an unused field): such an
-        event is valid on both paths alike. None when the fast path refuses it too."""
-        if self._types is None:
+def typed_reading(event: type | None) -> Callable[[bytes], dict | None]:
+    """The reading of an event through its typed layout ``event`` (see event_types), for the
+    JSON ``orjson`` refuses only in a part driftline does not read (a number beyond float
+    range in an unknown field): such an event is as valid as on the fast path. The reading
+    returns None where the layout refuses the event too (or there is none)."""
+    decode = None if event is None else msgspec.json.Decoder(event).decode
+
+    def read(value: bytes) -> dict | None:
+        if decode is None:
             return None
         try:
-            value.decode("utf-8")
-            return msgspec.to_builtins(self._decode_one(value))
+            value.decode("utf-8")    # msgspec skips the unread fields without checking them
+            return msgspec.to_builtins(decode(value))
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             return None
+    return read
 
 
 def fast_or_careful(values: Sequence[bytes], fast: Callable[[Sequence[bytes]], T],

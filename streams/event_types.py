@@ -42,6 +42,7 @@ import msgspec
 _LEAF_TYPES: dict[str, Any] = {
     "event_id": str | int,
     "timestamp": str | float,
+    "timestamp_or_null": str | float | None,     # a label event's: optional
     "version": str | int | None,
     "number": float | None,
     "label": str | bool | int | float | None,     # a float only as a whole number (decode.py)
@@ -73,7 +74,7 @@ class EventTypes:
     @classmethod
     def build(cls, paths: Mapping[str, tuple[str, ...]], kinds: Mapping[str, str]) -> EventTypes:
         """``paths``: value name -> keys from the event's root; ``kinds``: value name -> one of
-        ``event_id``, ``timestamp``, ``version``, ``number``, ``label``.
+        ``event_id``, ``timestamp``, ``timestamp_or_null``, ``version``, ``number``, ``label``.
 
         Raises ``LayoutConflict`` when a path runs through another path's value.
         """

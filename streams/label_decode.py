@@ -44,8 +44,10 @@ from .decode import (
     fast_or_careful,
     finite_float,
     parse_object,
+    typed_reading,
     whole_number_text,
 )
+from .event_types import EventTypes, LayoutConflict
 from .records import DeadLetter
 
 STAGE = "decode_labels"          # the DLQ stage of a label event (predictions: "decode")
@@ -85,6 +87,13 @@ class LabelDecoder:
         if spec.task not in ("binary", "classification", "regression"):
             raise ValueError(f"unknown performance task {spec.task!r}")
         self.spec = spec
+        try:
+            types = EventTypes.build({"event_id": spec.event_id, "label": spec.label, "timestamp": spec.timestamp},
+                                     {"event_id": "event_id", "label": "label", "timestamp": "timestamp_or_null"})
+        except LayoutConflict:   # conflicting paths: orjson's reading alone (the careful path names it)
+            types = None
+        # unknown fields are ignored, as in prediction events: even JSON orjson refuses there
+        self._typed = typed_reading(None if types is None else types.event)
 
     @property
     def label_dtype(self) -> type:
@@ -148,7 +157,7 @@ class LabelDecoder:
         spec = self.spec
         if event_size(value) > spec.max_event_bytes:
             raise _Bad("too_large", f"label event is {event_size(value)} bytes, the limit is {spec.max_event_bytes}")
-        obj = parse_object(value)
+        obj = parse_object(value, self._typed)
         event_id = _get(obj, spec.event_id)
         if event_id is None:
             raise _Bad("missing_field", f"{_dotted(spec.event_id)} is missing")

@@ -199,3 +199,17 @@ def test_the_dead_letter_schema_lists_every_reason_and_stage() -> None:
     props = load_schema("dlq_record")["properties"]
     assert set(props["reason"]["enum"]) == REASONS | EVENT_REASONS | {REASON}
     assert set(props["stage"]["enum"]) == {"decode", STAGE}
+
+
+def test_unknown_fields_are_ignored_even_where_orjson_refuses_them() -> None:
+    """As in prediction events (decode.py reads such an event through its typed layout): a
+    number beyond float range in a field driftline does not read; in the label it is one."""
+    decoder = LabelDecoder(LabelSpec(("event_id",), ("label",), ("timestamp",), "binary"))
+    out = decoder.decode([b'{"event_id": "a", "label": 1, "junk": 1e400}',
+                          b'{"event_id": "b", "label": 1e400}',
+                          b'{"event_id": "c", "label": 0, "timestamp": 1795600000, "x": {"y": [1e999]}}'])
+    assert out.event_ids == ["a", "c"] and out.labels.tolist() == [1.0, 0.0]
+    assert [d.reason for d in out.dead] == ["non_finite"]
+    # paths that conflict have no typed layout: orjson's reading alone, as before
+    clash = LabelDecoder(LabelSpec(("id",), ("id", "label"), ("ts",), "binary"))
+    assert [d.reason for d in clash.decode([b'{"id": "a", "junk": 1e400}']).dead] == ["non_finite"]
