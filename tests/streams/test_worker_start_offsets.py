@@ -18,13 +18,18 @@ LOW, HIGH = 100, 5000
 class FakeConsumer:
     def __init__(self, committed: dict[tuple[str, int], int]) -> None:
         self.offsets = dict(committed)
+        self.high = HIGH
 
     def committed(self, partitions, timeout=None):
         return [TopicPartition(tp.topic, tp.partition, self.offsets.get((tp.topic, tp.partition), -1001))
                 for tp in partitions]
 
     def get_watermark_offsets(self, tp, timeout=None):
-        return LOW, HIGH
+        return LOW, self.high
+
+    def commit(self, offsets, asynchronous=True):
+        assert not asynchronous, "a start must be committed before the assignment goes on"
+        self.offsets.update({(tp.topic, tp.partition): tp.offset for tp in offsets})
 
 
 def _worker(reset: str) -> Worker:
@@ -52,6 +57,17 @@ def test_a_partition_never_read_starts_by_the_reset_policy(reset, start):
     # before its first checkpoint left no offset for them)
     for known in ({}, {"t": 2}, {"t": 4}):
         assert _start(_worker(reset), FakeConsumer({}), [("t", 0), ("t", 1)], known) == [start, start]
+
+
+def test_the_start_is_committed_at_once_so_the_next_owner_resumes_there():
+    """A worker dying before its first checkpoint: the next owner finds the start committed.
+    Without it, `latest` would be looked up again (skipping what was written meanwhile), and
+    an added partition would start there too once other snapshots record the new count."""
+    consumer = FakeConsumer({("t", 0): 700})
+    _start(_worker("latest"), consumer, [("t", 0), ("t", 1), ("t", 2), ("labels", 2)], {"t": 2})
+    assert consumer.offsets == {("t", 0): 700, ("t", 1): HIGH, ("t", 2): LOW, ("labels", 2): LOW}
+    consumer.high = HIGH + 300                 # events written while no worker ran
+    assert _start(_worker("latest"), consumer, [("t", 1), ("t", 2), ("labels", 2)], {"t": 4}) == [HIGH, LOW, LOW]
 
 
 def test_a_committed_partition_resumes_there():
