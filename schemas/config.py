@@ -282,9 +282,7 @@ def _check_plain(data: Any, path: list[Any]) -> None:
             _check_plain(value, [*path, i])
     elif isinstance(data, float) and not math.isfinite(data):
         raise ConfigError(format_path(path), "must be a finite number (not .nan or .inf)")
-    elif isinstance(data, int | float) and not isinstance(data, bool) and abs(data) >= _MAX_INT:
-        # (a float too: JSON Schema counts 1e19 as an integer, which librdkafka or a size
-        # limit then cannot take either)
+    elif isinstance(data, int) and not isinstance(data, bool) and abs(data) >= _MAX_INT:
         raise ConfigError(format_path(path), "number is too large")
 
 
@@ -303,6 +301,9 @@ def _section(cls: type[_T], data: dict[str, Any] | None, path: str) -> _T:
         elif isinstance(f.default, float):
             value = float(value)
         elif isinstance(f.default, int) and not isinstance(f.default, bool):
+            if isinstance(value, float) and abs(value) >= _MAX_INT:
+                # JSON Schema counts 1e19 as an integer; no size or count can take it
+                raise ConfigError(f"{path}.{f.name}", "number is too large")
             value = None if value is None else int(value)   # null only where the schema allows it
         kwargs[f.name] = value
     return cls(**kwargs)

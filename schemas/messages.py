@@ -69,7 +69,8 @@ def show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _suggest(word: str, choices: Sequence[str]) -> str:
+def suggest(word: str, choices: Sequence[str]) -> str:
+    """``'; did you mean "x"?'`` for the choice closest to ``word`` (nothing if none is close)."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f'; did you mean "{close[0]}"?' if close else ""
 
@@ -98,7 +99,7 @@ def render(error: ValidationError) -> tuple[str, str]:
     if validator == "additionalProperties":
         allowed = list(schema.get("properties", {}))
         extra = [k for k in value if k not in allowed]
-        hint = _suggest(str(extra[0]), allowed)
+        hint = suggest(str(extra[0]), allowed)
         return format_path([*parts, extra[0]]), f"unknown key (allowed: {', '.join(allowed)}){hint}"
     if "propertyNames" in error.relative_schema_path:
         return format_path([*parts, value]), f"{show(value)} is not {expected or 'a valid name'}"
@@ -129,7 +130,7 @@ def _type_words(types: Any) -> str:
 
 def _generic(validator: str, limit: Any, value: Any, fallback: str) -> str:
     if validator == "enum":
-        hint = _suggest(value, [str(c) for c in limit]) if isinstance(value, str) else ""
+        hint = suggest(value, [str(c) for c in limit]) if isinstance(value, str) else ""
         return f"expected one of {', '.join(map(str, limit))}, got {show(value)}{hint}"
     if validator == "const":
         return f"expected {show(limit)}, got {show(value)}"

@@ -62,7 +62,7 @@ def _monitor(config: Config, name: str):
     for m in config.monitors:
         if m.name == name:
             return m
-    raise UnknownMonitor(name, [m.name for m in config.monitors], str(config.source_path or "the config"))
+    raise UnknownMonitor(name, config)
 
 
 def _cmd_reference_build(args: argparse.Namespace) -> int:
@@ -76,14 +76,21 @@ def _cmd_reference_build(args: argparse.Namespace) -> int:
     print(f"{args.out}: reference for {cfg.name!r} from {rows} rows, "
           f"{len(profile.numeric)} numeric + {len(profile.categorical)} categorical features"
           + _baseline_note(cfg, profile))
+    # a feature's bins and tests come from its values, not nulls: the thinnest feature decides
+    counts = {n: r.count for n, r in (*profile.numeric.items(), *profile.categorical.items())}
+    thinnest = min(counts, key=counts.__getitem__, default=None)
     if rows < SMALL_REFERENCE:
         print(f"warning: {rows} rows make a thin reference: its quantile bins are coarse and the tests, which "
               f"allow for its size, need larger shifts to alert; profile {SMALL_REFERENCE:,} rows or more")
+    elif thinnest is not None and counts[thinnest] < SMALL_REFERENCE:
+        print(f"warning: feature {thinnest!r} has {counts[thinnest]} values (not null) in {rows} rows: a thin "
+              f"reference for it (coarse bins; its tests need larger shifts to alert); profile "
+              f"{SMALL_REFERENCE:,} values or more")
     for name, r in profile.numeric.items():
         if r.out_of_range_rate > cfg.quality.out_of_range_rate:
             print(f"warning: feature {name!r}: {r.out_of_range_rate:.1%} of the training values are outside its "
                   f"[min, max]; out-of-range issues are judged against that rate (above it by "
-                  f"quality.out_of_range_rate): check the bounds in the config")
+                  f"quality.out_of_range_rate): check the bounds in the config, then build the reference again")
     return 0
 
 

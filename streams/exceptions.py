@@ -4,7 +4,12 @@ it on one line and exits 2 (1 for ``TransactionFailed``, ``DeliveryFailed`` and
 
 from __future__ import annotations
 
-import difflib
+from typing import TYPE_CHECKING
+
+from driftline.schemas.messages import suggest
+
+if TYPE_CHECKING:
+    from driftline.schemas.config import Config
 
 
 class DriftlineError(Exception):
@@ -22,10 +27,10 @@ class InputError(DriftlineError):
 class UnknownMonitor(InputError):
     """``--monitor`` names no monitor of the config."""
 
-    def __init__(self, name: str, names: list[str], where: str) -> None:
-        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-        hint = f'; did you mean "{close[0]}"?' if close else ""
-        super().__init__(f"no monitor named {name!r} in {where} (its monitors: {', '.join(map(repr, names))}){hint}")
+    def __init__(self, name: str, config: Config) -> None:
+        names = [m.name for m in config.monitors]
+        super().__init__(f"no monitor named {name!r} in {config.source_path or 'the config'} (its monitors: "
+                         f"{', '.join(map(repr, names))}){suggest(name, names)}")
 
 
 class KafkaSetupError(DriftlineError):

@@ -86,7 +86,7 @@ def load_monitors(config: Config, only: str | None = None, labels: bool = False,
                                        labels=m.performance is not None and (
                                            labels or (label_topics and m.labels_topic is not None))))
     if only is not None and not monitors:
-        raise UnknownMonitor(only, [m.name for m in config.monitors], str(config.source_path or "the config"))
+        raise UnknownMonitor(only, config)
     return monitors
 
 
@@ -157,6 +157,10 @@ def label_warnings(monitors: list[MonitorRuntime], stats: PipelineStats) -> list
         elif c.read and not stats.judged.get(name):
             out.append(f"monitor {name!r} closed no window: its labels ({c.unmatched} unmatched, "
                        f"{sum(c.dropped.values())} dropped) are in no report, only in this summary")
+        elif c.read and not c.pairs:
+            out.append(f"monitor {name!r}: no label joined a prediction ({c.unmatched} without one, "
+                       f"{sum(c.dropped.values())} dropped): check that the labels' event ids are the "
+                       f"predictions' (fields.event_id)")
         p = m.cfg.performance
         if m.performance.baseline is None and p is not None and not (p.min or p.max):
             out.append(f"monitor {name!r}: its reference has no performance baseline and performance has no "

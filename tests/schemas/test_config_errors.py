@@ -214,6 +214,12 @@ def test_a_config_nested_too_deep_is_one_error_not_a_recursion(write_config, tex
     assert str(info.value) == f"{path}: nested more than 32 levels deep: not a driftline config"
 
 
+def test_a_float_bound_beyond_the_integers_is_fine(write_config) -> None:
+    """Only integer settings (sizes, counts) refuse 1e19: a feature's bounds are floats."""
+    config = load_config(write_config("monitors: [{name: m, source: p, features: {wei: {type: numeric, max: 1.0e+21}}}]"))
+    assert config.monitors[0].features[0].max == 1e21
+
+
 def test_case_table_is_big_enough() -> None:
     assert len(CASES) >= 15
     assert len({c[0] for c in CASES}) == len(CASES)

@@ -510,7 +510,8 @@ def test_reference_build_warns_of_bounds_the_training_data_crosses(demo, tmp_pat
     rate = orjson.loads((tmp_path / "r.json").read_bytes())["features"]["n05_normal"]["out_of_range_rate"]
     assert share == pytest.approx(rate, abs=5e-4) and 0.05 < share < 0.5
     assert line.endswith("are outside its [min, max]; out-of-range issues are judged against that rate "
-                         "(above it by quality.out_of_range_rate): check the bounds in the config")
+                         "(above it by quality.out_of_range_rate): check the bounds in the config, then build the reference "
+                         "again")
 
 
 def test_replay_warns_when_no_event_has_any_value_it_watches(demo, tmp_path, capsys):

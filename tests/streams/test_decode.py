@@ -543,6 +543,10 @@ def test_an_empty_value_is_a_dead_letter_that_says_what_a_tombstone_becomes() ->
     # refused by both: no seconds, a comma, an hour offset alone, seconds in the offset, no time
     "2026-11-25T10:00Z", "2026-11-25T10:00:00,5Z", "2026-11-25T10:00:00+01", "2026-11-25T10:00:00+01:00:00",
     "2026-11-25", "20261125T100000Z",
+    # ... and out of range: month, day, hour, minute, second, offset, a year before 1000, a newline
+    "2026-13-01T10:00:00Z", "2026-11-32T10:00:00Z", "2026-11-25T24:00:00Z", "2026-11-25T10:60:00Z",
+    "2026-11-25T10:00:60Z", "2026-11-25T10:00:00+01:60", "2026-11-25T10:00:00+24:00", "2026-11-25T10:00:00+2400",
+    "0000-01-01T00:00:00Z", "0999-12-31T23:59:59Z", "9000-01-01T00:00:00Z", "2026-11-25T10:00:00Z\n",
 ])
 def test_the_event_schemas_accept_the_timestamp_texts_the_decoder_accepts(stamp):
     """The shipped contract is what a producer validates its events against: it must not refuse

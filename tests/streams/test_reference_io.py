@@ -84,4 +84,6 @@ def test_reference_build_says_how_many_rows_it_read(tmp_path: Path, capsys) -> N
     assert main(["reference", "build", "--config", str(tmp_path / "c.yaml"), "--monitor", "m",
                  "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out == [f"{tmp_path / 'r.json'}: reference for 'm' from 1200 rows, 1 numeric + 1 categorical features"]
+    assert out == [f"{tmp_path / 'r.json'}: reference for 'm' from 1200 rows, 1 numeric + 1 categorical features",
+                   "warning: feature 'x' has 900 values (not null) in 1200 rows: a thin reference for it (coarse "
+                   "bins; its tests need larger shifts to alert); profile 1,000 values or more"]

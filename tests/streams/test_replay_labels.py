@@ -338,6 +338,10 @@ def test_label_runs_that_measure_nothing_say_so(tmp_path: Path) -> None:
         "invalid literal, expected 'null': line 1 column 1 (char 0)",
         "warning: monitor 'tiny' closed no window: its labels (50 unmatched, 0 dropped) are in no report, "
         "only in this summary"]
+    synth.write_lines(tmp_path / "strangers.jsonl", [orjson.dumps({"event_id": f"x{i}", "label": 1}) for i in range(9)])
+    assert replay("e.jsonl", "strangers.jsonl") == [
+        "warning: monitor 'tiny': no label joined a prediction (9 without one, 0 dropped): check that the labels' "
+        "event ids are the predictions' (fields.event_id)"]
     ref = orjson.loads((tmp_path / "r.json").read_bytes())
     del ref["performance"]
     (tmp_path / "r.json").write_bytes(orjson.dumps(ref))
