@@ -61,6 +61,9 @@ class NumericReference:
     # inner fine bins whose reference values all sit on the bin's right edge (an atom of
     # discrete data): the CDFs step there instead of rising across the bin (Wasserstein)
     atom_bins: tuple[int, ...] = ()
+    # the configured (min, max) that out_of_range_rate was measured under (None: unbounded);
+    # None for references built before they were recorded
+    bounds: tuple[float | None, float | None] | None = None
 
     @property
     def n_fine(self) -> int:
@@ -90,6 +93,7 @@ class NumericReference:
         if m < 2:
             raise ValueError(f"a numeric reference needs at least 2 non-null values, got {m}")
         oor = _out_of_range(present, lower, upper)
+        bounds = (lower, upper)
         probs = np.arange(1, fine_bins) / fine_bins
         with np.errstate(over="ignore"):
             quantiles = np.quantile(present, probs)
@@ -129,6 +133,7 @@ class NumericReference:
             tail_means=(_scaled(np.mean, lower) if lower.size else float("nan"),
                         _scaled(np.mean, upper) if upper.size else float("nan")),
             atom_bins=tuple(np.flatnonzero(atoms).tolist()),
+            bounds=bounds,
         )
 
 

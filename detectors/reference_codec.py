@@ -36,6 +36,7 @@ def _numeric_out(r: NumericReference) -> dict[str, Any]:
         "fine_probs": r.fine_probs.tolist(), "coarse_starts": r.coarse_starts.tolist(),
         "tail_means": [None if np.isnan(v) else v for v in r.tail_means],
         "atom_bins": list(r.atom_bins),
+        **({} if r.bounds is None else {"bounds": list(r.bounds)}),
     }
 
 
@@ -160,11 +161,16 @@ def _one_in(d: dict[str, Any]) -> NumericReference | CategoricalReference:
         atoms = d.get("atom_bins", [])
         if not isinstance(atoms, list) or any(type(b) is not int or not 0 < b < edges.size for b in atoms):
             raise ValueError("atom_bins: must be indices of inner fine bins; rebuild the reference")
+        # absent from references built before bounds were recorded: not checked against the config
+        bounds = d.get("bounds")
+        if bounds is not None and (not isinstance(bounds, list) or len(bounds) != 2):
+            raise ValueError("bounds: must be [min, max] (null: unbounded); rebuild the reference")
         return NumericReference(
             count=count, null_rate=rates[0], out_of_range_rate=rates[1], mean=mean, std=std, min=lo, max=hi,
             fine_edges=edges, fine_probs=probs, coarse_starts=starts,
             tail_means=tuple(float("nan") if v is None else float(v) for v in tails),
             atom_bins=tuple(atoms),
+            bounds=None if bounds is None else (_number("bounds[0]", bounds[0]), _number("bounds[1]", bounds[1])),
         )
     if d["type"] == "categorical":
         count = _whole("count", d["count"], 1, _MAX_COUNT)

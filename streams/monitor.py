@@ -58,6 +58,12 @@ def fit_reference(cfg: MonitorConfig, ref: ReferenceProfile, source: str) -> Ref
         if kind != f.type:
             raise ReferenceProfileError(
                 f"{source}: feature {f.name!r} is {kind} in the reference but {f.type} in the config")
+        bounds = getattr(have, "bounds", None)
+        if bounds is not None and bounds != (f.min, f.max):
+            # its out-of-range rate, the baseline of the data-quality rule, was measured under those
+            raise ReferenceProfileError(
+                f"{source}: feature {f.name!r} was profiled with min / max {_shown(bounds)} but the config has "
+                f"{_shown((f.min, f.max))}; rebuild it with `driftline reference build`")
         (numeric if kind == "numeric" else categorical)[f.name] = have  # type: ignore[index]
     prediction = None
     if cfg.prediction is not None:
@@ -211,6 +217,10 @@ class MonitorRuntime:
                                                observed=lambda: observations(judgement, self.floors, performance))
         out.alerts += events
         out.retrain += requests
+
+
+def _shown(bounds: tuple[float | None, float | None]) -> str:
+    return "[" + ", ".join("none" if b is None else f"{b:g}" for b in bounds) + "]"
 
 
 def _merge_all(sketches: list[WindowSketch], layout: MonitorLayout) -> WindowSketch:

@@ -473,3 +473,17 @@ def test_a_bad_baseline_names_its_key(path: list[str], value: object, message: s
 
 def test_from_dict_accepts_the_valid_base() -> None:
     from_dict(_valid())   # the BAD cases above differ from this by one change each
+
+
+def test_the_bounds_of_the_out_of_range_rate_round_trip() -> None:
+    ref = NumericReference.build(np.arange(100.0), upper=49.5)
+    assert ref.bounds == (None, 49.5) and ref.out_of_range_rate == 0.5
+    d = orjson.loads(orjson.dumps(to_dict(ReferenceProfile({"x": ref}, {}))))
+    assert d["features"]["x"]["bounds"] == [None, 49.5]
+    assert from_dict(d).numeric["x"].bounds == (None, 49.5)
+    del d["features"]["x"]["bounds"]                        # built before bounds were recorded
+    assert from_dict(d).numeric["x"].bounds is None
+    for bad in ([1.0], "0..1", [None, "x"], [None, float("inf")]):
+        d["features"]["x"]["bounds"] = bad
+        with pytest.raises(ValueError, match="bounds"):
+            from_dict(d)

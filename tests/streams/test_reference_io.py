@@ -87,3 +87,24 @@ def test_reference_build_says_how_many_rows_it_read(tmp_path: Path, capsys) -> N
     assert out == [f"{tmp_path / 'r.json'}: reference for 'm' from 1200 rows, 1 numeric + 1 categorical features",
                    "warning: feature 'x' has 900 values (not null) in 1200 rows: a thin reference for it (coarse "
                    "bins; its tests need larger shifts to alert); profile 1,000 values or more"]
+
+
+def test_a_reference_built_under_other_bounds_is_refused(tmp_path: Path) -> None:
+    """The data-quality rule holds the out-of-range rate against the reference's, measured under
+    the bounds in force at build time: changed bounds need a new reference."""
+    from driftline.streams.cli import main
+
+    bounded = CONFIG.replace("x: {type: numeric}", "x: {type: numeric, max: 5}") + "    reference: {path: r.json}\n"
+    (tmp_path / "c.yaml").write_text(bounded)
+    (tmp_path / "t.jsonl").write_bytes(b"\n".join(orjson.dumps({"x": float(i % 10), "c": "ab"[i % 2]})
+                                                   for i in range(1000)))
+    assert main(["reference", "build", "--config", str(tmp_path / "c.yaml"), "--monitor", "m",
+                 "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json")]) == 0
+    assert main(["validate", "--config", str(tmp_path / "c.yaml")]) == 0
+    (tmp_path / "c.yaml").write_text(bounded.replace("max: 5}", "max: 50}"))
+    assert main(["validate", "--config", str(tmp_path / "c.yaml")]) == 2
+    # a reference written before bounds were recorded is not checked
+    ref = orjson.loads((tmp_path / "r.json").read_bytes())
+    del ref["features"]["x"]["bounds"]
+    (tmp_path / "r.json").write_bytes(orjson.dumps(ref))
+    assert main(["validate", "--config", str(tmp_path / "c.yaml")]) == 0
