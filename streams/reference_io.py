@@ -1,4 +1,4 @@
-"""Reading training data (CSV, JSONL, Parquet) and reference profiles from files.
+"""Profiles of training data (read by ``training_rows``), and reference profiles in files.
 
 A column is found by the feature's configured path in an event-shaped record
 (``features.amount``), or else by its plain name (``amount``) in a flat table; the prediction
@@ -11,11 +11,9 @@ performance test); without that section a ``label`` column is not read at all.
 from __future__ import annotations
 
 import contextlib
-import csv
 import math
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,87 +27,7 @@ from .decode import whole_number_text
 from .exceptions import InputError, ReferenceProfileError
 from .paths import file_in_the_way
 from .performance import training_baseline
-
-
-def _rows(path: Path) -> list[dict[str, Any]]:
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".jsonl", ".ndjson", ".json"):
-            return _jsonl_rows(path)
-        if suffix == ".csv":
-            return _csv_rows(path)
-        if suffix in (".parquet", ".pq"):
-            try:
-                import pyarrow.parquet as pq
-            except ImportError:
-                raise InputError(f"{path}: reading Parquet needs pyarrow (pip install 'driftline[parquet]')") from None
-            import pyarrow as pa
-            try:
-                return pq.read_table(path).to_pylist()
-            except pa.ArrowException as exc:     # ArrowInvalid is also an OSError: test it first
-                raise InputError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    raise InputError(f"{path}: unknown file type {suffix!r}; use .csv, .jsonl or .parquet")
-
-
-def _csv_rows(path: Path) -> list[dict[str, Any]]:
-    """The rows of a CSV file with a header; a row with more or fewer fields than the header
-    (a truncated or corrupt file) is refused, naming its line."""
-    rows = []
-    # utf-8-sig: a byte order mark (spreadsheet exports) is not part of the first name
-    with path.open(newline="", encoding="utf-8-sig") as fh, _csv_field_limit(_CSV_FIELD_LIMIT):
-        reader = csv.DictReader(fh)
-        try:
-            names = reader.fieldnames or []
-            if twice := sorted({n for n in names if names.count(n) > 1}):
-                raise InputError(f"{path}: the header names column {twice[0]!r} more than once; "
-                                 f"give each column its own name")
-            for row in reader:
-                if None in row:           # DictReader's key for the values beyond the header
-                    raise InputError(f"{path}:{reader.line_num}: more fields than the header's {len(names)}")
-                if None in row.values():  # ... and its value for the fields missing
-                    raise InputError(f"{path}:{reader.line_num}: fewer fields than the header's {len(names)}")
-                rows.append(row)
-        except csv.Error as exc:
-            raise InputError(f"{path}:{reader.line_num}: not readable as CSV ({exc})") from None
-    return rows
-
-
-# A cell may be a whole document (a free-text column beside the features): csv's default
-# limit of 128 KiB would refuse the file; 256 MiB still stops a file that is not CSV at all.
-_CSV_FIELD_LIMIT = 256 * 1024 * 1024
-
-
-@contextlib.contextmanager
-def _csv_field_limit(limit: int) -> Iterator[None]:
-    """csv's field size limit (process-wide) raised while a file is read."""
-    before = csv.field_size_limit(max(limit, csv.field_size_limit()))
-    try:
-        yield
-    finally:
-        csv.field_size_limit(before)
-
-
-def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with path.open("rb") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):   # a byte order mark: the file's, not the row's
-                line = line[3:]
-            if not line.strip():
-                continue
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: not JSON ({exc})") from None
-            if not isinstance(obj, dict):
-                raise InputError(f"{path}:{lineno}: expected a JSON object per line")
-            rows.append(obj)
-    return rows
-
+from .training_rows import read_rows
 
 _ABSENT = object()
 
@@ -258,7 +176,7 @@ def build_profile(cfg: MonitorConfig, path: Path) -> ReferenceProfile:
 
 def profile_rows(cfg: MonitorConfig, path: Path) -> tuple[ReferenceProfile, int]:
     """:func:`build_profile`, and how many rows the file has."""
-    rows = _rows(path)
+    rows = read_rows(path)
     if not rows:
         raise InputError(f"{path}: has no rows")
     csv_text = path.suffix.lower() == ".csv"

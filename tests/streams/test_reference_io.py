@@ -3,7 +3,6 @@ give one-line errors or the values the live decoders would read."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import orjson
@@ -26,21 +25,6 @@ monitors:
 def monitor(tmp_path: Path):
     (tmp_path / "c.yaml").write_text(CONFIG)
     return load_config(tmp_path / "c.yaml").monitors[0]
-
-
-def test_a_csv_cell_beyond_csvs_default_limit_is_read(tmp_path: Path, monitor) -> None:
-    # a free-text column beside the features: csv refuses cells over 128 KiB by default
-    rows = "\n".join(f"{i},{'ab'[i % 2]},{'n' * 200_000 if i == 1 else 'short'}" for i in range(10))
-    (tmp_path / "t.csv").write_text("x,c,notes\n" + rows + "\n")
-    profile = build_profile(monitor, tmp_path / "t.csv")
-    assert profile.numeric["x"].count == 10 and profile.categorical["c"].count == 10
-    assert csv.field_size_limit() == 131072           # put back for the rest of the process
-
-
-def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path: Path, monitor) -> None:
-    (tmp_path / "t.csv").write_text("x,x,c\n1,100,a\n2,200,b\n")
-    with pytest.raises(InputError, match=r"t\.csv: the header names column 'x' more than once"):
-        build_profile(monitor, tmp_path / "t.csv")
 
 
 def test_an_empty_text_is_a_category_in_json_and_null_in_csv(tmp_path: Path, monitor) -> None:
