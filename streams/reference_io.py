@@ -44,8 +44,9 @@ def _lookup(row: dict[str, Any], path: tuple[str, ...], flat: str, absent: Any =
     obj: Any = row
     for depth, key in enumerate(path):
         if not isinstance(obj, dict) or key not in obj:
-            if flat in row or ".".join(path) in row:
-                return row.get(flat, absent) if flat in row else row.get(".".join(path), absent)
+            for column in (flat, ".".join(path)):   # a flat table's column
+                if column in row:
+                    return row[column]
             if obj is not None and not isinstance(obj, dict):
                 raise _NotAnObject(".".join(path[:depth]), obj)
             return absent
