@@ -1,7 +1,8 @@
 """``make demo``: a local Kafka broker, a synthetic live stream whose drift begins after a
 minute (its ground-truth labels following on their own topic, the model's accuracy falling
-from 0.90 to 0.75 at the same moment), ``driftline run`` watching both, and the alerts printed
-as they fire.
+from 0.90 to 0.75 at the same moment), a producer fault before it (a tenth of the events with
+timestamps driftline cannot read, for ten seconds), ``driftline run`` watching both, and the
+alerts printed as they fire.
 
     python -m driftline.demo [--seconds 150] [--dir demo-out]
 """
@@ -29,6 +30,10 @@ DRIFT_AFTER = 60.0    # seconds until the drift begins
 # Labels follow their predictions this much later (event time; produced a loop turn later),
 # well inside the windows' 2 s grace, so every label joins its prediction's window.
 LABEL_DELAY = 0.5
+# A faulty producer release: from 30 s to 40 s every tenth event carries its timestamp as
+# "25/11/2026 10:00:30" (bad_timestamp): 10% of a window's events, a pipeline alert at a 1% ceiling.
+FAULT = (30.0, 40.0)
+FAULT_EVERY = 10
 
 
 def _wait_file(path: Path, proc: subprocess.Popen, timeout: float) -> str:
@@ -58,13 +63,24 @@ def _produce(bootstrap: str, seconds: float, stop: threading.Event) -> None:
             unlabelled = []
         if due > sent:
             unlabelled = synth.events(rng, due - sent, rate=RATE, drift=drift, offset=sent, start=start)
-            for line in unlabelled:
-                producer.produce("predictions", line, orjson.loads(line)["event_id"].encode())
+            for i, line in enumerate(unlabelled, start=sent):
+                producer.produce("predictions", _faulty(line, i), orjson.loads(line)["event_id"].encode())
             sent = due
         producer.poll(0)
         time.sleep(0.05)
     producer.flush(10)
     del producer   # disconnect now, before the broker goes away
+
+
+def _faulty(line: bytes, index: int) -> bytes:
+    """The event as the faulty release sends it (during FAULT, one in FAULT_EVERY)."""
+    if not (FAULT[0] * RATE <= index < FAULT[1] * RATE) or index % FAULT_EVERY:
+        return line
+    event = orjson.loads(line)
+    date, time_of_day = event["timestamp"].rstrip("Z").split("T")
+    year, month, day = date.split("-")
+    event["timestamp"] = f"{day}/{month}/{year} {time_of_day[:8]}"
+    return orjson.dumps(event)
 
 
 def _follow_alerts(bootstrap: str, stop: threading.Event) -> None:
@@ -130,9 +146,10 @@ def main(argv: list[str] | None = None) -> int:
             procs.append(subprocess.Popen([*driftline, "run", "--config", "driftline.yaml"], cwd=d,
                                           stdout=log, stderr=log))
         print(f"driftline running (logs: {d}/driftline.log, metrics: http://127.0.0.1:9464/metrics)")
-        print(f"producing {RATE:.0f} events/s (and their labels) for {args.seconds:.0f}s; drift begins after "
-              f"{DRIFT_AFTER:.0f}s, when accuracy also falls from 0.90 to 0.75; alerts appear below as they fire "
-              "(windows of 10 s)\n")
+        print(f"producing {RATE:.0f} events/s (and their labels) for {args.seconds:.0f}s; from {FAULT[0]:.0f}s to "
+              f"{FAULT[1]:.0f}s a faulty producer sends one event in {FAULT_EVERY} with an unreadable timestamp; "
+              f"drift begins after {DRIFT_AFTER:.0f}s, when accuracy also falls from 0.90 to 0.75; alerts appear "
+              "below as they fire (windows of 10 s)\n")
         threads = [threading.Thread(target=_follow_alerts, args=(bootstrap, stop), daemon=True),
                    threading.Thread(target=_produce, args=(bootstrap, args.seconds, stop), daemon=True)]
         for t in threads:

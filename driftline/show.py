@@ -30,8 +30,9 @@ def format_alert(a: dict[str, Any]) -> str:
         numbers = f"{a.get('statistic')}={value:.3f}"
         threshold = a.get("threshold")
         if threshold is not None:   # (a resolved alert's numbers are those of a good window: none)
-            # drift effects have a floor; a performance metric a limit (a floor, or a ceiling for errors)
-            bound = "limit" if a.get("kind") == "performance" else "floor"
+            # drift effects have a floor; rates and performance metrics a limit (a ceiling, or a
+            # floor for a metric where higher is better)
+            bound = "floor" if a.get("kind") in ("data_drift", "prediction_drift") else "limit"
             shown = f"{threshold:.4g}" if isinstance(threshold, float) and bound == "limit" else threshold
             numbers += f" ({bound} {shown})"
         if p is not None:

@@ -114,6 +114,15 @@ class QualityConfig:
 
 
 @dataclass(frozen=True)
+class PipelineConfig:
+    # a window's rate is an issue above this ceiling and significantly so (binomial test at
+    # drift.fdr_q); None: not watched. 1%: a healthy producer sends no malformed events, and
+    # a grace that fits the stream leaves next to none late; more is a fault to look at
+    invalid_rate: float | None = 0.01  # dead letters among the events that reached the window
+    late_rate: float | None = 0.01  # events that arrived after their windows had closed
+
+
+@dataclass(frozen=True)
 class AlertsConfig:
     fire_after: int = 1  # consecutive bad windows before an alert fires
     resolve_after: int = 2  # consecutive good windows before it resolves
@@ -165,6 +174,7 @@ class MonitorConfig:
     alerts: AlertsConfig
     retrain: RetrainConfig
     performance: PerformanceConfig | None = None  # None: no performance section, labels not joined
+    pipeline: PipelineConfig = PipelineConfig()
 
 
 @dataclass(frozen=True)
@@ -299,7 +309,7 @@ def _section(cls: type[_T], data: dict[str, Any] | None, path: str) -> _T:
         elif isinstance(f.default, tuple):
             value = tuple(value)
         elif isinstance(f.default, float):
-            value = float(value)
+            value = None if value is None else float(value)   # null only where the schema allows it
         elif isinstance(f.default, int) and not isinstance(f.default, bool):
             if isinstance(value, float) and abs(value) >= _MAX_INT:
                 # JSON Schema counts 1e19 as an integer; no size or count can take it
@@ -356,6 +366,7 @@ def _monitor(m: dict[str, Any], path: str, base_dir: Path | None) -> MonitorConf
         alerts=_section(AlertsConfig, m.get("alerts"), f"{path}.alerts"),
         retrain=_section(RetrainConfig, m.get("retrain"), f"{path}.retrain"),
         performance=_performance(m.get("performance"), f"{path}.performance", prediction),
+        pipeline=_section(PipelineConfig, m.get("pipeline"), f"{path}.pipeline"),
     )
 
 

@@ -3,7 +3,8 @@ condition clears, with hysteresis, deterministic ids, and retrain requests with 
 
 Conditions checked per window (and per model version when asked): each feature's data
 drift, the prediction's drift, each data-quality rate, and each degraded performance metric
-(when labels are joined). A condition that was never bad
+(when labels are joined); for all versions together also the window's pipeline rates (dead
+letters and late events are not told apart by version). A condition that was never bad
 has no state; once bad it keeps a ``Hysteresis`` until it resolves. A window may leave some
 subjects unjudged (a feature or a performance metric is not judged below ``min_count``
 values or labels; a model version without events in the window is not judged at all): their
@@ -23,6 +24,8 @@ from typing import Any
 from driftline.detectors.hysteresis import Hysteresis
 from driftline.detectors.judgement import FeatureResult, QualityIssue, WindowJudgement
 from driftline.detectors.performance_judge import PerformanceIssue, PerformanceResult
+from driftline.detectors.pipeline_health import SUBJECTS as PIPELINE_SUBJECTS
+from driftline.detectors.pipeline_health import PipelineIssue, PipelineResult
 from driftline.schemas.config import AlertsConfig, RetrainConfig
 
 from .ids import stable_id
@@ -45,7 +48,8 @@ class Condition:
 
 
 def conditions(judgement: WindowJudgement, floors: dict[str, float],
-               performance: PerformanceResult | None = None) -> list[Condition]:
+               performance: PerformanceResult | None = None,
+               pipeline: PipelineResult | None = None) -> list[Condition]:
     """The bad conditions of a judged window; ``floors`` maps feature type to effect floor."""
     out = [_drift_condition("data_drift", r, floors) for r in judgement.features if r.drift]
     if judgement.prediction is not None and judgement.prediction.drift:
@@ -54,11 +58,14 @@ def conditions(judgement: WindowJudgement, floors: dict[str, float],
     out += [_quality_condition(q, new.get(q.feature, ())) for q in judgement.quality]
     if performance is not None:
         out += [_performance_condition(i, performance) for i in performance.issues]
+    if pipeline is not None:
+        out += [_pipeline_condition(i) for i in pipeline.issues]
     return out
 
 
 def observations(judgement: WindowJudgement, floors: dict[str, float],
-                 performance: PerformanceResult | None = None) -> dict[tuple[str, str], Condition]:
+                 performance: PerformanceResult | None = None,
+                 pipeline: PipelineResult | None = None) -> dict[tuple[str, str], Condition]:
     """What a judged window measured of each subject, bad or not, by (kind, subject): the
     numbers a ``resolved`` alert carries (what the condition came back to)."""
     out: dict[tuple[str, str], Condition] = {}
@@ -77,6 +84,9 @@ def observations(judgement: WindowJudgement, floors: dict[str, float],
             if value is not None:
                 out[("performance", metric)] = Condition("performance", metric, metric, value, None, performance.p_value,
                                                          {"count": performance.count, "metrics": dict(performance.metrics)})
+    for subject, (k, n) in ({} if pipeline is None else pipeline.rates).items():
+        out[("pipeline", subject)] = Condition("pipeline", subject, PIPELINE_SUBJECTS[subject], k / n, None, None,
+                                               {"count": k, "of": n})
     return out
 
 
@@ -98,6 +108,11 @@ def _performance_condition(i: PerformanceIssue, r: PerformanceResult) -> Conditi
     reference = None if r.reference is None else r.reference.metrics.get(i.metric)
     evidence = {"count": r.count, "rule": i.rule, "reference": reference, "metrics": dict(r.metrics)}
     return Condition("performance", i.metric, i.metric, i.value, i.threshold, i.p_value, evidence)
+
+
+def _pipeline_condition(i: PipelineIssue) -> Condition:
+    """Threshold: the configured ceiling; p_value: of the rate being at most the ceiling."""
+    return Condition("pipeline", i.subject, i.statistic, i.value, i.threshold, i.p_value, {"count": i.count, "of": i.total})
 
 
 def _drift_condition(kind: str, r: FeatureResult, floors: dict[str, float]) -> Condition:

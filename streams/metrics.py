@@ -113,7 +113,7 @@ class RuntimeStats:
 
 
 # The alert kinds a monitor may fire (schemas/alert.schema.json), counted from 0.
-ALERT_KINDS = ("data_drift", "prediction_drift", "data_quality", "performance")
+ALERT_KINDS = ("data_drift", "prediction_drift", "data_quality", "performance", "pipeline")
 
 
 class DriftlineCollector(Collector):

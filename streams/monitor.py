@@ -14,6 +14,7 @@ import orjson
 from driftline.detectors.drift_judge import DriftJudge, DriftParams, QualityParams
 from driftline.detectors.judgement import WindowJudgement
 from driftline.detectors.performance_judge import PerformanceResult
+from driftline.detectors.pipeline_health import PipelineHealth, PipelineResult
 from driftline.detectors.reference import CategoricalReference, NumericReference, ReferenceProfile
 from driftline.detectors.reference_codec import to_dict as reference_to_dict
 from driftline.detectors.window_sketch import MonitorLayout, WindowSketch
@@ -104,6 +105,7 @@ class MonitorRuntime:
             QualityParams(q.null_rate_increase, q.out_of_range_rate, q.new_category_rate),
         )
         self.floors = {"numeric": d.numeric_effect, "categorical": d.categorical_effect}
+        self.pipeline = PipelineHealth(cfg.pipeline.invalid_rate, cfg.pipeline.late_rate, d.fdr_q)
         w = cfg.window
         self.window_spec = WindowSpec.from_seconds(w.size, w.slide, w.grace)
         self.pooled_windows = 0     # windows judged with versions beyond the cap, and the most
@@ -187,7 +189,11 @@ class MonitorRuntime:
             out.reports.append(window_report(name, v, start, end, sketches[v].events, 0, 0,
                                              per_version[v], performance_entry(v_perf),
                                              basis=self.state_fingerprint))
-        self._alert(out, None, start, end, overall)
+        # a late or invalid event is counted in one window, whose events a hopping window
+        # shares with size / slide others: it is judged against the events of one slide
+        spec = self.window_spec
+        pipeline = self.pipeline.judge(total.events * spec.slide_ms // spec.size_ms, merged.invalid, merged.late)
+        self._alert(out, None, start, end, overall, pipeline)
         if self.cfg.alerts.per_version:
             for v, judgement in per_version.items():
                 self._alert(out, v, start, end, judgement)
@@ -205,16 +211,19 @@ class MonitorRuntime:
         return out.performance[version]
 
     def _alert(self, out: WindowOutputs, version: str | None, start: int, end: int,
-               judgement: WindowJudgement) -> None:
+               judgement: WindowJudgement, pipeline: PipelineResult | None = None) -> None:
         performance = out.performance.get(version)
-        bad = conditions(judgement, self.floors, performance)
+        bad = conditions(judgement, self.floors, performance, pipeline)
         # subjects without a verdict (too few values, or labels) keep their alert state
         unjudged = unjudged_subjects(judgement, self.cfg.drift.min_count)
         if self.performance is not None:
             unjudged["performance"] = self.performance.watched.difference(
                 () if performance is None else performance.judged)
+        if pipeline is not None:
+            unjudged["pipeline"] = self.pipeline.watched.difference(pipeline.judged)
         events, requests = self.alerts.observe(version, start, end, bad, unjudged,
-                                               observed=lambda: observations(judgement, self.floors, performance))
+                                               observed=lambda: observations(judgement, self.floors, performance,
+                                                                             pipeline))
         out.alerts += events
         out.retrain += requests
 

@@ -25,6 +25,10 @@ def test_alerts_print_one_line_each(tmp_path: Path) -> None:
     lines = proc.stdout.decode().splitlines()
     assert [line[:8] for line in lines] == ["FIRING  ", "resolved"]
     assert "m/all versions x: js=0.200 (floor 0.1) p=1e-09" in lines[0]
+    pipeline = {**ALERT, "kind": "pipeline", "subject": "invalid_events", "statistic": "invalid_rate", "value": 0.05,
+                "threshold": 0.01, "p_value": 2e-12}
+    proc = _show(stdin=orjson.dumps(pipeline))
+    assert "m/all versions invalid_events: invalid_rate=0.050 (limit 0.01) p=2e-12" in proc.stdout.decode()
 
 
 def test_a_missing_file_or_another_record_is_a_one_line_error(tmp_path: Path) -> None:

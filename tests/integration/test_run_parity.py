@@ -153,7 +153,7 @@ def test_metrics_and_health(kafka, topic_factory, tmp_path):
     assert firing, "the drifting stream fired no alert: nothing to compare"
     counted = {(lab["kind"], lab["severity"]): v for lab, v in m["driftline_alerts_total"]}
     assert {key: v for key, v in counted.items() if v} == firing
-    assert {kind for kind, _ in counted} == {"data_drift", "prediction_drift", "data_quality", "performance"}
+    assert {kind for kind, _ in counted} == {"data_drift", "prediction_drift", "data_quality", "performance", "pipeline"}
     # ... and the alerts still firing at the end (their last event says so) are exported as such
     last_status = {(a["model_version"], a["kind"], a["subject"]): a["status"] for a in alerts}
     assert {(lab["kind"], lab["subject"]) for lab, v in m.get("driftline_alert_firing", []) if v == 1} == \

@@ -15,6 +15,7 @@ from driftline.schemas.config import (
     LimitsConfig,
     OutputsConfig,
     PerformanceConfig,
+    PipelineConfig,
     QualityConfig,
     RetrainConfig,
     WindowConfig,
@@ -46,6 +47,7 @@ def test_design_example_loads_with_defaults(write_config, design_config: str) ->
     assert m.window == WindowConfig(size=300.0, slide=300.0, grace=30.0, idle_timeout=30.0)
     assert m.drift == DriftConfig()
     assert m.quality == QualityConfig()
+    assert m.pipeline == PipelineConfig()
     assert m.alerts == AlertsConfig()
     assert m.retrain == RetrainConfig()
     assert config.kafka == {"bootstrap.servers": "localhost:9092"}
@@ -109,6 +111,7 @@ def test_every_section_and_override() -> None:
                     "expire_after": None,
                 },
                 "retrain": {"enabled": False, "cooldown": "2d", "kinds": ["performance"]},
+                "pipeline": {"invalid_rate": None, "late_rate": 0},
             }
         ],
         "kafka": {
@@ -140,6 +143,8 @@ def test_every_section_and_override() -> None:
     assert m.quality == QualityConfig(0.1, 0.0, 1.0)
     assert m.alerts == AlertsConfig(3, 4, "critical", "https://x/rb", expire_after=None)
     assert m.retrain == RetrainConfig(enabled=False, cooldown=172800.0, kinds=("performance",))
+    assert m.pipeline == PipelineConfig(invalid_rate=None, late_rate=0.0)
+    assert isinstance(m.pipeline.late_rate, float)
     assert config.kafka == data["kafka"]  # passed through as given
     assert config.outputs == OutputsConfig("r", "a", "t", "d")
     assert config.http == HttpConfig("0.0.0.0", 0)
@@ -243,6 +248,7 @@ _MONITOR_SECTIONS = {
     "alerts": AlertsConfig,
     "retrain": RetrainConfig,
     "performance": PerformanceConfig,
+    "pipeline": PipelineConfig,
 }
 
 
@@ -292,6 +298,7 @@ def test_the_readme_config_reference_loads_and_shows_the_defaults(write_config) 
     (text,) = [b for b in blocks if "processing_guarantee:" in b and b.startswith("monitors:")]
     config = load_config(write_config(text))
     (m,) = config.monitors
-    assert (m.drift, m.quality, m.alerts) == (DriftConfig(), QualityConfig(), AlertsConfig())
+    assert (m.drift, m.quality, m.alerts, m.pipeline) == (DriftConfig(), QualityConfig(), AlertsConfig(),
+                                                          PipelineConfig())
     assert config.outputs == OutputsConfig() and config.limits == LimitsConfig()
     assert config.http == HttpConfig() and m.performance is not None and m.performance.task == "binary"

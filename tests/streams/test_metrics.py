@@ -104,7 +104,7 @@ def test_counters_of_a_monitor_start_at_zero_where_the_config_knows_their_labels
     registry = _registry(stats)
     for topic in ("predictions", "labels"):
         assert registry.get_sample_value("driftline_events_total", {"monitor": "fraud", "topic": topic}) == 0
-    for kind in ("data_drift", "prediction_drift", "data_quality", "performance"):
+    for kind in ("data_drift", "prediction_drift", "data_quality", "performance", "pipeline"):
         assert registry.get_sample_value("driftline_alerts_total",
                                          {"monitor": "fraud", "kind": kind, "severity": "critical"}) == 0
     assert registry.get_sample_value("driftline_events_late_total", {"monitor": "fraud"}) == 0
