@@ -127,7 +127,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     joined = ""
     if labels is not None:
         joined = f", {stats.label_events} label events" + (f" ({_label_summary(stats)})" if stats.label_events else "")
-    print(f"{stats.events} events ({stats.invalid} invalid, {stats.late} late){joined}, {stats.windows} windows, "
+    # each monitor has its own windows and grace, so an event may be late for one and not another
+    late = (f"{stats.late} late" if len(stats.late_by) < 2
+            else "late: " + ", ".join(f"{name} {n}" for name, n in sorted(stats.late_by.items())))
+    print(f"{stats.events} events ({stats.invalid} invalid, {late}){joined}, {stats.windows} windows, "
           f"{stats.alerts} alert events -> {args.out}")
     for warning in stats.warnings:
         print(f"warning: {warning}")

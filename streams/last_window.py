@@ -56,7 +56,9 @@ class LastWindow:
            before: LastWindow | None) -> LastWindow:
         """``before``: the monitor's previous last window, whose performance stays when this
         window measured none (labels come late and sparse)."""
-        if performance:
+        # a monitor that joins labels judges every window's pairs, so ``performance`` holds a
+        # result (of 0 pairs) even for a window whose labels have not come: that one measured none
+        if performance and any(r.count for r in performance.values()):
             perf = {v: VersionPerformance(r.count, {k: x for k, x in r.metrics.items() if x is not None})
                     for v, r in performance.items()}
         else:

@@ -36,7 +36,8 @@ from .windows import Partial, PartitionWindows
 class PipelineStats:
     events: int = 0
     invalid: int = 0
-    late: int = 0
+    late: int = 0                # late events, summed over the monitors (each has its windows)
+    late_by: dict[str, int] = field(default_factory=dict)      # ... and per monitor
     windows: int = 0
     alerts: int = 0
     label_events: int = 0        # label events read (once, however many monitors join them)
@@ -101,19 +102,25 @@ class InProcessPipeline:
                 watermark = base + round(silent * 1000) - m.window_spec.grace_ms
                 partials = joins[partition].close(w, watermark) if joins else w.close_ready(watermark)
             self._idle[i].add(partition)
-            merged = self._merge(merger, partition, partials, w.closed_through)
+            merged = self._merge(m, merger, partition, partials, w.closed_through)
             self._judge(m, merged + merger.set_idle(partition, set(w.open)))
             if joins:
                 self.stats.labels[m.cfg.name] = _total(joins.values())
 
-    def _merge(self, merger: WindowMerger, partition: int, partials: list[Partial],
+    def _merge(self, m: MonitorRuntime, merger: WindowMerger, partition: int, partials: list[Partial],
                closed_through: int | None) -> list[MergedWindow]:
         """``merger.add``, counting as late the events of partials whose window was judged
         without them (their partition had been idle)."""
         before = merger.late_events
         merged = merger.add(partition, partials, closed_through)
-        self.stats.late += merger.late_events - before
+        self._late(m, merger.late_events - before)
         return merged
+
+    def _late(self, m: MonitorRuntime, n: int) -> None:
+        if n:
+            self.stats.late += n
+            by = self.stats.late_by
+            by[m.cfg.name] = by.get(m.cfg.name, 0) + n
 
     def feed_labels(self, values: Sequence[bytes], partition: int = 0, topic: str | None = None,
                     offsets: Sequence[int] | None = None) -> None:
@@ -157,19 +164,19 @@ class InProcessPipeline:
             w = windows[partition]
             if joins:
                 join = joins[partition]
-                self.stats.late += join.add_predictions(batch, w)
+                self._late(m, join.add_predictions(batch, w))
                 partials = join.close(w)
                 self.stats.labels[m.cfg.name] = _total(joins.values())
             elif m.labels is None:
-                self.stats.late += w.add(batch)
+                self._late(m, w.add(batch))
                 partials = w.close_ready()
             else:
                 batch = m.labels.attach(batch)
                 late, unplaced = w.add_rows(batch)
                 m.labels.settle(batch.columns, unplaced)
-                self.stats.late += late
+                self._late(m, late)
                 partials = w.close_ready()
-            merged = self._merge(merger, partition, partials, w.closed_through)
+            merged = self._merge(m, merger, partition, partials, w.closed_through)
             if partition in self._idle[i]:
                 if moved:   # active again
                     self._idle[i].discard(partition)
@@ -202,7 +209,7 @@ class InProcessPipeline:
                                              strict=True):
             merged = []
             for p, w in sorted(windows.items()):
-                merged += self._merge(merger, p, w.close_all(), w.closed_through)
+                merged += self._merge(m, merger, p, w.close_all(), w.closed_through)
             if joins:
                 for join in joins.values():
                     join.labels.take_unmatched()

@@ -7,7 +7,8 @@ so an event's label reaches the state of the partition that holds its prediction
 - a prediction whose label already waits takes it as it is added, exactly as in replay
   (``LabelStore.attach``), and the pair counts in the prediction's windows;
 - a prediction without one waits (value, model version, event time) while any of its windows
-  is open; a label that comes for it before they close counts the pair in the open ones;
+  is open; a label that comes for it before they close counts the pair in the open ones (or,
+  when the prediction had no value, is dropped as ``null_prediction``, as in replay);
 - a label whose prediction has not come waits; once the partition's watermark passes the
   label's timestamp plus the window size, a prediction of that label (never later than its
   label) could only be late for every window, so the label leaves as *unmatched*. A label
@@ -101,13 +102,11 @@ class StreamJoin:
         batch = self.labels.attach(batch)
         late, unplaced = windows.add_rows(batch)
         self.labels.settle(batch.columns, unplaced)
-        labels, prediction = batch.columns.labels, batch.columns.prediction
-        if self._object:
-            labelled = labels != None  # noqa: E711 - elementwise comparison
-            waits = ~labelled & (prediction != None)  # noqa: E711
-        else:
-            labelled = ~np.isnan(labels)
-            waits = ~labelled & ~np.isnan(prediction)
+        labels = batch.columns.labels
+        # a prediction without a value waits too: its label, when it comes, is dropped as
+        # null_prediction (as in replay), not counted unmatched as if it had met no prediction
+        labelled = labels != None if self._object else ~np.isnan(labels)  # noqa: E711 - elementwise
+        waits = ~labelled
         if self.expiry and labelled.any():   # labels that left the store leave the expiry index
             taken = as_text([batch.event_ids[i] for i in np.flatnonzero(labelled).tolist()])
             for _ in map(self.expiry.pop, taken, repeat(None)):
@@ -212,7 +211,7 @@ class StreamJoin:
         counts = self.counts
         prediction = np.array([f[0] for f in found], dtype=object if self._object else np.float64)
         if self._object:
-            usable = np.ones(len(found), dtype=bool)
+            usable = prediction != None  # noqa: E711 - elementwise comparison
         else:
             with np.errstate(over="ignore", invalid="ignore"):
                 usable = np.isfinite(prediction - labels)   # a regression error beyond the float range

@@ -428,12 +428,14 @@ def test_the_summary_counts_events_once_whatever_the_monitors_and_blank_lines(de
     text = synth.config_yaml(str(demo / "reference.json"))
     monitor = text[text.index("  - name: fraud"):text.index("kafka:")]
     (tmp_path / "two.yaml").write_text(text.replace("kafka:", monitor.replace("name: fraud", "name: fraud2") + "kafka:"))
-    lines = (demo / "events.jsonl").read_bytes().splitlines()[:100]
-    (tmp_path / "e.jsonl").write_bytes(b"\n".join([*lines[:50], b"", b"not json", b"", b"[1]", *lines[50:]]) + b"\n")
+    lines = (demo / "events.jsonl").read_bytes().splitlines()[:2500]     # 25 s: two windows close
+    late = lines[0].replace(b'"e0"', b'"again"')          # its window closed: late for each monitor
+    (tmp_path / "e.jsonl").write_bytes(b"\n".join([*lines[:50], b"", b"not json", b"", b"[1]", *lines[50:], late]) + b"\n")
     proc = run_cli("replay", "--config", str(tmp_path / "two.yaml"), "--input", str(tmp_path / "e.jsonl"),
                    "--out", str(tmp_path / "o"))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("102 events (2 invalid, 0 late)"), proc.stdout
+    # late per monitor: each has its own windows and grace
+    assert proc.stdout.startswith("2503 events (2 invalid, late: fraud 1, fraud2 1)"), proc.stdout
     assert len(read(tmp_path / "o" / "dlq.jsonl")) == 4     # each monitor's dead letters
 
 

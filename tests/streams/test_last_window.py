@@ -61,6 +61,9 @@ def test_performance_stays_until_a_window_measures_some() -> None:
     assert "auc" not in first.performance["v2"].metrics          # one class: undefined, left out
     assert LastWindow.of(_judgement(), None, first).performance == first.performance
     assert LastWindow.of(_judgement(), {}, first).performance == first.performance
+    # what judge_window hands over for a window without labels: results of 0 pairs
+    assert LastWindow.of(_judgement(), {None: _performance([], []), "v2": _performance([], [])},
+                         first).performance == first.performance
     newer = {None: _performance([0.2], [1])}
     assert set(LastWindow.of(_judgement(), newer, first).performance) == {None}
 

@@ -261,3 +261,40 @@ def test_a_label_without_a_time_replacing_one_with_a_time_does_not_expire(monito
     w.close_ready(watermark=10**13)
     join.on_close(w.closed_through, w.watermark)
     assert join.pending_labels == 1 and join.counts.unmatched == 0
+
+
+def test_a_label_after_its_null_prediction_is_dropped_as_in_replay(monitor):
+    """A prediction with a null value that comes before its label: the label met its
+    prediction, so it is dropped as null_prediction (replay's count), not unmatched."""
+    spec = WindowSpec(10_000, 10_000, 0)
+    event = orjson.dumps({"event_id": "n", "timestamp": 100.0, "model_version": "v1",
+                          "features": {}, "prediction": {"score": None}})
+    later = orjson.dumps({"event_id": "z", "timestamp": 130.0, "model_version": "v1",
+                          "features": {}, "prediction": {"score": 0.4}})
+    label = orjson.dumps({"event_id": "n", "label": 1, "timestamp": 100.0})
+    replayed = LabelStore(10, monitor.label_decoder.label_dtype)
+    replayed.add(monitor.label_decoder.decode([label]))
+    batch = replayed.attach(monitor.decoder.decode([event]))
+    _, unplaced = PartitionWindows(spec, monitor.layout).add_rows(batch)
+    replayed.settle(batch.columns, unplaced)
+    w = PartitionWindows(spec, monitor.layout)
+    join = new_join(monitor, spec)
+    join.add_predictions(monitor.decoder.decode([event]), w)
+    join.add_labels(monitor.label_decoder.decode([label]), w)
+    join.add_predictions(monitor.decoder.decode([later]), w)
+    join.close(w)
+    assert (join.counts.null_prediction, join.counts.unmatched) == (replayed.counts.null_prediction, 0) == (1, 0)
+    assert join.counts.pairs == 0 and accounted(join) == 1
+
+
+def test_a_waiting_null_prediction_round_trips_through_a_snapshot(monitor):
+    spec = WindowSpec(10_000, 10_000, 0)
+    event = orjson.dumps({"event_id": "n", "timestamp": 100.0, "model_version": "v1",
+                          "features": {}, "prediction": {"score": None}})
+    w = PartitionWindows(spec, monitor.layout)
+    join = new_join(monitor, spec)
+    join.add_predictions(monitor.decoder.decode([event]), w)
+    state = orjson.loads(orjson.dumps(join.to_state()))      # as the checkpoint saves it
+    j2 = StreamJoin.from_state(state, spec, monitor.label_decoder.label_dtype, 10**6, 10**6)
+    j2.add_labels(monitor.label_decoder.decode([b'{"event_id": "n", "label": 0}']), w)
+    assert (j2.counts.null_prediction, j2.counts.pairs, j2.pending_labels) == (1, 0, 0)
