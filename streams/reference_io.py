@@ -99,12 +99,16 @@ def _numeric(values: list[Any], where: str, csv_text: bool) -> np.ndarray:
 _BINARY_TEXT = {"1": 1.0, "1.0": 1.0, "true": 1.0, "0": 0.0, "0.0": 0.0, "false": 0.0}
 
 
-def _binary(values: list[Any], where: str) -> np.ndarray:
-    """0 / 1 labels of a table: numbers and booleans, or their text as CSV has it."""
+def _binary(values: list[Any], where: str, csv_text: bool) -> np.ndarray:
+    """0 / 1 labels of a table: numbers and booleans, or (``csv_text``) their text as CSV has it;
+    elsewhere a string is refused, as a live label's decoder refuses it."""
     out = np.full(len(values), np.nan)
     for i, v in enumerate(values):
-        if v is None or v == "":
+        if v is None or (csv_text and v == ""):
             continue
+        if isinstance(v, str) and not csv_text:
+            raise InputError(f"{where}, row {i + 1}: {v!r} is a string, not 0, 1, true or false; live labels with "
+                             f"a string here go to the dead letters, so the training data must hold numbers too")
         if isinstance(v, bool | int | float) and v in (0, 1):
             out[i] = float(v)
         elif isinstance(v, str) and v.strip().lower() in _BINARY_TEXT:
@@ -166,7 +170,7 @@ def _whole_decimals(values: list[Any]) -> bool:
 
 def _training_labels(task: str, values: list[Any], where: str, csv_text: bool) -> np.ndarray:
     if task == "binary":
-        return _binary(values, where)
+        return _binary(values, where, csv_text)
     return _numeric(values, where, csv_text) if task == "regression" else _class_labels(values, where, csv_text)
 
 

@@ -442,12 +442,23 @@ def test_a_broken_baseline_is_a_one_line_error(data: Path, tmp_path: Path) -> No
 
 def test_bad_training_labels_are_a_one_line_error(tmp_path: Path) -> None:
     rows = [orjson.loads(r) for r in synth.training_rows(np.random.default_rng(1), 300)]
-    rows[7]["label"] = "maybe"
+    rows[7]["label"] = 0.5
     synth.write_lines(tmp_path / "t.jsonl", [orjson.dumps(r) for r in rows])
     (tmp_path / "c.yaml").write_text(synth.config_yaml("reference.json"))
-    proc = run_cli("reference", "build", "--config", str(tmp_path / "c.yaml"), "--monitor", "fraud",
-                   "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json"))
-    _one_line_error(proc, "label, row 8: 'maybe' is not 0, 1, true or false")
+    args = ["reference", "build", "--config", str(tmp_path / "c.yaml"), "--monitor", "fraud",
+            "--input", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json")]
+    _one_line_error(run_cli(*args), "label, row 8: 0.5 is not 0, 1, true or false")
+    # JSON holds numbers: the text "1" is refused, as a live label "1" goes to the dead letters
+    rows[7]["label"] = "1"
+    synth.write_lines(tmp_path / "t.jsonl", [orjson.dumps(r) for r in rows])
+    _one_line_error(run_cli(*args), "label, row 8: '1' is a string, not 0, 1, true or false; live labels")
+    # in CSV a cell is text: "1" and "true" are the label's spellings there
+    spelled = {0: ("0", "false"), 1: ("1", "true"), "1": ("1", "true")}
+    header = [k for k in rows[0] if k != "label"]
+    cells = [[*("" if r[k] is None else str(r[k]) for k in header), spelled[r["label"]][i % 2]]
+             for i, r in enumerate(rows)]
+    (tmp_path / "t.csv").write_text("\n".join(map(",".join, [[*header, "label"], *cells])) + "\n")
+    assert main([*args[:-4], "--input", str(tmp_path / "t.csv"), "--out", str(tmp_path / "r.json")]) == 0
 
 
 def test_training_class_labels_read_as_the_live_decoder_reads_them(tmp_path: Path) -> None:
