@@ -16,7 +16,8 @@ True
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -93,28 +94,28 @@ def _performance_in(d: dict[str, Any]) -> PerformanceBaseline:
     """The baseline, checked key by key: each error names its key (``performance.<key>``)."""
     task = d["task"]
     if task not in METRICS:
-        raise ValueError(f"performance.task: {task!r} is not one of {', '.join(METRICS)}; rebuild the reference")
-    count = _whole("performance.count", d["count"], 1)
-    correct = _whole("performance.correct", d["correct"], 0, count if task != "regression" else 0)
+        raise ValueError(f"task: {task!r} is not one of {', '.join(METRICS)}; rebuild the reference")
+    count = _whole("count", d["count"], 1)
+    correct = _whole("correct", d["correct"], 0, count if task != "regression" else 0)
     metrics = d["metrics"]
     if not isinstance(metrics, dict):
-        raise ValueError("performance.metrics: not a mapping; rebuild the reference")
+        raise ValueError("metrics: not a mapping; rebuild the reference")
     for name in metrics:
         if name not in METRICS[task]:
-            raise ValueError(f"performance.metrics.{name}: not a metric of task {task} "
+            raise ValueError(f"metrics.{name}: not a metric of task {task} "
                              f"({', '.join(METRICS[task])}); rebuild the reference")
     missing = [name for name in METRICS[task] if name not in metrics]
     if missing:
-        raise ValueError(f"performance.metrics: {', '.join(missing)} missing; rebuild the reference")
-    threshold = _number("performance.threshold", d.get("threshold"), 0.0, 1.0)
+        raise ValueError(f"metrics: {', '.join(missing)} missing; rebuild the reference")
+    threshold = _number("threshold", d.get("threshold"), 0.0, 1.0)
     if (threshold is None) == (task == "binary"):
-        raise ValueError(f"performance.threshold: {'missing' if task == 'binary' else 'only binary baselines have one'}"
+        raise ValueError(f"threshold: {'missing' if task == 'binary' else 'only binary baselines have one'}"
                          f" (task {task}); rebuild the reference")
     return PerformanceBaseline(
         task=task, count=count, correct=correct,
-        metrics={k: _number(f"performance.metrics.{k}", metrics[k], *RANGES[k]) for k in METRICS[task]},
+        metrics={k: _number(f"metrics.{k}", metrics[k], *RANGES[k]) for k in METRICS[task]},
         threshold=threshold,
-        abs_error_std=_number("performance.abs_error_std", d.get("abs_error_std"), 0.0),
+        abs_error_std=_number("abs_error_std", d.get("abs_error_std"), 0.0),
     )
 
 
@@ -187,9 +188,13 @@ def _one_in(d: dict[str, Any]) -> NumericReference | CategoricalReference:
     raise ValueError(f"type: unknown feature type {d['type']!r}; rebuild the reference")
 
 
-def _located(where: str, d: dict[str, Any]) -> NumericReference | CategoricalReference:
+_R = TypeVar("_R")
+
+
+def _located(where: str, d: dict[str, Any], read: Callable[[dict[str, Any]], _R] = _one_in) -> _R:  # type: ignore[assignment]
+    """``read(d)``, its errors prefixed with ``where`` (a missing key or a wrong type named too)."""
     try:
-        return _one_in(d)
+        return read(d)
     except ValueError as exc:
         raise ValueError(f"{where}.{exc}") from None
     except KeyError as exc:
@@ -212,8 +217,11 @@ def from_dict(d: dict[str, Any]) -> ReferenceProfile:
             ref = _located(f"features.{name}", f)
             (numeric if isinstance(ref, NumericReference) else categorical)[name] = ref  # type: ignore[index]
         prediction = None if d.get("prediction") is None else _located("prediction", d["prediction"])
-        performance = None if d.get("performance") is None else _performance_in(d["performance"])
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"reference profile is missing or mistypes {exc} (rebuild it with "
-                         f"`driftline reference build`)") from None
+        performance = (None if d.get("performance") is None
+                       else _located("performance", d["performance"], _performance_in))
+    except KeyError as exc:
+        raise ValueError(f"reference profile is missing {exc} (rebuild it with `driftline reference build`)") from None
+    except (TypeError, AttributeError):
+        raise ValueError("reference profile has a value of the wrong type (rebuild it with "
+                         "`driftline reference build`)") from None
     return ReferenceProfile(numeric, categorical, prediction, performance=performance)

@@ -375,6 +375,9 @@ def test_from_dict_rejects_invalid_profiles_with_valueerror(name: str) -> None:
         assert str(err.value).startswith("features.amount."), err.value     # names the key
     if name.startswith("cat-"):
         assert str(err.value).startswith("features.country."), err.value
+    if name.startswith("performance-"):
+        assert str(err.value).startswith("performance"), err.value
+    assert "list indices" not in str(err.value) and "object has no attribute" not in str(err.value), err.value
 
 
 def exact_mean(values: Iterable[float]) -> Fraction:
