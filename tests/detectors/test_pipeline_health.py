@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from driftline.detectors.pipeline_health import PipelineHealth
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
 
+@settings(deadline=None)   # scipy's first binomial tail call can be slow on a loaded machine
 @given(arrivals=st.integers(0, 10**6), invalid=st.integers(0, 10**4), late=st.integers(0, 10**4),
        ceiling=st.floats(0, 1), alpha=st.floats(1e-6, 0.5))
 def test_issue_iff_above_the_ceiling_and_significant_by_scipys_binomial_tail(arrivals, invalid, late, ceiling, alpha):

@@ -131,7 +131,9 @@ def test_dead_letters_are_delivered_before_a_label_join_saves_the_batch(kafka, t
         dlq_limit(1_048_588)
         proc = start_worker(cfg, log=log)
         wait_ready(log, proc, started_before=1)
-        letters = _wait("dead letter", lambda: read_topic(kafka.bootstrap, dlq, timeout=2.0))
+        # read_topic bounds its own read once the letter is there (20 s): 2 s could run out on a
+        # loaded machine before the first fetch came back, failing the test from inside _wait
+        letters = _wait("dead letter", lambda: read_topic(kafka.bootstrap, dlq))
     finally:
         stop(proc)
     assert [m.value() for m in letters] == [bad]
