@@ -201,7 +201,13 @@ def test_a_restart_under_another_reference_stops_with_what_to_do(kafka, topic_fa
         fresh = wait_checkpointed(kafka.bootstrap, group, lambda s: all(
             _fingerprint(s, k) not in (None, _fingerprint(old, k)) for k in (f"tier1|{topic}|0", "tier2|0")),
             proc, "the fresh state of both tiers")
-        discarded = sample(scrape(url), "driftline_state_discarded_total", monitor="fraud")
+        # an idle claim the first worker left in the partials topic (if it did) is discarded
+        # too, maybe a moment after the checkpoints: the count and the log agree, twice in a row
+        agreed, deadline = 0, time.monotonic() + 20
+        while agreed < 2 and time.monotonic() < deadline:
+            discarded = sample(scrape(url), "driftline_state_discarded_total", monitor="fraud")
+            agreed = agreed + 1 if discarded == 2 + ("a partial in" in log.read_text()) else 0
+            time.sleep(0.5)
     finally:
         stop(proc)
     assert fresh[f"tier1|{topic}|0"]["offset"] == 1000
