@@ -79,9 +79,9 @@ class PipelineHealth:
         return frozenset(s for s, c in ceilings.items() if c is not None)
 
     def judge(self, arrivals: int, invalid: int, late: int) -> PipelineResult:
-        """Judge a window whose sketches hold ``arrivals`` events (for a hopping window, the
-        share of them one slide brings: late and invalid events are counted in one window
-        only), with ``invalid`` dead letters and ``late`` late events reported with it."""
+        """Judge a window's ``invalid`` dead letters and ``late`` late events against the
+        ``arrivals``, the usable events (not late) read while they were: not the window's
+        events, of which a first or a hopping window holds more or fewer."""
         counts = {"invalid_events": (invalid, self.invalid_rate), "late_events": (late, self.late_rate)}
         rates: dict[str, tuple[int, int]] = {}
         issues = []

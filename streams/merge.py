@@ -49,6 +49,8 @@ class MergedWindow:
     # what each partition that pooled model versions pooled (their events are in its None
     # sketch), with the versions it kept: for pool_versions, when the window is judged
     pooled: list[tuple[PooledVersions, frozenset[str | None]]] = field(default_factory=list)
+    # decoded events the partitions read while they met ``late`` and ``invalid`` (None: unknown)
+    arrived: int | None = None
 
 
 @dataclass
@@ -68,6 +70,12 @@ class WindowMerger:
     # start of each recently released window -> the partitions whose partials it merged
     merged_from: dict[int, frozenset[int]] = field(default_factory=dict)
     late_events: int = 0    # events of late partials (once per window they were in), never merged
+    # what late partials counted (their dead letters, late events, and their own events, now
+    # late): reported with the next window judged, so the window reports and the pipeline
+    # alert see them
+    carried_late: int = 0
+    carried_invalid: int = 0
+    carried_arrived: int | None = 0     # ... and the events read meanwhile (None: unknown)
     # label counts (unmatched, dropped) of late partials: reported with the next window judged
     carried: JoinCounts | None = None
 
@@ -92,7 +100,12 @@ class WindowMerger:
                 if merged is not None and partition in merged:
                     self.duplicates += 1
                 else:   # its window was judged without it: late, counted (its p.late already was)
-                    self.late_events += sum(s.events for s in p.sketches.values())
+                    events = sum(s.events for s in p.sketches.values())
+                    self.late_events += events
+                    self.carried_late += p.late + events
+                    self.carried_invalid += p.invalid
+                    self.carried_arrived = (None if self.carried_arrived is None or p.arrived is None
+                                            else self.carried_arrived + p.arrived)
                     if p.joined is not None:   # what became of labels is not lost with it
                         self.carried = p.joined if self.carried is None else self.carried.plus(p.joined)
                     if merged is not None:   # a repeat of this partial is a duplicate
@@ -146,7 +159,8 @@ class WindowMerger:
     def _merge(self, start: int, parts: dict[int, Partial]) -> MergedWindow:
         sketches: dict[str | None, WindowSketch] = {}
         pooled: list[tuple[PooledVersions, frozenset[str | None]]] = []
-        late = invalid = 0
+        late, invalid, arrived = self.carried_late, self.carried_invalid, self.carried_arrived
+        self.carried_late = self.carried_invalid = self.carried_arrived = 0
         joined, self.carried = self.carried, None
         self.merged_from[start] = frozenset(parts)
         while len(self.merged_from) > _MAX_MERGED:
@@ -155,12 +169,13 @@ class WindowMerger:
             p = parts[partition]
             late += p.late
             invalid += p.invalid
+            arrived = None if arrived is None or p.arrived is None else arrived + p.arrived
             if p.joined is not None:
                 joined = p.joined if joined is None else joined.plus(p.joined)
             if p.pooled is not None:
                 pooled.append((p.pooled, frozenset(p.sketches)))
             _merge_into(sketches, p.sketches.items())
-        return MergedWindow(start, start + self.size_ms, sketches, late, invalid, joined, pooled)
+        return MergedWindow(start, start + self.size_ms, sketches, late, invalid, joined, pooled, arrived)
 
 
 def pool_versions(sketches: dict[str | None, WindowSketch],

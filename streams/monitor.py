@@ -189,10 +189,15 @@ class MonitorRuntime:
             out.reports.append(window_report(name, v, start, end, sketches[v].events, 0, 0,
                                              per_version[v], performance_entry(v_perf),
                                              basis=self.state_fingerprint))
-        # a late or invalid event is counted in one window, whose events a hopping window
-        # shares with size / slide others: it is judged against the events of one slide
+        # a late or invalid event is reported with the first window that closes after it came,
+        # and is a share of the events that came meanwhile (late ones among them); not of the
+        # window's events: a first window, partly filled, or a hopping one, which shares its
+        # events with size / slide others, holds more or fewer. (Unknown right after restoring
+        # an older snapshot: then the events of one slide.)
         spec = self.window_spec
-        pipeline = self.pipeline.judge(total.events * spec.slide_ms // spec.size_ms, merged.invalid, merged.late)
+        arrived = (total.events * spec.slide_ms // spec.size_ms if merged.arrived is None
+                   else max(merged.arrived - merged.late, 0))
+        pipeline = self.pipeline.judge(arrived, merged.invalid, merged.late)
         self._alert(out, None, start, end, overall, pipeline)
         if self.cfg.alerts.per_version:
             for v, judgement in per_version.items():

@@ -38,6 +38,8 @@ def partial_to_dict(p: Partial) -> dict[str, Any]:
         d["joined"] = dataclasses.asdict(p.joined)
     if p.pooled is not None:   # only beyond limits.max_model_versions
         d["pooled"] = _pooled_to_dict(p.pooled)
+    if p.arrived is not None:
+        d["arrived"] = p.arrived
     return d
 
 
@@ -57,6 +59,7 @@ def partial_from_dict(d: dict[str, Any], layout: MonitorLayout) -> Partial:
         int(d["invalid"]),
         None if d.get("joined") is None else JoinCounts(**d["joined"]),
         None if d.get("pooled") is None else _pooled_from_dict(d["pooled"]),
+        None if d.get("arrived") is None else int(d["arrived"]),
     )
 
 
@@ -66,6 +69,8 @@ def windows_to_dict(w: PartitionWindows) -> dict[str, Any]:
         "closed_through": w.closed_through,
         "pending_late": sorted(w.pending_late.items()),
         "pending_invalid": sorted(w.pending_invalid.items()),
+        # (left out while unknown: a restore of this snapshot knows it is)
+        **({} if w.arrivals_partial else {"pending_arrived": sorted(w.pending_arrived.items())}),
         "open": [[start, {_vkey(v): s.to_state() for v, s in by_version.items()}]
                  for start, by_version in sorted(w.open.items())],
         "pooled": [[start, _pooled_to_dict(p)] for start, p in sorted(w.pooled.items())],
@@ -81,6 +86,8 @@ def windows_from_dict(d: dict[str, Any], spec: WindowSpec, layout: MonitorLayout
     w.closed_through = d["closed_through"]
     w.pending_late = _pending(d["pending_late"])
     w.pending_invalid = _pending(d["pending_invalid"])
+    w.pending_arrived = _pending(d.get("pending_arrived", []))
+    w.arrivals_partial = "pending_arrived" not in d
     w.open = {int(start): {_vval(v): WindowSketch.from_state(layout, s) for v, s in by_version.items()}
               for start, by_version in d["open"]}
     return w
@@ -108,6 +115,9 @@ def merger_to_dict(m: WindowMerger) -> dict[str, Any]:
         "released_through": m.released_through,
         "duplicates": m.duplicates,
         "late_events": m.late_events,
+        "carried_late": m.carried_late,
+        "carried_invalid": m.carried_invalid,
+        "carried_arrived": m.carried_arrived,
         **({} if m.carried is None else {"carried": dataclasses.asdict(m.carried)}),
     }
 
@@ -127,6 +137,9 @@ def merger_from_dict(d: dict[str, Any], size_ms: int, partitions: frozenset[int]
     m.released_through = d["released_through"]
     m.duplicates = int(d["duplicates"])
     m.late_events = int(d.get("late_events", 0))
+    m.carried_late = int(d.get("carried_late", 0))
+    m.carried_invalid = int(d.get("carried_invalid", 0))
+    m.carried_arrived = None if d.get("carried_arrived", 0) is None else int(d.get("carried_arrived", 0))
     m.carried = None if d.get("carried") is None else JoinCounts(**d["carried"])
     return m
 

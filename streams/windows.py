@@ -93,6 +93,9 @@ class Partial:
     joined: JoinCounts | None = None
     # model versions beyond the partition's cap: their events are in the None sketch
     pooled: PooledVersions | None = None
+    # decoded events read while ``late`` and ``invalid`` were (late ones included): what they
+    # are a share of (None: unknown, the first partial after restoring an older snapshot)
+    arrived: int | None = None
 
 
 @dataclass
@@ -109,6 +112,10 @@ class PartitionWindows:
     # closes for long (a far-future event, or a partition fed only invalid events)
     pending_late: dict[int, int] = field(default_factory=dict)
     pending_invalid: dict[int, int] = field(default_factory=dict)
+    # ... and the same of every decoded event, the shares' denominator; ``arrivals_partial``:
+    # restored from a snapshot that did not keep it, so the next partial's count is unknown
+    pending_arrived: dict[int, int] = field(default_factory=dict)
+    arrivals_partial: bool = False
     # limits.max_model_versions (None: no cap): TIER1_SLOTS_PER_VERSION times as many versions
     # of a window get a sketch of their own here; the events of later ones go to the None
     # sketch, and what they were to ``pooled``
@@ -144,9 +151,10 @@ class PartitionWindows:
             rows = np.arange(n) if batch.rows is None else batch.rows
             dead_rows = np.full(len(batch.dead), n) if batch.dead_rows is None else batch.dead_rows
             before = np.searchsorted(rows, dead_rows, side="left")
-            _count(self.pending_invalid, running[before] - self.spec.grace_ms)
+            _count(self.pending_invalid, running[before] - self.spec.grace_ms, self.spec.slide_ms)
         if n == 0:
             return 0, np.zeros(0, dtype=bool)
+        _count(self.pending_arrived, seen_wm, self.spec.slide_ms)
         starts = self.spec.starts(t_ms)
         ends = starts + self.spec.size_ms
         closed = ends <= seen_wm[:, None]
@@ -155,7 +163,7 @@ class PartitionWindows:
         is_late = closed.any(axis=1)
         late = int(is_late.sum())
         if late:
-            _count(self.pending_late, seen_wm[is_late])
+            _count(self.pending_late, seen_wm[is_late], self.spec.slide_ms)
         self._update_sketches(batch, starts, ~closed)
         self.max_event_ms = int(running[-1])
         return late, closed.all(axis=1)
@@ -248,7 +256,12 @@ class PartitionWindows:
         end = start + self.spec.size_ms
         late, self.pending_late = _split(self.pending_late, end, take_all)
         invalid, self.pending_invalid = _split(self.pending_invalid, end, take_all)
-        return Partial(start, self.open.pop(start), late, invalid, pooled=self.pooled.pop(start, None))
+        arrived: int | None
+        arrived, self.pending_arrived = _split(self.pending_arrived, end, take_all)
+        if self.arrivals_partial:
+            arrived, self.arrivals_partial = None, False
+        return Partial(start, self.open.pop(start), late, invalid, pooled=self.pooled.pop(start, None),
+                       arrived=arrived)
 
 
 # "no event yet": far below any real time, yet safe from overflow when grace is subtracted
@@ -276,9 +289,12 @@ def _groups(versions: list, starts: np.ndarray, keep: np.ndarray):
         yield int(key_w[g // len(names)]), names[g % len(names)], rows[order[a:b]]
 
 
-def _count(pending: dict[int, int], watermarks: np.ndarray) -> None:
-    values, counts = np.unique(watermarks, return_counts=True)
-    for w, c in zip(values.tolist(), counts.tolist(), strict=True):
+def _count(pending: dict[int, int], watermarks: np.ndarray, step: int) -> None:
+    """Count events by the watermark they saw, to the ``step`` (the slide) below it: window
+    ends are whole slides, so a window's share (:func:`_split`) is the same, and a pending
+    dict keeps a few entries, not one per distinct millisecond (it goes into every snapshot)."""
+    values, counts = np.unique(watermarks // step, return_counts=True)
+    for w, c in zip((values * step).tolist(), counts.tolist(), strict=True):
         pending[w] = pending.get(w, 0) + c
 
 

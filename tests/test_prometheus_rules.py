@@ -12,6 +12,9 @@ import yaml
 
 RULES = Path(__file__).resolve().parents[1] / "docker" / "prometheus-rules.yml"
 EVENTS = 'driftline_events_total{job="driftline",instance="w0",monitor="fraud",topic="predictions"}'
+LABELS = 'driftline_events_total{job="driftline",instance="w0",monitor="fraud",topic="labels"}'
+INVALID = 'driftline_events_invalid_total{job="driftline",instance="w0",monitor="fraud",reason="bad_timestamp"}'
+LATE = 'driftline_events_late_total{job="driftline",instance="w0",monitor="fraud"}'
 LAST_EVENT = 'driftline_last_event_timestamp_seconds{job="driftline",instance="w0",monitor="fraud"}'
 
 
@@ -46,19 +49,26 @@ def _promtool_test(tmp_path: Path, series: dict[str, str], expected: list[tuple[
 
 def test_events_that_are_all_dead_letters_from_the_start_fire(tmp_path) -> None:
     # no usable event ever: the last-event gauge has no series at all
-    _promtool_test(tmp_path, {EVENTS: "0+100x40"}, [("3m", False), ("10m", True)])
+    _promtool_test(tmp_path, {EVENTS: "0+100x40", INVALID: "0+100x40"}, [("3m", False), ("10m", True)])
 
 
 def test_usable_events_that_stop_while_junk_flows_fire(tmp_path) -> None:
-    _promtool_test(tmp_path, {EVENTS: "0+100x60", LAST_EVENT: "1000+60x10 1600x50"},
+    _promtool_test(tmp_path, {EVENTS: "0+100x60", INVALID: "0+1x10 10+100x50", LAST_EVENT: "1000+60x10 1600x50"},
+                   [("20m", False), ("40m", True)])
+    # ... or while only late events (older than the newest) come
+    _promtool_test(tmp_path, {EVENTS: "0+100x60", LATE: "0x10 0+100x50", LAST_EVENT: "1000+60x10 1600x50"},
                    [("20m", False), ("40m", True)])
 
 
-def test_a_healthy_stream_and_a_backfill_do_not_fire(tmp_path) -> None:
-    _promtool_test(tmp_path, {EVENTS: "0+100x60", LAST_EVENT: "1000+60x60"}, [("10m", False), ("50m", False)])
+def test_a_healthy_stream_a_backfill_and_labels_alone_do_not_fire(tmp_path) -> None:
+    _promtool_test(tmp_path, {EVENTS: "0+100x60", INVALID: "0+1x60", LAST_EVENT: "1000+60x60"},
+                   [("10m", False), ("50m", False)])
     # a backfill of last week: event time far behind the clock, but moving
     _promtool_test(tmp_path, {EVENTS: "0+5000x60", LAST_EVENT: "1000+3000x60"}, [("50m", False)])
+    # predictions paused, their labels still coming: nothing unusable flows
+    _promtool_test(tmp_path, {EVENTS: "0+100x10 1000x50", LABELS: "0+100x60", INVALID: "0x60", LATE: "0x60",
+                              LAST_EVENT: "1000+60x10 1600x50"}, [("40m", False)])
 
 
 def test_no_events_at_all_is_another_rule(tmp_path) -> None:
-    _promtool_test(tmp_path, {EVENTS: "100+0x60"}, [("30m", False)])
+    _promtool_test(tmp_path, {EVENTS: "100+0x60", INVALID: "0x60"}, [("30m", False)])

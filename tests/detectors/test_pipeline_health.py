@@ -63,9 +63,9 @@ def test_a_ceiling_of_none_leaves_the_rate_unwatched():
     assert result.rates == {"late_events": (0, 100)}
 
 
-def test_a_window_only_dead_letters_reached_is_judged():
-    """A producer sending nothing but malformed events: the window counts no event, all of
-    what reached it is invalid."""
+def test_dead_letters_with_no_usable_event_read_meanwhile_are_judged():
+    """The rate stays defined (1.0, not a division by zero) when no usable event came along
+    with the dead letters (rare: a window closes only with events in it)."""
     (issue,) = PipelineHealth().judge(0, invalid=20, late=0).issues
     assert (issue.subject, issue.statistic, issue.value, issue.count, issue.total) == \
         ("invalid_events", "invalid_rate", 1.0, 20, 20)

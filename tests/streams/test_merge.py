@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import numpy as np
+import orjson
 from driftline.detectors.categorical_sketch import CategoricalLayout
 from driftline.detectors.numeric_sketch import NumericLayout
 from driftline.detectors.window_sketch import ColumnBatch, MonitorLayout, WindowSketch
@@ -309,3 +310,20 @@ def test_label_counts_of_a_late_partial_go_with_the_next_window_judged() -> None
     ontime.joined = JoinCounts(unmatched=1)
     (w,) = m.add(0, [ontime], BASE + 2 * SIZE) + m.add(1, [], BASE + 2 * SIZE)
     assert w.joined == JoinCounts(unmatched=8, late=2) and m.carried is None
+
+
+def test_a_late_partials_dead_letters_and_late_events_are_reported_with_the_next_window() -> None:
+    """Its window was judged without it: what it counted (40 dead letters, 7 late events, and
+    its own event, late now) is not lost, but reported with the next window, where the
+    pipeline alert judges it, and kept through a snapshot."""
+    from driftline.streams import state_codec
+
+    m = WindowMerger(SIZE, frozenset({0}))
+    assert starts(m.add(0, [partial(BASE, {None: (1.0,)})], BASE + SIZE)) == [0]
+    assert m.add(0, [partial(BASE - SIZE, {None: (5.0,)}, late=7, invalid=40)], None) == []
+    m = state_codec.merger_from_dict(orjson.loads(orjson.dumps(state_codec.merger_to_dict(m))), SIZE,
+                                     frozenset({0}), LAYOUT)
+    (w,) = m.add(0, [partial(BASE + SIZE, {None: (1.0,)}, late=1, invalid=2)], BASE + 2 * SIZE)
+    assert (w.late, w.invalid, m.late_events) == (1 + 7 + 1, 2 + 40, 1)
+    (w,) = m.add(0, [partial(BASE + 2 * SIZE, {None: (1.0,)})], BASE + 3 * SIZE)
+    assert (w.late, w.invalid) == (0, 0)
