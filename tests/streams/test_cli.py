@@ -27,6 +27,17 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
                           cwd=cwd, timeout=300)
 
 
+def run_main(capsys, *args: str) -> tuple[int, str]:
+    """The command in this process (exit code, stderr): what ``python -m driftline`` does
+    without an interpreter's start-up per case (see test_user_errors_in_a_process_of_their_own)."""
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exc:   # argparse's usage errors
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("demo")
@@ -228,19 +239,18 @@ CONFIG_ERRORS = [
 
 @pytest.mark.parametrize(("text", "where"), CONFIG_ERRORS)
 @pytest.mark.parametrize("command", ["validate", "replay"])
-def test_bad_config_exits_2_with_one_line_naming_the_key(tmp_path, text, where, command):
+def test_bad_config_exits_2_with_one_line_naming_the_key(tmp_path, capsys, text, where, command):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(text + "\n")
     args = ["--config", str(cfg)]
     if command == "replay":
         (tmp_path / "e.jsonl").write_text("")
         args += ["--input", str(tmp_path / "e.jsonl"), "--out", str(tmp_path / "out")]
-    proc = run_cli(command, *args)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
+    code, stderr = run_main(capsys, command, *args)
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
     assert lines[0].startswith(f"driftline: error: {where.format(cfg=cfg)}: "), lines[0]
-    assert "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize(("args", "fragment"), [
@@ -294,7 +304,7 @@ def test_bad_config_exits_2_with_one_line_naming_the_key(tmp_path, text, where, 
     (["replay", "--config", "{cfg}"], "required"),
     (["frobnicate"], "invalid choice"),
 ])
-def test_user_errors_exit_2_with_one_line(demo, tmp_path, args, fragment):
+def test_user_errors_exit_2_with_one_line(demo, tmp_path, capsys, args, fragment):
     (tmp_path / "t.txt").write_text("x")
     (tmp_path / "latin1.csv").write_bytes("country\nEspa\xf1a\n".encode("latin-1"))
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
@@ -313,12 +323,22 @@ def test_user_errors_exit_2_with_one_line(demo, tmp_path, args, fragment):
     (tmp_path / "strings.jsonl").write_bytes(b"\n".join(map(orjson.dumps, rows)))
     inputs = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     args = [a.format(cfg=demo / "driftline.yaml", dir=tmp_path) for a in args]
-    proc = run_cli(*args)
-    assert proc.returncode == 2
-    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert fragment.format(dir=tmp_path, cfg=demo / "driftline.yaml") in proc.stderr
-    assert "Traceback" not in proc.stderr
+    code, stderr = run_main(capsys, *args)
+    assert code == 2
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert fragment.format(dir=tmp_path, cfg=demo / "driftline.yaml") in stderr
     assert {p: p.read_bytes() for p in inputs} == inputs, "an input file was changed"
+
+
+@pytest.mark.parametrize("args", [["frobnicate"], ["validate", "--config", "{dir}/nothing.yaml"],
+                                  ["validate", "--config", "{dir}/bad.yaml"]])
+def test_user_errors_in_a_process_of_their_own(tmp_path, args):
+    """As the in-process cases above, through the console entry point: exit 2, one line, no
+    traceback (the others run in this process, where a traceback would fail them too)."""
+    (tmp_path / "bad.yaml").write_text("monitors: [{name: f, source: t, features: {x: {type: numbr}}}]\n")
+    proc = run_cli(*[a.format(dir=tmp_path) for a in args])
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr
 
 
 def test_gzip_and_a_byte_order_mark_read_as_the_plain_file(demo, tmp_path):
