@@ -41,13 +41,13 @@ class PipelineIssue:
     threshold: float    # the ceiling
     p_value: float
     count: int          # dead letters (or late events) ...
-    total: int          # ... of this many events that reached the window
+    total: int          # ... of this many events read over the same span
 
 
 @dataclass(frozen=True)
 class PipelineResult:
     """The rates of a window as (events counted, of how many) by subject, the issues among
-    them, and the subjects judged (a window no event reached judges none)."""
+    them, and the subjects judged (none when no event was read meanwhile)."""
 
     rates: dict[str, tuple[int, int]]
     issues: tuple[PipelineIssue, ...]
@@ -61,7 +61,7 @@ class PipelineHealth:
     Parameters
     ----------
     invalid_rate
-        Ceiling of the share of dead letters among the events that reached a window.
+        Ceiling of the share of dead letters among the events read while they came.
     late_rate
         Ceiling of the share of late events among them.
     alpha

@@ -118,7 +118,7 @@ class PipelineConfig:
     # a window's rate is an issue above this ceiling and significantly so (binomial test at
     # drift.fdr_q); None: not watched. 1%: a healthy producer sends no malformed events, and
     # a grace that fits the stream leaves next to none late; more is a fault to look at
-    invalid_rate: float | None = 0.01  # dead letters among the events that reached the window
+    invalid_rate: float | None = 0.01  # dead letters among the events read while they came
     late_rate: float | None = 0.01  # events that arrived after their windows had closed
 
 
