@@ -79,6 +79,14 @@ def test_poison_pills_reach_the_dlq_and_the_worker_keeps_going(kafka, topic_fact
         assert int(h["driftline.error.partition"]) in range(3)
         assert int(h["driftline.error.offset"]) >= 0
         assert h["driftline.error.stage"] == b"decode"
+    # ~10% dead letters in every window: a pipeline alert, its rate a share of the events the
+    # three partitions read meanwhile (tier 1's arrival counts, summed by tier 2)
+    firing = [a for a in read_json(kafka.bootstrap, f"{group}.alerts") if a["kind"] == "pipeline"]
+    assert [(a["subject"], a["status"]) for a in firing[:1]] == [("invalid_events", "firing")], firing
+    alert = firing[0]
+    report = next(r for r in got.values() if r["model_version"] is None and r["window_start"] == alert["window_start"])
+    assert alert["evidence"]["count"] == report["invalid"] and 0.05 < alert["value"] < 0.2, (alert, report)
+    assert alert["evidence"]["of"] == pytest.approx(report["count"] + report["invalid"], rel=0.2), (alert, report)
 
 
 def _at(event: bytes, seconds: float) -> bytes:
