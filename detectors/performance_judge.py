@@ -91,6 +91,19 @@ class PerformanceResult:
     def degraded(self) -> bool:
         return bool(self.issues)
 
+    @property
+    def tested(self) -> str | None:
+        """The metric ``p_value`` is of (see :func:`metric_tested`)."""
+        return metric_tested(self.reference)
+
+
+def metric_tested(baseline: PerformanceBaseline | None) -> str | None:
+    """The metric the test against the reference is of: ``mae`` for regression, else
+    ``accuracy``; None without a baseline (no test)."""
+    if baseline is None:
+        return None
+    return "mae" if baseline.task == "regression" else "accuracy"
+
 
 @dataclass(frozen=True)
 class _Test:
@@ -115,7 +128,8 @@ class PerformanceJudge:
     @property
     def watched(self) -> frozenset[str]:
         """Every metric a window can be judged on: the test's (with a baseline) and the bounded ones."""
-        test = () if self._baseline is None else ("mae" if self._baseline.task == "regression" else "accuracy",)
+        tested = metric_tested(self._baseline)
+        test = () if tested is None else (tested,)
         bounded = (metric for metric, _ in (*self._params.minimum, *self._params.maximum))
         return frozenset((*test, *bounded))
 

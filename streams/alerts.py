@@ -80,13 +80,11 @@ def observations(judgement: WindowJudgement, floors: dict[str, float],
                 out[("data_quality", f"{r.name}:{rate}")] = Condition(
                     "data_quality", f"{r.name}:{rate}", rate, k / n, None, None, {"feature": r.name, "count": k, "of": n})
     if performance is not None:
-        # the test against the reference is of one metric (accuracy, or mae for regression):
-        # its p-value is that metric's; a bounded metric has none (as when its alert fires)
-        tested = None if performance.reference is None else (
-            "mae" if performance.reference.task == "regression" else "accuracy")
+        # the test against the reference is of one metric: its p-value is that metric's; a
+        # bounded metric has none (as when its alert fires)
         for metric, value in performance.metrics.items():
             if value is not None:
-                p_value = performance.p_value if metric == tested else None
+                p_value = performance.p_value if metric == performance.tested else None
                 out[("performance", metric)] = Condition("performance", metric, metric, value, None, p_value,
                                                          {"count": performance.count, "metrics": dict(performance.metrics)})
     for subject, (k, n) in ({} if pipeline is None else pipeline.rates).items():

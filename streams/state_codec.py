@@ -139,7 +139,8 @@ def merger_from_dict(d: dict[str, Any], size_ms: int, partitions: frozenset[int]
     m.late_events = int(d.get("late_events", 0))
     m.carried_late = int(d.get("carried_late", 0))
     m.carried_invalid = int(d.get("carried_invalid", 0))
-    m.carried_arrived = None if d.get("carried_arrived", 0) is None else int(d.get("carried_arrived", 0))
+    arrived = d.get("carried_arrived", 0)    # (absent from snapshots older than it: none carried)
+    m.carried_arrived = None if arrived is None else int(arrived)
     m.carried = None if d.get("carried") is None else JoinCounts(**d["carried"])
     return m
 
